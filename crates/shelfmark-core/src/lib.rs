@@ -1,0 +1,17 @@
+//! Shelfmark's pure core: the records the library keeps, the rules they obey, the types of the
+//! wire contract (`../shared/PROTOCOL.md`) and, later, the three-way merge.
+//!
+//! This crate does no I/O: no files, no network, no SQL, no async, no Tauri. Everything that
+//! touches the outside world lives in another crate and calls in here, so that the rules can be
+//! tested exhaustively and shared by the server and the desktop app alike.
+
+pub mod isbn;
+pub mod model;
+pub mod validate;
+pub mod wire;
+
+pub use model::{
+    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
+    PurchaseRequest, PurchaseStatus, RecordType,
+};
+pub use validate::{FieldError, ValidationErrors};

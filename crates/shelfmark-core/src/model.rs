@@ -1,0 +1,320 @@
+//! The records the library keeps, as the wire contract (`PROTOCOL.md`, "Resources") names them.
+//!
+//! These structs are the JSON representation both sides exchange: treat them as a public API,
+//! add fields (with `#[serde(default)]`), never rename or retype one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::isbn;
+use crate::validate::ValidationErrors;
+
+/// The kinds of record the change feed carries (`"type"` of a change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordType {
+    Book,
+    Copy,
+    Patron,
+    Hold,
+    Escalation,
+    PurchaseRequest,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 6] = [
+        RecordType::Book,
+        RecordType::Copy,
+        RecordType::Patron,
+        RecordType::Hold,
+        RecordType::Escalation,
+        RecordType::PurchaseRequest,
+    ];
+
+    /// The wire name (`"book"`, `"purchase_request"`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Book => "book",
+            RecordType::Copy => "copy",
+            RecordType::Patron => "patron",
+            RecordType::Hold => "hold",
+            RecordType::Escalation => "escalation",
+            RecordType::PurchaseRequest => "purchase_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordType> {
+        RecordType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The collection's path segment under `/v1/`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            RecordType::Book => "books",
+            RecordType::Copy => "copies",
+            RecordType::Patron => "patrons",
+            RecordType::Hold => "holds",
+            RecordType::Escalation => "escalations",
+            RecordType::PurchaseRequest => "purchase-requests",
+        }
+    }
+}
+
+/// A bibliographic record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    pub id: Uuid,
+    pub isbn: String,
+    pub title: String,
+    #[serde(default)]
+    pub authors: Vec<String>,
+    #[serde(default)]
+    pub publisher: String,
+    #[serde(default)]
+    pub year: Option<i32>,
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Multi-line text, merged line by line.
+    #[serde(default)]
+    pub summary: String,
+    /// Multi-line staff notes, merged line by line.
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl Book {
+    /// Checks every rule and normalises the ISBN (hyphens removed) when it is valid.
+    pub fn validate(&mut self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        match isbn::validate(&self.isbn) {
+            Ok(digits) => self.isbn = digits,
+            Err(e) => errors.push("isbn", e.to_string()),
+        }
+        if self.title.trim().is_empty() {
+            errors.push("title", "a book needs a title");
+        }
+        if self.authors.iter().any(|a| a.trim().is_empty()) {
+            errors.push("authors", "an author's name cannot be empty");
+        }
+        if self.subjects.iter().any(|s| s.trim().is_empty()) {
+            errors.push("subjects", "a subject cannot be empty");
+        }
+        if let Some(year) = self.year {
+            if !(0..=2100).contains(&year) {
+                errors.push("year", "the year must be between 0 and 2100");
+            }
+        }
+        errors.into_result()
+    }
+}
+
+/// Where a copy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyStatus {
+    Available,
+    OnLoan,
+    Held,
+    Missing,
+}
+
+impl CopyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyStatus::Available => "available",
+            CopyStatus::OnLoan => "on_loan",
+            CopyStatus::Held => "held",
+            CopyStatus::Missing => "missing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CopyStatus> {
+        [
+            CopyStatus::Available,
+            CopyStatus::OnLoan,
+            CopyStatus::Held,
+            CopyStatus::Missing,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// An item on a shelf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Copy {
+    pub id: Uuid,
+    pub book_id: Uuid,
+    pub barcode: String,
+    pub branch: String,
+    #[serde(default)]
+    pub call_number: String,
+    pub status: CopyStatus,
+}
+
+impl Copy {
+    pub fn validate(&mut self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.barcode = self.barcode.trim().to_owned();
+        if self.barcode.is_empty() {
+            errors.push("barcode", "a copy needs a barcode");
+        } else if self.barcode.chars().any(char::is_control) {
+            errors.push("barcode", "a barcode cannot contain control characters");
+        }
+        if self.branch.trim().is_empty() {
+            errors.push("branch", "a copy belongs to a branch");
+        }
+        errors.into_result()
+    }
+}
+
+/// A library member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patron {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub premium: bool,
+    pub branch: String,
+}
+
+impl Patron {
+    pub fn validate(&mut self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if self.name.trim().is_empty() {
+            errors.push("name", "a patron needs a name");
+        }
+        let email = self.email.trim();
+        match email.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && domain.contains('.') => {}
+            _ => errors.push("email", "this is not an email address"),
+        }
+        if self.branch.trim().is_empty() {
+            errors.push("branch", "a patron belongs to a branch");
+        }
+        errors.into_result()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    Active,
+    Cancelled,
+    Fulfilled,
+}
+
+/// A reservation of a copy of a book for a patron; the server picks the copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub id: Uuid,
+    pub patron_id: Uuid,
+    pub book_id: Uuid,
+    #[serde(default)]
+    pub copy_id: Option<Uuid>,
+    pub status: HoldStatus,
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationStatus {
+    Open,
+    Reassigned,
+    PurchaseFlagged,
+    Resolved,
+}
+
+/// Opened when a premium patron loses a hold; settled by the manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub id: Uuid,
+    pub patron_id: Uuid,
+    pub book_id: Uuid,
+    pub hold_request_id: Uuid,
+    pub status: EscalationStatus,
+    #[serde(default)]
+    pub resolution_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseStatus {
+    Requested,
+    Ordered,
+    Received,
+    Cancelled,
+}
+
+/// A copy the manager asked to buy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseRequest {
+    pub id: Uuid,
+    pub book_id: Uuid,
+    pub isbn: String,
+    #[serde(default)]
+    pub escalation_id: Option<Uuid>,
+    pub requested_by: String,
+    pub quantity: u32,
+    #[serde(default)]
+    pub note: String,
+    pub status: PurchaseStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> Book {
+        Book {
+            id: Uuid::nil(),
+            isbn: "978-0-306-40615-7".into(),
+            title: "Signals".into(),
+            authors: vec!["A. Writer".into()],
+            publisher: String::new(),
+            year: Some(1999),
+            subjects: vec![],
+            summary: String::new(),
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_valid_book_gets_its_isbn_normalised() {
+        let mut b = book();
+        assert_eq!(b.validate(), Ok(()));
+        assert_eq!(b.isbn, "9780306406157");
+    }
+
+    #[test]
+    fn an_invalid_book_reports_every_broken_field() {
+        let mut b = book();
+        b.title = "  ".into();
+        b.isbn = "9780306406158".into();
+        let errors = b.validate().expect_err("invalid");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["isbn", "title"]);
+    }
+
+    #[test]
+    fn record_types_round_trip_their_wire_names() {
+        for t in RecordType::ALL {
+            assert_eq!(RecordType::parse(t.as_str()), Some(t));
+            let json = serde_json::to_string(&t).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_book_reads_from_the_wire_with_optional_fields_missing() {
+        let b: Book = serde_json::from_str(
+            r#"{"id":"00000000-0000-0000-0000-000000000000","isbn":"9780306406157","title":"T"}"#,
+        )
+        .expect("parses");
+        assert!(b.authors.is_empty() && b.year.is_none());
+    }
+}
