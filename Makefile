@@ -1,0 +1,10 @@
+# The two commands of the README. Each installs what is missing first, then does its job.
+#   make run   build the UI and the app, start a demo server, open the desktop window
+#   make test  every check and test: fmt, clippy, svelte-check, Vitest, Rust, end-to-end
+.PHONY: run test setup
+run:
+	@bash scripts/run.sh
+test:
+	@bash scripts/test.sh
+setup:
+	@bash scripts/setup.sh --test

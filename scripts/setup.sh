@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what building, running (and with --test, testing) Shelfmark needs and is missing:
+# Debian packages, the UI's npm packages, tauri-driver. Idempotent; quick when all is there.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+want_test=false
+[ "${1:-}" = "--test" ] && want_test=true
+
+# Debian packages (TAURI-NOTES.md): WebKitGTK and friends to build and run the window,
+# Xvfb and WebKitWebDriver to drive it in tests.
+packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
+  libxdo-dev build-essential pkg-config file curl ca-certificates)
+$want_test && packages+=(xvfb xauth webkit2gtk-driver imagemagick fonts-dejavu-core git)
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+
+# The UI's packages, reinstalled only when the lock file changed.
+stamp="$ROOT/ui/node_modules/.shelfmark-lock-stamp"
+lock_sum="$(sha256sum "$ROOT/ui/package-lock.json" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  say "installing the UI's npm packages"
+  (cd "$ROOT/ui" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >"$stamp"
+fi
+
+# tauri-driver, the WebDriver bridge to the real window (tests only).
+if $want_test && ! command -v tauri-driver >/dev/null; then
+  say "installing tauri-driver into $TOOLS"
+  cargo install tauri-driver --locked --root "$TOOLS" --quiet
+fi
