@@ -6,6 +6,7 @@
 //! tested exhaustively and shared by the server and the desktop app alike.
 
 pub mod isbn;
+pub mod merge;
 pub mod model;
 pub mod validate;
 pub mod wire;

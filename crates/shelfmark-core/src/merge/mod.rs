@@ -1,0 +1,21 @@
+//! The three-way merge: what the desktop app does when the server answers 409.
+//!
+//! The librarian's offline edit (mine) and the server's current record (theirs) both descend
+//! from the revision the edit started from (base). Everything here is pure: values in, values
+//! out, so the UI can keep every [`MergeState`] for undo and the sync engine can merge without
+//! a window.
+//!
+//! * [`text`]: line-by-line merge of text, agreeing with `git merge-file` (also behind
+//!   `shelfmark merge-file`).
+//! * [`list`]: ordered-set merge of `authors` and `subjects`.
+//! * [`record`]: field-by-field merge of books, copies and patrons.
+//! * [`state`]: the conflicts left, settling them one by one, and the final record.
+//! * [`words`]: word-level changes inside lines, for highlighting.
+
+mod diff;
+pub mod text;
+
+pub use text::{
+    ConflictStyle, LineEnding, MergeLevel, TextChunk, TextConflict, TextMerge, TextMergeOptions,
+    merge_text,
+};
