@@ -1,1 +1,242 @@
-//! placeholder
+//! The sync engine: signs in to the library server and keeps the offline cache
+//! (`shelfmark-store`) current through the change feed (`GET /v1/changes`, PROTOCOL.md).
+//!
+//! It knows HTTP, not Tauri: the desktop shell and the `shelfmark` CLI both drive it, and it
+//! reports progress as [`SyncEvent`]s on a channel for whoever shows them.
+
+mod error;
+
+pub use error::ClientError;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
+use reqwest::{StatusCode, Url};
+use serde::Serialize;
+use shelfmark_core::wire::{ChangeFeed, Problem, SessionRequest, SessionResponse, UserInfo};
+use shelfmark_store::Store;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The cache as the engine shares it with the shell: one connection behind a mutex, used from
+/// blocking tasks so SQLite never stalls the async runtime.
+pub type SharedStore = Arc<Mutex<Store>>;
+
+/// How many changes one page of the feed asks for.
+const PAGE_SIZE: u32 = 1000;
+
+/// Progress of a sync, for a progress bar or a log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncEvent {
+    Started,
+    /// One page of the change feed was applied to the cache.
+    PagePulled {
+        changes: usize,
+        last_seq: i64,
+    },
+    Finished {
+        report: PullReport,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// What one pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PullReport {
+    /// Pages that came back with a body (0: the server answered 304, nothing changed).
+    pub pages: u32,
+    /// Records applied to the cache.
+    pub changes: usize,
+    /// The feed position after the pull.
+    pub last_seq: i64,
+}
+
+/// A connection to one library server, signed in or not.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (for example `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> Result<Client, ClientError> {
+        let mut base = Url::parse(base_url)
+            .map_err(|e| ClientError::InvalidUrl(format!("{base_url}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ClientError::InvalidUrl(format!(
+                "{base_url}: not an http(s) address"
+            )));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("shelfmark/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Network)?;
+        Ok(Client {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ClientError> {
+        self.base
+            .join(path)
+            .map_err(|e| ClientError::InvalidUrl(format!("{path}: {e}")))
+    }
+
+    fn auth_headers(&self) -> Result<HeaderMap, ClientError> {
+        let token = self.token.as_deref().ok_or(ClientError::NotSignedIn)?;
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ClientError::Protocol("the session token is not a valid header".into()))?;
+        headers.insert(AUTHORIZATION, value);
+        Ok(headers)
+    }
+
+    /// Signs in (`POST /v1/sessions`) and keeps the token for the following requests.
+    pub async fn sign_in(
+        &mut self,
+        username: &str,
+        password: &str,
+    ) -> Result<UserInfo, ClientError> {
+        let body = SessionRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        let response = self
+            .http
+            .post(self.url("v1/sessions")?)
+            .json(&body)
+            .send()
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(problem_error(response).await);
+        }
+        let session: SessionResponse = response.json().await?;
+        self.token = Some(session.token);
+        Ok(session.user)
+    }
+
+    /// Brings the cache up to date with the change feed: pages from the stored position until
+    /// the server says there is no more, each page applied in one transaction. When nothing
+    /// changed this is exactly one request, answered 304.
+    pub async fn pull(
+        &self,
+        store: &SharedStore,
+        events: &UnboundedSender<SyncEvent>,
+    ) -> Result<PullReport, ClientError> {
+        let _ = events.send(SyncEvent::Started);
+        let result = self.pull_pages(store, events).await;
+        let _ = events.send(match &result {
+            Ok(report) => SyncEvent::Finished {
+                report: report.clone(),
+            },
+            Err(e) => SyncEvent::Failed {
+                message: e.to_string(),
+            },
+        });
+        result
+    }
+
+    async fn pull_pages(
+        &self,
+        store: &SharedStore,
+        events: &UnboundedSender<SyncEvent>,
+    ) -> Result<PullReport, ClientError> {
+        let position = with_store(store, |s| s.sync_position()).await?;
+        let mut report = PullReport {
+            last_seq: position.last_seq,
+            ..PullReport::default()
+        };
+        let mut feed_etag = position.feed_etag;
+        loop {
+            let mut url = self.url("v1/changes")?;
+            url.query_pairs_mut()
+                .append_pair("since", &report.last_seq.to_string())
+                .append_pair("limit", &PAGE_SIZE.to_string());
+            let mut request = self.http.get(url).headers(self.auth_headers()?);
+            if let Some(tag) = &feed_etag {
+                request = request.header(IF_NONE_MATCH, tag);
+            }
+            let response = request.send().await?;
+            match response.status() {
+                StatusCode::NOT_MODIFIED => return Ok(report),
+                StatusCode::OK => {}
+                _ => return Err(problem_error(response).await),
+            }
+            let etag = response
+                .headers()
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let feed: ChangeFeed = response.json().await?;
+            if feed.last_seq < report.last_seq {
+                return Err(ClientError::Protocol(format!(
+                    "the change feed went backwards (from {} to {})",
+                    report.last_seq, feed.last_seq
+                )));
+            }
+            let more = feed.more && !feed.changes.is_empty();
+            let page_etag = etag.clone();
+            let (applied, feed) = with_store(store, move |s| {
+                s.apply_changes(&feed, page_etag.as_deref())
+                    .map(|n| (n, feed))
+            })
+            .await?;
+            report.pages += 1;
+            report.changes += applied;
+            report.last_seq = feed.last_seq;
+            let _ = events.send(SyncEvent::PagePulled {
+                changes: applied,
+                last_seq: feed.last_seq,
+            });
+            if !more {
+                return Ok(report);
+            }
+            feed_etag = None;
+        }
+    }
+}
+
+/// Runs `f` on the cache in a blocking task.
+async fn with_store<T, F>(store: &SharedStore, f: F) -> Result<T, ClientError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T, shelfmark_store::StoreError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().map_err(|_| ClientError::StorePoisoned)?;
+        f(&mut guard).map_err(ClientError::Store)
+    })
+    .await
+    .map_err(|e| ClientError::Protocol(format!("cache task failed: {e}")))?
+}
+
+/// Turns a non-success answer into a typed error, keeping the server's problem detail.
+async fn problem_error(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let problem = response.json::<Problem>().await.ok().map(Box::new);
+    match status {
+        StatusCode::UNAUTHORIZED => ClientError::Unauthorized(
+            problem
+                .map(|p| p.detail)
+                .unwrap_or_else(|| "wrong user name or password".into()),
+        ),
+        _ => ClientError::Server {
+            status: status.as_u16(),
+            problem,
+        },
+    }
+}

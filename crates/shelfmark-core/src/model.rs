@@ -100,10 +100,10 @@ impl Book {
         if self.subjects.iter().any(|s| s.trim().is_empty()) {
             errors.push("subjects", "a subject cannot be empty");
         }
-        if let Some(year) = self.year {
-            if !(0..=2100).contains(&year) {
-                errors.push("year", "the year must be between 0 and 2100");
-            }
+        if let Some(year) = self.year
+            && !(0..=2100).contains(&year)
+        {
+            errors.push("year", "the year must be between 0 and 2100");
         }
         errors.into_result()
     }

@@ -12,6 +12,4 @@ pub enum StoreError {
          {supported}); update the app, or remove the cache to sync afresh"
     )]
     TooNew { found: i64, supported: i64 },
-    #[error("the cache holds something unexpected: {0}")]
-    Corrupt(String),
 }

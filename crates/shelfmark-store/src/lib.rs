@@ -68,9 +68,16 @@ impl Store {
     pub fn sync_position(&self) -> Result<SyncPosition, StoreError> {
         let row = self
             .conn
-            .query_row("SELECT last_seq, feed_etag FROM sync_state WHERE id = 1", [], |r| {
-                Ok(SyncPosition { last_seq: r.get(0)?, feed_etag: r.get(1)? })
-            })
+            .query_row(
+                "SELECT last_seq, feed_etag FROM sync_state WHERE id = 1",
+                [],
+                |r| {
+                    Ok(SyncPosition {
+                        last_seq: r.get(0)?,
+                        feed_etag: r.get(1)?,
+                    })
+                },
+            )
             .optional()?;
         Ok(row.unwrap_or_default())
     }
@@ -117,36 +124,37 @@ impl Store {
             }
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String, Option<i32>, String, u32, u32)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        };
         let rows = match &fts {
-            Some(q) => stmt.query_map(params![limit, q], map)?.collect::<Result<Vec<_>, _>>()?,
-            None => stmt.query_map(params![limit], map)?.collect::<Result<Vec<_>, _>>()?,
+            Some(q) => stmt.query_map(params![limit, q], book_summary)?,
+            None => stmt.query_map(params![limit], book_summary)?,
         };
-        rows.into_iter()
-            .map(|(id, title, authors, year, isbn, total, available)| {
-                Ok(BookSummary {
-                    id: parse_id(&id)?,
-                    title,
-                    authors: serde_json::from_str(&authors)?,
-                    year,
-                    isbn,
-                    copies_total: total,
-                    copies_available: available,
-                })
-            })
-            .collect()
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// How many books the cache holds.
     pub fn count_books(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT count(*) FROM books", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM books", [], |r| r.get(0))?)
     }
 }
 
-fn parse_id(s: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad id {s:?}")))
+/// Reads a `list_books` row.
+fn book_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<BookSummary> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let id: String = r.get(0)?;
+    let authors: String = r.get(2)?;
+    Ok(BookSummary {
+        id: Uuid::parse_str(&id).map_err(|e| bad(0, e.into()))?,
+        title: r.get(1)?,
+        authors: serde_json::from_str(&authors).map_err(|e| bad(2, e.into()))?,
+        year: r.get(3)?,
+        isbn: r.get(4)?,
+        copies_total: r.get(5)?,
+        copies_available: r.get(6)?,
+    })
 }
 
 /// Turns what a librarian types into an FTS5 query: each word a prefix term, all required.
@@ -157,7 +165,11 @@ fn fts_query(input: &str) -> Option<String> {
         .filter(|w| !w.is_empty())
         .map(|w| format!("\"{w}\"*"))
         .collect();
-    if terms.is_empty() { None } else { Some(terms.join(" ")) }
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
 }
 
 fn apply_change(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {

@@ -34,7 +34,11 @@ fn copy_change(seq: i64, n: u32, book: u32, status: &str) -> Change {
 
 fn feed(changes: Vec<Change>, more: bool) -> ChangeFeed {
     let last_seq = changes.iter().map(|c| c.seq).max().unwrap_or(0);
-    ChangeFeed { changes, last_seq, more }
+    ChangeFeed {
+        changes,
+        last_seq,
+        more,
+    }
 }
 
 #[test]
@@ -60,7 +64,10 @@ fn applied_changes_show_in_the_catalogue_with_copy_counts() {
     assert_eq!((books[1].copies_total, books[1].copies_available), (2, 1));
     assert_eq!(
         store.sync_position().expect("position"),
-        SyncPosition { last_seq: 4, feed_etag: Some("\"4\"".into()) }
+        SyncPosition {
+            last_seq: 4,
+            feed_etag: Some("\"4\"".into())
+        }
     );
 }
 
@@ -80,11 +87,19 @@ fn search_matches_title_author_and_isbn_prefixes() {
         )
         .expect("applies");
     let titles = |q: &str| -> Vec<String> {
-        store.list_books(q, 10).expect("searches").into_iter().map(|b| b.title).collect()
+        store
+            .list_books(q, 10)
+            .expect("searches")
+            .into_iter()
+            .map(|b| b.title)
+            .collect()
     };
     assert_eq!(titles("harb"), ["Loud Mountains", "The Quiet Harbour"]);
     assert_eq!(titles("solb"), ["The Quiet Harbour"]);
-    assert_eq!(titles(&isbn::from_body(2)[..8]), ["Loud Mountains", "The Quiet Harbour"]);
+    assert_eq!(
+        titles(&isbn::from_body(2)[..8]),
+        ["Loud Mountains", "The Quiet Harbour"]
+    );
     assert_eq!(titles(&isbn::from_body(2)), ["Loud Mountains"]);
     assert!(titles("\"unbalanced AND (").is_empty());
 }
@@ -93,10 +108,16 @@ fn search_matches_title_author_and_isbn_prefixes() {
 fn updates_replace_and_deletions_remove_records_and_search_entries() {
     let mut store = Store::open_in_memory().expect("opens");
     store
-        .apply_changes(&feed(vec![book_change(1, 1, "Old Title", &["A"])], false), None)
+        .apply_changes(
+            &feed(vec![book_change(1, 1, "Old Title", &["A"])], false),
+            None,
+        )
         .expect("applies");
     store
-        .apply_changes(&feed(vec![book_change(2, 1, "New Title", &["A"])], false), None)
+        .apply_changes(
+            &feed(vec![book_change(2, 1, "New Title", &["A"])], false),
+            None,
+        )
         .expect("applies");
     assert!(store.list_books("old", 10).expect("searches").is_empty());
     assert_eq!(store.list_books("new", 10).expect("searches").len(), 1);
@@ -108,7 +129,9 @@ fn updates_replace_and_deletions_remove_records_and_search_entries() {
         deleted: true,
         data: None,
     };
-    store.apply_changes(&feed(vec![deletion], false), None).expect("applies");
+    store
+        .apply_changes(&feed(vec![deletion], false), None)
+        .expect("applies");
     assert_eq!(store.count_books().expect("counts"), 0);
     assert!(store.list_books("new", 10).expect("searches").is_empty());
 }
@@ -117,7 +140,10 @@ fn updates_replace_and_deletions_remove_records_and_search_entries() {
 fn a_page_with_more_to_come_does_not_store_the_feed_etag() {
     let mut store = Store::open_in_memory().expect("opens");
     store
-        .apply_changes(&feed(vec![book_change(1, 1, "A", &[])], true), Some("\"9\""))
+        .apply_changes(
+            &feed(vec![book_change(1, 1, "A", &[])], true),
+            Some("\"9\""),
+        )
         .expect("applies");
     assert_eq!(store.sync_position().expect("position").feed_etag, None);
 }
@@ -140,14 +166,17 @@ fn a_cache_from_a_newer_app_is_refused_untouched() {
     drop(Store::open(&path).expect("creates"));
     {
         let conn = Connection::open(&path).expect("opens raw");
-        conn.pragma_update(None, "user_version", 99).expect("sets version");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("sets version");
     }
     match Store::open(&path) {
         Err(StoreError::TooNew { found: 99, .. }) => {}
         other => panic!("expected TooNew, got {:?}", other.err()),
     }
     let conn = Connection::open(&path).expect("opens raw");
-    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("reads");
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("reads");
     assert_eq!(v, 99);
 }
 
@@ -158,7 +187,10 @@ fn reopening_a_cache_keeps_its_records() {
     {
         let mut store = Store::open(&path).expect("creates");
         store
-            .apply_changes(&feed(vec![book_change(7, 1, "Kept", &[])], false), Some("\"7\""))
+            .apply_changes(
+                &feed(vec![book_change(7, 1, "Kept", &[])], false),
+                Some("\"7\""),
+            )
             .expect("applies");
     }
     let store = Store::open(&path).expect("reopens");

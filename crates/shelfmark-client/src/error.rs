@@ -1,0 +1,38 @@
+//! The sync engine's one error type.
+
+use shelfmark_core::wire::Problem;
+
+/// What can go wrong talking to the server or applying what it sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("not a valid server address: {0}")]
+    InvalidUrl(String),
+    #[error("cannot reach the server: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("the server refused the sign-in: {0}")]
+    Unauthorized(String),
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("the server answered {status}{}", problem.as_ref().map(|p| format!(": {} ({})", p.title, p.detail)).unwrap_or_default())]
+    Server {
+        status: u16,
+        problem: Option<Box<Problem>>,
+    },
+    #[error("the server broke the protocol: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Store(#[from] shelfmark_store::StoreError),
+    #[error("the cache is unusable after an earlier failure; restart the app")]
+    StorePoisoned,
+}
+
+impl ClientError {
+    /// Whether trying the same request again later may succeed (network trouble, 5xx, 429).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Network(_) => true,
+            ClientError::Server { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Where the app finds its server and cache. Until the sign-in screen exists, the server and
+//! the account come from the environment (the README's run command sets them).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The app's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The library server (`SHELFMARK_SERVER_URL`).
+    pub(crate) server_url: Option<String>,
+    /// `SHELFMARK_USERNAME` / `SHELFMARK_PASSWORD`.
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    /// Where the cache lives (`SHELFMARK_DATA_DIR`; default: the OS's app data folder).
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Seconds between background syncs (`SHELFMARK_SYNC_INTERVAL`, default 30).
+    pub(crate) sync_interval: Duration,
+}
+
+impl Config {
+    pub(crate) fn from_env() -> anyhow::Result<Config> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let sync_interval = match var("SHELFMARK_SYNC_INTERVAL") {
+            None => Duration::from_secs(30),
+            Some(s) => Duration::from_secs(s.parse::<u64>().map_err(|_| {
+                anyhow::anyhow!("SHELFMARK_SYNC_INTERVAL must be a number of seconds, not {s:?}")
+            })?),
+        };
+        Ok(Config {
+            server_url: var("SHELFMARK_SERVER_URL"),
+            username: var("SHELFMARK_USERNAME"),
+            password: var("SHELFMARK_PASSWORD"),
+            data_dir: var("SHELFMARK_DATA_DIR").map(PathBuf::from),
+            sync_interval: sync_interval.max(Duration::from_secs(1)),
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! End-to-end tests: the real server, the real desktop app in a real window (under Xvfb),
+//! driven over WebDriver. Ignored by a plain `cargo test` because they need Xvfb, tauri-driver
+//! and the built binaries; `make test` provides all three and runs them with `--ignored`.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use shelfmark_tests::{DemoServer, Desktop, Xvfb};
+
+const ROW: Locator<'static> = Locator::Css("[data-testid=book-row]");
+
+/// The texts of the catalogue's rows, or an empty list while there are none.
+async fn row_titles(app: &Desktop) -> anyhow::Result<Vec<String>> {
+    let mut titles = Vec::new();
+    for row in app
+        .client
+        .find_all(Locator::Css("[data-testid=book-row] td.title"))
+        .await?
+    {
+        titles.push(row.text().await?);
+    }
+    Ok(titles)
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("catalogue", &server, &xvfb, "librarian").await?;
+    let result = async {
+        assert_eq!(app.client.title().await?, "Shelfmark");
+
+        // The list fills once the first sync has brought the demo library into the cache.
+        let titles = eventually(Duration::from_secs(60), "the demo books", || async {
+            let titles = row_titles(&app).await?;
+            Ok((titles.len() >= 100).then_some(titles))
+        })
+        .await?;
+        let signed_in = app
+            .client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("[data-testid=signed-in-user]"))
+            .await?;
+        assert_eq!(signed_in.text().await?, "Signed in as librarian");
+        let connection = app
+            .client
+            .find(Locator::Css("[data-testid=status-connection]"))
+            .await?;
+        assert_eq!(connection.text().await?, "Online");
+        let mut sorted = titles.clone();
+        sorted.sort_by_key(|t| t.to_lowercase());
+        assert_eq!(titles, sorted, "the catalogue is listed by title");
+        let first_row = app.client.find(ROW).await?;
+        let cells = first_row.find_all(Locator::Css("td")).await?;
+        assert_eq!(cells.len(), 4, "title, authors, year, copies");
+        assert!(cells[3].text().await?.contains("available"));
+        app.screenshot("catalogue-list").await?;
+
+        // Search-as-you-type narrows the list to the books whose title has the word.
+        let word = titles
+            .iter()
+            .flat_map(|t| t.split_whitespace())
+            .find(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no searchable word in the demo titles"))?;
+        app.client
+            .find(Locator::Css("[data-testid=catalogue-search]"))
+            .await?
+            .send_keys(&word)
+            .await?;
+        let found = eventually(Duration::from_secs(10), "the search results", || async {
+            let found = row_titles(&app).await?;
+            Ok((!found.is_empty() && found.len() < titles.len()).then_some(found))
+        })
+        .await?;
+        let lower = word.to_lowercase();
+        assert!(
+            found.iter().any(|t| t.to_lowercase().contains(&lower)),
+            "a result names {word:?}: {found:?}"
+        );
+        app.screenshot("catalogue-search-results").await?;
+
+        let errors = app
+            .client
+            .execute("return window.__shelfmarkErrors ?? null", vec![])
+            .await?;
+        assert_eq!(errors, serde_json::json!([]), "the window logged errors");
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
