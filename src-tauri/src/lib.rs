@@ -13,10 +13,13 @@ use tauri::Manager as _;
 
 /// Fails with a plain explanation when there is no display to open a window on.
 pub fn check_display() -> Result<(), String> {
-    if cfg!(target_os = "linux")
-        && std::env::var_os("DISPLAY").is_none()
-        && std::env::var_os("WAYLAND_DISPLAY").is_none()
-    {
+    display_check(cfg!(target_os = "linux"), |name| {
+        std::env::var_os(name).is_some()
+    })
+}
+
+fn display_check(linux: bool, is_set: impl Fn(&str) -> bool) -> Result<(), String> {
+    if linux && !is_set("DISPLAY") && !is_set("WAYLAND_DISPLAY") {
         return Err(
             "Shelfmark needs a graphical display, and this session has none \
                     (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
@@ -66,4 +69,28 @@ pub fn run() -> anyhow::Result<()> {
         .run(tauri::generate_context!())
         .context("the window system failed")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_check;
+
+    #[test]
+    fn without_a_display_the_app_explains_how_to_use_xvfb() {
+        let message = display_check(true, |_| false).expect_err("no display");
+        assert!(
+            message.contains("Xvfb :99") && message.contains("DISPLAY=:99"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_x11_or_wayland_display_is_enough() {
+        assert!(display_check(true, |name| name == "DISPLAY").is_ok());
+        assert!(display_check(true, |name| name == "WAYLAND_DISPLAY").is_ok());
+        assert!(
+            display_check(false, |_| false).is_ok(),
+            "other systems always have one"
+        );
+    }
 }

@@ -45,7 +45,7 @@ where
 async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Result<()> {
     let server = DemoServer::start()?;
     let xvfb = Xvfb::start()?;
-    let app = Desktop::launch("catalogue", &server, &xvfb, "librarian").await?;
+    let app = Desktop::launch("demo-books", &server, &xvfb, "librarian").await?;
     let result = async {
         assert_eq!(app.client.title().await?, "Shelfmark");
 
