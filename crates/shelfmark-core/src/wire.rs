@@ -104,3 +104,23 @@ impl Problem {
         self.kind.strip_prefix("/problems/").unwrap_or(&self.kind)
     }
 }
+
+/// The extensions of a `409 /problems/edit-conflict` answer: everything a client needs to merge
+/// without another round trip. `base` is the revision the request's `If-Match` named, from the
+/// server's history; `null` when the history no longer has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditConflict {
+    pub current: serde_json::Value,
+    pub current_etag: String,
+    #[serde(default)]
+    pub base: Option<serde_json::Value>,
+    #[serde(default)]
+    pub base_etag: Option<String>,
+}
+
+/// The extension of a `409 /problems/duplicate` answer: the record that already holds the
+/// unique value (ISBN of a book, barcode of a copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicate {
+    pub existing_id: Uuid,
+}

@@ -1,1 +1,96 @@
-//! placeholder
+//! The Shelfmark library server: the HTTP API of `PROTOCOL.md` over SQLite or PostgreSQL.
+//!
+//! [`app`] builds the axum router from an [`AppState`]; [`serve`] runs it on a listener until
+//! a shutdown signal, letting in-flight requests finish. The binary (`src/main.rs`) only parses
+//! the command line and calls these, so the integration tests run the very same server.
+//!
+//! Code map: `http` (routes, extractors, conditional requests), `store` (the database behind a
+//! SQLite and a PostgreSQL implementation), `auth` (passwords, tokens), `demo` (seed data),
+//! `error` (the one problem+json error type).
+
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod store;
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::SessionCache;
+use crate::error::AppError;
+use crate::store::Store;
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted (413 above).
+    pub body_limit: usize,
+    /// How long a session token stays valid.
+    pub token_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            body_limit: 1024 * 1024,
+            token_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub store: Store,
+    pub sessions: SessionCache,
+    pub config: Config,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config) -> AppState {
+        AppState(Arc::new(Shared {
+            store,
+            sessions: SessionCache::default(),
+            config,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The whole API as a router.
+pub fn app(state: AppState) -> Router {
+    http::router(state.config.body_limit)
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal("a handler panicked".into()).into_response()
+        }))
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,210 @@
+//! Staff authentication: argon2id password hashes, random bearer tokens stored hashed, and the
+//! [`Staff`] extractor every protected handler takes first (so 401/403 come before anything
+//! else, as the protocol's order of evaluation requires).
+//!
+//! Tokens are 256 random bits; the database keeps only their SHA-256, so a leaked database
+//! does not leak sessions. Recently seen tokens are cached in memory for a few seconds, so
+//! that an idle client's polling costs no database round trip for authentication.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use shelfmark_core::wire::{Role, UserInfo};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::store::{Actor, Store, StoreError, User};
+
+/// How long a cached token stays trusted without asking the database again.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+const CACHE_MAX: usize = 10_000;
+
+/// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Corrupt(format!("cannot hash a password: {e}")))
+}
+
+/// Whether `password` matches a stored argon2 hash (a malformed hash matches nothing).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A new random bearer token.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database stores of a token.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds a staff user, or resets the role and password of an existing one.
+pub async fn add_user(
+    store: &Store,
+    name: &str,
+    role: Role,
+    password: &str,
+) -> Result<(), StoreError> {
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    let id = match store.user_by_name(name).await? {
+        Some(existing) => existing.id,
+        None => uuid::Uuid::now_v7(),
+    };
+    store
+        .upsert_user(&User {
+            id,
+            name: name.to_owned(),
+            role,
+            password_hash: hash,
+        })
+        .await
+}
+
+/// Tokens recently confirmed by the database.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: RwLock<HashMap<String, CachedSession>>,
+}
+
+#[derive(Clone)]
+struct CachedSession {
+    user: UserInfo,
+    expires_at: i64,
+    checked: Instant,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &str, now: i64) -> Option<UserInfo> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(hash)?;
+        (entry.expires_at > now && entry.checked.elapsed() < CACHE_TTL).then(|| entry.user.clone())
+    }
+
+    fn put(&self, hash: String, user: UserInfo, expires_at: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.retain(|_, e| e.checked.elapsed() < CACHE_TTL);
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            hash,
+            CachedSession {
+                user,
+                expires_at,
+                checked: Instant::now(),
+            },
+        );
+    }
+}
+
+/// The authenticated staff member making a request.
+#[derive(Debug, Clone)]
+pub struct Staff(pub UserInfo);
+
+impl Staff {
+    /// 403 unless the user has at least `role` (a manager can do everything).
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        match (role, self.0.role) {
+            (Role::Librarian, _) | (Role::Manager, Role::Manager) => Ok(()),
+            (Role::Manager, Role::Librarian) => {
+                Err(AppError::Forbidden("this needs the manager role"))
+            }
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.0.name.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Staff, AppError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or(AppError::Unauthorized(
+                "send Authorization: Bearer <token> (POST /v1/sessions gives one)",
+            ))?;
+        let hash = token_hash(token);
+        let now = chrono::Utc::now().timestamp();
+        if let Some(user) = state.sessions.get(&hash, now) {
+            return Ok(Staff(user));
+        }
+        match state.store.session(&hash).await? {
+            Some((user, expires_at)) if expires_at > now => {
+                let info = UserInfo {
+                    id: user.id,
+                    name: user.name,
+                    role: user.role,
+                };
+                state.sessions.put(hash, info.clone(), expires_at);
+                Ok(Staff(info))
+            }
+            _ => Err(AppError::Unauthorized(
+                "the token is unknown or has expired: log in again",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("correct horse").expect("hashes");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("battery staple", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

@@ -1,0 +1,180 @@
+//! The one error type every handler returns, and its rendering as RFC 9457 problem+json.
+//!
+//! Every non-2xx answer of the server goes through [`AppError`], including the rejections of
+//! axum's extractors (bad JSON, body too large, unknown route, wrong method), so a client only
+//! ever has to parse one shape of error. Internal errors are logged with their cause and
+//! answered with a generic detail: the cause may contain SQL or paths that are nobody's business.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use shelfmark_core::ValidationErrors;
+use shelfmark_core::wire::Problem;
+use uuid::Uuid;
+
+use crate::store::StoreError;
+
+/// Everything that can go wrong while answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("invalid request: {0}")]
+    Validation(ValidationErrors),
+    /// The `If-Match` tag is not the current state; carries what the client needs to merge.
+    #[error("the record changed since the version the request is based on")]
+    EditConflict(shelfmark_core::wire::EditConflict),
+    #[error("{detail}")]
+    Duplicate { detail: String, existing_id: Uuid },
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error(
+        "this write must be conditional: send If-Match (update, delete) or If-None-Match: * (create)"
+    )]
+    PreconditionRequired,
+    #[error("the request body is larger than this server accepts")]
+    PayloadTooLarge,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 about one field.
+    pub fn field(field: &str, message: impl Into<String>) -> AppError {
+        let mut errors = ValidationErrors::default();
+        errors.push(field, message);
+        AppError::Validation(errors)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Validation(_) => StatusCode::BAD_REQUEST,
+            AppError::EditConflict(_) | AppError::Duplicate { .. } => StatusCode::CONFLICT,
+            AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem's name, the last segment of its `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not-found",
+            AppError::MethodNotAllowed(_) => "method-not-allowed",
+            AppError::Validation(_) => "validation",
+            AppError::EditConflict(_) => "edit-conflict",
+            AppError::Duplicate { .. } => "duplicate",
+            AppError::PreconditionFailed(_) => "precondition-failed",
+            AppError::PreconditionRequired => "precondition-required",
+            AppError::PayloadTooLarge => "payload-too-large",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "Authentication required",
+            AppError::Forbidden(_) => "Not allowed for this role",
+            AppError::NotFound(_) => "Not found",
+            AppError::MethodNotAllowed(_) => "Method not allowed",
+            AppError::Validation(_) => "Invalid request",
+            AppError::EditConflict(_) => "Edit conflict",
+            AppError::Duplicate { .. } => "Duplicate",
+            AppError::PreconditionFailed(_) => "Precondition failed",
+            AppError::PreconditionRequired => "Precondition required",
+            AppError::PayloadTooLarge => "Payload too large",
+            AppError::Internal(_) => "Internal server error",
+        }
+    }
+
+    /// The problem document this error is answered with.
+    pub fn problem(&self) -> Problem {
+        let mut extensions = Map::new();
+        let mut errors = Vec::new();
+        let detail = match self {
+            AppError::Internal(_) => "the server failed to answer; the cause is in its log".into(),
+            other => other.to_string(),
+        };
+        match self {
+            AppError::Validation(e) => errors = e.0.clone(),
+            AppError::EditConflict(c) => {
+                if let Ok(Value::Object(map)) = serde_json::to_value(c) {
+                    extensions = map;
+                }
+            }
+            AppError::Duplicate { existing_id, .. } => {
+                extensions.insert("existing_id".into(), json!(existing_id));
+            }
+            _ => {}
+        }
+        Problem {
+            kind: format!("/problems/{}", self.name()),
+            title: self.title().into(),
+            status: self.status().as_u16(),
+            detail,
+            errors,
+            extensions,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Internal(cause) = &self {
+            tracing::error!(%cause, "answering 500");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"shelfmark\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_problems_list_their_field_errors() {
+        let p = AppError::field("title", "a book needs a title").problem();
+        assert_eq!(p.kind, "/problems/validation");
+        assert_eq!(p.status, 400);
+        assert_eq!(p.errors[0].field, "title");
+    }
+
+    #[test]
+    fn internal_problems_hide_their_cause() {
+        let p = AppError::Internal("SELECT secret FROM x".into()).problem();
+        assert!(!p.detail.contains("secret"));
+    }
+}

@@ -1,0 +1,538 @@
+//! Books, copies and patrons: conditional GET, PUT and DELETE, collections and history.
+//!
+//! The three resources behave the same way and differ only in their record type, rules,
+//! indexed columns and filters, which [`Kind`] describes; the handlers are generic over it.
+//! The order of evaluation is the protocol's: authentication (the [`Staff`] extractor runs
+//! first), then existence and validity (404, 400), then preconditions (412, 428, 409 for a
+//! stale `If-Match`), with the uniqueness rule checked before the version so that a request
+//! that would fail without its preconditions answers that failure.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use shelfmark_core::wire::{EditConflict, Role};
+use shelfmark_core::{Book, Copy, CopyStatus, Patron, RecordType, ValidationErrors};
+use uuid::Uuid;
+
+use super::{JsonBody, Params, Tags, json_with_etag, location, not_modified};
+use crate::AppState;
+use crate::auth::Staff;
+use crate::error::AppError;
+use crate::store::{DeleteOutcome, Expect, Index, ListQuery, Row, Write, WriteOutcome, version_of};
+
+/// What distinguishes one kind of record from another on the wire and in the database.
+pub trait Kind: Send + Sync + 'static {
+    const TYPE: RecordType;
+    type Record: Serialize + DeserializeOwned + Send + Sync;
+
+    fn validate(record: &mut Self::Record) -> Result<(), ValidationErrors>;
+    fn index(record: &Self::Record) -> Index;
+    /// Records this one refers to, which must exist: `(field, kind, id)`.
+    fn references(_record: &Self::Record) -> Vec<(&'static str, RecordType, Uuid)> {
+        Vec::new()
+    }
+    /// The collection's filters from the query string.
+    fn filters(_params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery::default())
+    }
+    /// What to call the unique value in a `duplicate` answer.
+    fn unique_name() -> &'static str {
+        "value"
+    }
+}
+
+pub struct Books;
+pub struct Copies;
+pub struct Patrons;
+
+impl Kind for Books {
+    const TYPE: RecordType = RecordType::Book;
+    type Record = Book;
+
+    fn validate(record: &mut Book) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(b: &Book) -> Index {
+        let mut search = vec![b.title.clone(), b.isbn.clone(), b.publisher.clone()];
+        search.extend(b.authors.iter().cloned());
+        search.extend(b.subjects.iter().cloned());
+        Index {
+            unique_key: Some(b.isbn.clone()),
+            search: search.join(" "),
+            ..Index::default()
+        }
+    }
+
+    fn unique_name() -> &'static str {
+        "ISBN"
+    }
+}
+
+impl Kind for Copies {
+    const TYPE: RecordType = RecordType::Copy;
+    type Record = Copy;
+
+    fn validate(record: &mut Copy) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(c: &Copy) -> Index {
+        Index {
+            unique_key: Some(c.barcode.clone()),
+            ref_id: Some(c.book_id),
+            status: Some(c.status.as_str().to_owned()),
+            search: format!("{} {} {}", c.barcode, c.call_number, c.branch),
+            ..Index::default()
+        }
+    }
+
+    fn references(c: &Copy) -> Vec<(&'static str, RecordType, Uuid)> {
+        vec![("book_id", RecordType::Book, c.book_id)]
+    }
+
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        let status = params
+            .text("status")
+            .map(|s| {
+                CopyStatus::parse(s)
+                    .map(|s| s.as_str().to_owned())
+                    .ok_or_else(|| {
+                        AppError::field("status", "one of available, on_loan, held, missing")
+                    })
+            })
+            .transpose()?;
+        Ok(ListQuery {
+            ref_id: params.uuid("book_id")?,
+            status,
+            ..ListQuery::default()
+        })
+    }
+
+    fn unique_name() -> &'static str {
+        "barcode"
+    }
+}
+
+impl Kind for Patrons {
+    const TYPE: RecordType = RecordType::Patron;
+    type Record = Patron;
+
+    fn validate(record: &mut Patron) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(p: &Patron) -> Index {
+        Index {
+            search: format!("{} {} {}", p.name, p.email, p.branch),
+            ..Index::default()
+        }
+    }
+}
+
+/// The routes of one kind of record.
+pub fn routes<K: Kind>() -> Router<AppState> {
+    let c = K::TYPE.collection();
+    Router::new()
+        .route(&format!("/v1/{c}"), get(list::<K>))
+        .route(
+            &format!("/v1/{c}/{{id}}"),
+            get(get_one::<K>).put(put::<K>).delete(delete::<K>),
+        )
+        .route(&format!("/v1/{c}/{{id}}/revisions"), get(revisions::<K>))
+}
+
+/// A record id from the path; anything that is not a UUID names no record (404).
+pub struct IdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<IdPath, AppError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound("no such record".into()))?;
+        Uuid::parse_str(&raw)
+            .map(IdPath)
+            .map_err(|_| AppError::NotFound(format!("{raw:?} is not a record id")))
+    }
+}
+
+fn not_found(kind: RecordType, id: Uuid) -> AppError {
+    AppError::NotFound(format!("no {} has id {id}", kind.as_str()))
+}
+
+async fn live_row(state: &AppState, kind: RecordType, id: Uuid) -> Result<Option<Row>, AppError> {
+    Ok(state.store.get(kind, id).await?.filter(Row::is_live))
+}
+
+async fn get_one<K: Kind>(
+    State(state): State<AppState>,
+    _staff: Staff,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let row = live_row(&state, K::TYPE, id)
+        .await?
+        .ok_or_else(|| not_found(K::TYPE, id))?;
+    let etag = row.etag();
+    if Tags::from_headers(&headers, IF_NONE_MATCH).is_some_and(|t| t.matches_weak(&etag)) {
+        return Ok(not_modified(&etag));
+    }
+    Ok(json_with_etag(
+        StatusCode::OK,
+        &etag,
+        None,
+        row.data.unwrap_or_default().into_bytes(),
+    ))
+}
+
+/// Reads a full representation from the body: the id is the path's (and may be omitted).
+fn parse_record<K: Kind>(mut value: Value, id: Uuid) -> Result<K::Record, AppError> {
+    let Value::Object(map) = &mut value else {
+        return Err(AppError::field("body", "expected a JSON object"));
+    };
+    match map.get("id") {
+        None | Some(Value::Null) => {
+            map.insert("id".into(), Value::String(id.to_string()));
+        }
+        Some(v) => {
+            if v.as_str().and_then(|s| Uuid::parse_str(s).ok()) != Some(id) {
+                return Err(AppError::field("id", "must be the id in the path"));
+            }
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let field = if path == "." {
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("missing field"))
+                .unwrap_or("body")
+                .to_owned()
+        } else {
+            path
+        };
+        AppError::field(&field, message)
+    })
+}
+
+async fn check_references<K: Kind>(state: &AppState, record: &K::Record) -> Result<(), AppError> {
+    let mut errors = ValidationErrors::default();
+    for (field, kind, id) in K::references(record) {
+        if live_row(state, kind, id).await?.is_none() {
+            errors.push(field, format!("no {} has id {id}", kind.as_str()));
+        }
+    }
+    errors.into_result().map_err(AppError::Validation)
+}
+
+/// The version an `If-Match` list asks for, and the tag it was named by. With several strong
+/// tags the current one wins (any of them matching is a match).
+async fn expected_from_tags(
+    state: &AppState,
+    kind: RecordType,
+    id: Uuid,
+    tags: Tags,
+) -> Result<(i64, Option<String>), AppError> {
+    let current = || async {
+        live_row(state, kind, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    };
+    match tags {
+        Tags::Any => Ok((current().await?.version, None)),
+        Tags::List(tags) => {
+            let strong: Vec<String> = tags.into_iter().filter(|t| !t.starts_with("W/")).collect();
+            let chosen = if strong.len() > 1 {
+                let etag = current().await?.etag();
+                strong
+                    .iter()
+                    .find(|t| **t == etag)
+                    .or(strong.first())
+                    .cloned()
+            } else {
+                strong.first().cloned()
+            };
+            // A tag that is not one of ours names no version: it can only conflict.
+            let version = chosen.as_deref().and_then(version_of).unwrap_or(-1);
+            Ok((version, chosen))
+        }
+    }
+}
+
+/// The 409 answer for a stale `If-Match`, with the base revision from the history.
+async fn edit_conflict(
+    state: &AppState,
+    current: &Row,
+    client_tag: Option<String>,
+) -> Result<AppError, AppError> {
+    let mut base = None;
+    if let Some(version) = client_tag.as_deref().and_then(version_of) {
+        base = state
+            .store
+            .revisions(current.kind, current.id, Some(version))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.data);
+    }
+    Ok(AppError::EditConflict(EditConflict {
+        current: current.json(),
+        current_etag: current.etag(),
+        base_etag: base.as_ref().and(client_tag),
+        base,
+    }))
+}
+
+async fn put<K: Kind>(
+    State(state): State<AppState>,
+    staff: Staff,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Response, AppError> {
+    let actor = staff.actor();
+    let mut record = parse_record::<K>(body, id)?;
+    K::validate(&mut record).map_err(AppError::Validation)?;
+    check_references::<K>(&state, &record).await?;
+    let data = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
+    let index = K::index(&record);
+
+    let if_match = Tags::from_headers(&headers, IF_MATCH);
+    let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
+    let (expect, client_tag) = match (if_match, if_none_match) {
+        (Some(tags), _) => {
+            let (version, tag) = expected_from_tags(&state, K::TYPE, id, tags).await?;
+            (Expect::Version(version), tag)
+        }
+        (None, Some(Tags::Any)) => (Expect::Absent, None),
+        (None, Some(tags)) => match live_row(&state, K::TYPE, id).await? {
+            Some(row) if tags.matches_weak(&row.etag()) => {
+                return Err(AppError::PreconditionFailed(
+                    "the record is in a state the request excluded".into(),
+                ));
+            }
+            Some(row) => (Expect::Version(row.version), None),
+            None => (Expect::Absent, None),
+        },
+        (None, None) => return Err(AppError::PreconditionRequired),
+    };
+
+    let write = Write {
+        kind: K::TYPE,
+        id,
+        data,
+        index,
+    };
+    match state.store.put(&actor, write, expect).await? {
+        WriteOutcome::Created(row) => Ok(json_with_etag(
+            StatusCode::CREATED,
+            &row.etag(),
+            Some(location(K::TYPE, id)),
+            row.data.unwrap_or_default().into_bytes(),
+        )),
+        WriteOutcome::Updated(row) => Ok(json_with_etag(
+            StatusCode::OK,
+            &row.etag(),
+            None,
+            row.data.unwrap_or_default().into_bytes(),
+        )),
+        WriteOutcome::NotFound => Err(not_found(K::TYPE, id)),
+        WriteOutcome::Exists(row) => Err(AppError::PreconditionFailed(format!(
+            "a {} with id {id} already exists (ETag {})",
+            K::TYPE.as_str(),
+            row.etag()
+        ))),
+        WriteOutcome::Conflict(current) => Err(edit_conflict(&state, &current, client_tag).await?),
+        WriteOutcome::Duplicate(existing_id) => Err(AppError::Duplicate {
+            detail: format!(
+                "another {} ({existing_id}) has this {}",
+                K::TYPE.as_str(),
+                K::unique_name()
+            ),
+            existing_id,
+        }),
+    }
+}
+
+async fn delete<K: Kind>(
+    State(state): State<AppState>,
+    staff: Staff,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (version, client_tag) = match Tags::from_headers(&headers, IF_MATCH) {
+        Some(tags) => expected_from_tags(&state, K::TYPE, id, tags).await?,
+        None => {
+            return Err(match live_row(&state, K::TYPE, id).await? {
+                Some(_) => AppError::PreconditionRequired,
+                None => not_found(K::TYPE, id),
+            });
+        }
+    };
+    match state
+        .store
+        .delete(&staff.actor(), K::TYPE, id, version)
+        .await?
+    {
+        DeleteOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        DeleteOutcome::NotFound => Err(not_found(K::TYPE, id)),
+        DeleteOutcome::Conflict(current) => Err(edit_conflict(&state, &current, client_tag).await?),
+    }
+}
+
+/// Words of a search: letters and digits, lower-cased; hyphens inside numbers (ISBNs) dropped.
+pub fn search_words(q: &str) -> Vec<String> {
+    let chars: Vec<char> = q.chars().collect();
+    let mut cleaned = String::with_capacity(q.len());
+    for (i, c) in chars.iter().enumerate() {
+        let between_digits = i > 0
+            && chars.get(i - 1).is_some_and(char::is_ascii_digit)
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if *c == '-' && between_digits {
+            continue;
+        }
+        cleaned.push(*c);
+    }
+    cleaned
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().chars().take(64).collect())
+        .take(8)
+        .collect()
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::field("cursor", "not a cursor this server gave"))
+}
+
+async fn list<K: Kind>(
+    State(state): State<AppState>,
+    _staff: Staff,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let limit = params.int("limit", 100, 1, 1000)?;
+    let mut query = K::filters(&params)?;
+    query.words = params.text("q").map(search_words).unwrap_or_default();
+    query.after = params.text("cursor").map(decode_cursor).transpose()?;
+    query.limit = limit + 1;
+    let mut rows = state.store.list(K::TYPE, query).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
+    let mut body = String::from("{\"items\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(row.data.as_deref().unwrap_or("null"));
+    }
+    body.push_str("],\"next_cursor\":");
+    body.push_str(&serde_json::to_string(&next_cursor).unwrap_or_else(|_| "null".into()));
+    body.push('}');
+    let digest = Sha256::digest(body.as_bytes());
+    let etag = format!(
+        "\"p{}\"",
+        digest[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if Tags::from_headers(&headers, IF_NONE_MATCH).is_some_and(|t| t.matches_weak(&etag)) {
+        return Ok(not_modified(&etag));
+    }
+    Ok(json_with_etag(
+        StatusCode::OK,
+        &etag,
+        None,
+        body.into_bytes(),
+    ))
+}
+
+async fn revisions<K: Kind>(
+    State(state): State<AppState>,
+    staff: Staff,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    staff.require(Role::Manager)?;
+    let revisions = state.store.revisions(K::TYPE, id, None).await?;
+    if revisions.is_empty() {
+        return Err(not_found(K::TYPE, id));
+    }
+    Ok(axum::Json(revisions).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_keep_isbns_whole_and_split_words() {
+        assert_eq!(search_words("978-0-306-40615-7"), ["9780306406157"]);
+        assert_eq!(
+            search_words("Self-Help  GARDENS"),
+            ["self", "help", "gardens"]
+        );
+        assert!(search_words(" -- ").is_empty());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_junk() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).ok(), Some(id));
+        assert!(decode_cursor("not a cursor").is_err());
+    }
+
+    #[test]
+    fn a_body_without_id_takes_the_path_id_and_a_wrong_one_is_a_400() {
+        let id = Uuid::now_v7();
+        let body = serde_json::json!({"name": "A", "email": "a@b.org", "branch": "Central"});
+        let p = parse_record::<Patrons>(body.clone(), id).expect("parses");
+        assert_eq!(p.id, id);
+        let mut other = body;
+        other["id"] = Value::String(Uuid::now_v7().to_string());
+        assert!(matches!(
+            parse_record::<Patrons>(other, id),
+            Err(AppError::Validation(_))
+        ));
+    }
+
+    #[test]
+    fn type_errors_name_their_field() {
+        let body = serde_json::json!({"name": "A", "email": "a@b.org", "branch": 5});
+        match parse_record::<Patrons>(body, Uuid::nil()) {
+            Err(AppError::Validation(e)) => assert_eq!(e.0[0].field, "branch"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        let missing = serde_json::json!({"email": "a@b.org", "branch": "X"});
+        match parse_record::<Patrons>(missing, Uuid::nil()) {
+            Err(AppError::Validation(e)) => assert_eq!(e.0[0].field, "name"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+}

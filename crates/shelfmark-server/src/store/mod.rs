@@ -1,0 +1,335 @@
+//! Storage: one logical schema, two databases (an embedded SQLite file, or PostgreSQL).
+//!
+//! Handlers speak to [`Store`] only; it dispatches to [`sqlite::SqliteStore`] or
+//! [`postgres::PgStore`], which implement the same operations with the same semantics:
+//!
+//! - every record (book, copy, patron, and in the next issue hold, escalation, purchase request)
+//!   is a row of one `records` table: its JSON, a per-record `version` (the ETag), the `seq` of
+//!   its last change (the change feed), and a few indexed columns extracted from it (unique key,
+//!   references, status, search text);
+//! - every write runs in one transaction that first takes the next value of a one-row sequence
+//!   counter. That lock orders writers, so sequence numbers are committed in order (a change
+//!   feed reader can never skip one) and the compare-and-set `UPDATE ... WHERE version = $n`
+//!   is evaluated against the latest committed state, whatever the number of server instances;
+//! - every revision of every record is kept in `revisions`, for the `base` of a 409 answer and
+//!   an audit view.
+
+pub mod postgres;
+pub mod sqlite;
+
+use shelfmark_core::RecordType;
+use shelfmark_core::wire::Role;
+use uuid::Uuid;
+
+/// The schema version this binary writes. A database with a higher one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("a database task failed: {0}")]
+    Task(String),
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}: upgrade the server"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One record as stored: its JSON (absent once deleted) and its concurrency metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub kind: RecordType,
+    pub id: Uuid,
+    pub version: i64,
+    pub seq: i64,
+    pub deleted: bool,
+    pub data: Option<String>,
+}
+
+impl Row {
+    pub fn etag(&self) -> String {
+        etag_for(self.version)
+    }
+
+    /// The record's JSON as a value (`Null` for a deleted record).
+    pub fn json(&self) -> serde_json::Value {
+        self.data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn is_live(&self) -> bool {
+        !self.deleted
+    }
+}
+
+/// The strong ETag of a record version.
+pub fn etag_for(version: i64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// The version an ETag of [`etag_for`] names, if it is one.
+pub fn version_of(etag: &str) -> Option<i64> {
+    etag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
+}
+
+/// The columns extracted from a record so the database can index, filter and search it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Index {
+    /// Unique per kind among live records (ISBN of a book, barcode of a copy).
+    pub unique_key: Option<String>,
+    /// The main reference (a copy's book, a hold's patron).
+    pub ref_id: Option<Uuid>,
+    /// The second reference (a hold's book).
+    pub ref2_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Words for full-text search.
+    pub search: String,
+}
+
+/// A new state of a record.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub kind: RecordType,
+    pub id: Uuid,
+    pub data: String,
+    pub index: Index,
+}
+
+/// The state a write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No live record (`If-None-Match: *`).
+    Absent,
+    /// A live record at exactly this version (`If-Match`).
+    Version(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    Created(Row),
+    Updated(Row),
+    /// `Expect::Version` and no live record.
+    NotFound,
+    /// `Expect::Absent` and a live record exists.
+    Exists(Row),
+    /// `Expect::Version` did not match: the current state.
+    Conflict(Row),
+    /// Another live record of the kind holds the unique key.
+    Duplicate(Uuid),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteOutcome {
+    Deleted(Row),
+    NotFound,
+    Conflict(Row),
+}
+
+/// Who made a change and when, for the revision history.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Revision {
+    pub version: i64,
+    pub etag: String,
+    pub deleted: bool,
+    pub data: Option<serde_json::Value>,
+    pub by: String,
+    pub at: String,
+}
+
+/// A filtered, paged read of one collection, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub ref_id: Option<Uuid>,
+    pub ref2_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Full-text search: every word must match a word of the record (as a prefix).
+    pub words: Vec<String>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// A staff user as stored.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// The database behind the server.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call.await,
+            Store::Postgres($s) => $call.await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating and migrating when needed) the database a URL names:
+    /// `sqlite://PATH`, `sqlite:PATH`, or `postgres://...` / `postgresql://...`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::PgStore::connect(url).await?))
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.into()));
+            }
+            Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(path.as_ref()).await?,
+            ))
+        } else {
+            Err(StoreError::BadUrl(url.into()))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+        dispatch!(self, s => s.get(kind, id))
+    }
+
+    pub async fn put(
+        &self,
+        actor: &Actor,
+        write: Write,
+        expect: Expect,
+    ) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.put(actor, write, expect))
+    }
+
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        kind: RecordType,
+        id: Uuid,
+        version: i64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        dispatch!(self, s => s.delete(actor, kind, id, version))
+    }
+
+    /// Inserts many new records in one transaction (demo data). Ids must be new.
+    pub async fn insert_many(&self, actor: &Actor, writes: Vec<Write>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_many(actor, writes))
+    }
+
+    pub async fn revisions(
+        &self,
+        kind: RecordType,
+        id: Uuid,
+        version: Option<i64>,
+    ) -> Result<Vec<Revision>, StoreError> {
+        dispatch!(self, s => s.revisions(kind, id, version))
+    }
+
+    pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.list(kind, q))
+    }
+
+    /// The sequence number of the latest committed change (0 on an empty database).
+    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.latest_seq())
+    }
+
+    /// Live and deleted records changed after `since`, in `seq` order, at most `limit`.
+    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.changes(since, limit))
+    }
+
+    pub async fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count(kind))
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        dispatch!(self, s => s.user_by_name(name))
+    }
+
+    /// Adds a user, or replaces the role and password of the user of that name.
+    pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
+        dispatch!(self, s => s.upsert_user(user))
+    }
+
+    pub async fn insert_token(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_token(token_hash, user_id, expires_at))
+    }
+
+    /// The user a token hash belongs to, and when the token expires (unix seconds).
+    pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
+        dispatch!(self, s => s.session(token_hash))
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.meta(key))
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_meta(key, value))
+    }
+}
+
+/// The time of a change, as stored and shown.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_kind(s: &str) -> Result<RecordType, StoreError> {
+    RecordType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {s:?}")))
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad uuid {s:?}")))
+}
+
+pub(crate) fn parse_role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip_their_version() {
+        assert_eq!(etag_for(7), "\"v7\"");
+        assert_eq!(version_of(&etag_for(42)), Some(42));
+        assert_eq!(version_of("W/\"v1\""), None);
+        assert_eq!(version_of("\"x\""), None);
+    }
+}

@@ -1,0 +1,740 @@
+//! The embedded backend: one SQLite file in WAL mode, through rusqlite.
+//!
+//! rusqlite is blocking, so every operation runs on tokio's blocking pool. Reads take a
+//! connection from a small pool (WAL lets them run beside a writer); writes go through one
+//! connection in `BEGIN IMMEDIATE` transactions, which SQLite serialises across processes too
+//! (a second server instance on the same file waits on the busy timeout instead of failing).
+//! Full-text search uses an FTS5 table keyed by the record's rowid.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use shelfmark_core::RecordType;
+use uuid::Uuid;
+
+use super::{
+    Actor, DeleteOutcome, Expect, ListQuery, Revision, Row, SCHEMA_VERSION, StoreError, User,
+    Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
+};
+
+/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO seq_counter (id, value) VALUES (1, 0);
+
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    data TEXT,
+    unique_key TEXT,
+    ref_id TEXT,
+    ref2_id TEXT,
+    status TEXT,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX records_by_seq ON records (seq);
+CREATE UNIQUE INDEX records_unique_key ON records (kind, unique_key)
+    WHERE unique_key IS NOT NULL AND deleted = 0;
+CREATE INDEX records_by_ref ON records (kind, ref_id, id) WHERE ref_id IS NOT NULL;
+CREATE INDEX records_by_ref2 ON records (kind, ref2_id, id) WHERE ref2_id IS NOT NULL;
+CREATE INDEX records_by_status ON records (kind, status, id) WHERE status IS NOT NULL;
+CREATE VIRTUAL TABLE records_fts USING fts5 (search);
+
+CREATE TABLE revisions (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    data TEXT,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (kind, id, version)
+);
+
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#];
+
+const ROW_COLUMNS: &str = "kind, id, version, seq, deleted, data";
+const MAX_IDLE_READERS: usize = 16;
+
+/// A SQLite database file shared by the server's tasks.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
+    let found: i64 = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .map(|v| v.parse().unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for step in MIGRATIONS.iter().skip(found.max(0) as usize) {
+        tx.execute_batch(step)?;
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn row_from(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, i64, i64, bool, Option<String>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn to_row(
+    (kind, id, version, seq, deleted, data): (String, String, i64, i64, bool, Option<String>),
+) -> Result<Row, StoreError> {
+    Ok(Row {
+        kind: parse_kind(&kind)?,
+        id: parse_id(&id)?,
+        version,
+        seq,
+        deleted,
+        data,
+    })
+}
+
+fn get_row(conn: &Connection, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND id = ?2"
+    ))?;
+    stmt.query_row(params![kind.as_str(), id.to_string()], row_from)
+        .optional()?
+        .map(to_row)
+        .transpose()
+}
+
+/// Takes the next `n` sequence numbers, returning the first. Being the first write of every
+/// write transaction, it is also what orders writers.
+fn take_seq(tx: &Transaction<'_>, n: i64) -> Result<i64, StoreError> {
+    let last: i64 = tx.query_row(
+        "UPDATE seq_counter SET value = value + ?1 WHERE id = 1 RETURNING value",
+        [n],
+        |r| r.get(0),
+    )?;
+    Ok(last - n + 1)
+}
+
+fn set_search(
+    tx: &Transaction<'_>,
+    kind: RecordType,
+    id: Uuid,
+    search: Option<&str>,
+) -> Result<(), StoreError> {
+    let rowid: i64 = tx
+        .prepare_cached("SELECT rowid FROM records WHERE kind = ?1 AND id = ?2")?
+        .query_row(params![kind.as_str(), id.to_string()], |r| r.get(0))?;
+    tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?
+        .execute([rowid])?;
+    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
+        tx.prepare_cached("INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)")?
+            .execute(params![rowid, search])?;
+    }
+    Ok(())
+}
+
+fn add_revision(
+    tx: &Transaction<'_>,
+    row: &Row,
+    actor: &Actor,
+    at: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        row.kind.as_str(),
+        row.id.to_string(),
+        row.version,
+        row.deleted,
+        row.data,
+        actor.name,
+        at
+    ])?;
+    Ok(())
+}
+
+fn put_tx(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    w: Write,
+    expect: Expect,
+) -> Result<(WriteOutcome, bool), StoreError> {
+    let seq = take_seq(tx, 1)?;
+    let current = get_row(tx, w.kind, w.id)?;
+    let live = current.clone().filter(Row::is_live);
+    match (expect, &live) {
+        (Expect::Absent, Some(row)) => return Ok((WriteOutcome::Exists(row.clone()), false)),
+        (Expect::Version(_), None) => return Ok((WriteOutcome::NotFound, false)),
+        _ => {}
+    }
+    if let Some(key) = &w.index.unique_key {
+        let other: Option<String> = tx
+            .prepare_cached(
+                "SELECT id FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0 AND id <> ?3",
+            )?
+            .query_row(params![w.kind.as_str(), key, w.id.to_string()], |r| r.get(0))
+            .optional()?;
+        if let Some(other) = other {
+            return Ok((WriteOutcome::Duplicate(parse_id(&other)?), false));
+        }
+    }
+    let now = now_rfc3339();
+    let id = w.id.to_string();
+    let ref_id = w.index.ref_id.map(|u| u.to_string());
+    let ref2_id = w.index.ref2_id.map(|u| u.to_string());
+    let version =
+        match (expect, current) {
+            (Expect::Version(v), _) => {
+                let n = tx
+                .prepare_cached(
+                    "UPDATE records SET version = version + 1, seq = ?1, data = ?2, unique_key = ?3,
+                        ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7, updated_by = ?8
+                     WHERE kind = ?9 AND id = ?10 AND version = ?11 AND deleted = 0",
+                )?
+                .execute(params![
+                    seq, w.data, w.index.unique_key, ref_id, ref2_id, w.index.status, now,
+                    actor.name, w.kind.as_str(), id, v
+                ])?;
+                match (n, live) {
+                    (1, _) => v + 1,
+                    (_, Some(row)) => return Ok((WriteOutcome::Conflict(row), false)),
+                    (_, None) => return Ok((WriteOutcome::NotFound, false)),
+                }
+            }
+            (Expect::Absent, Some(tombstone)) => {
+                tx.prepare_cached(
+                    "UPDATE records SET version = version + 1, seq = ?1, deleted = 0, data = ?2,
+                    unique_key = ?3, ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7,
+                    updated_by = ?8
+                 WHERE kind = ?9 AND id = ?10",
+                )?
+                .execute(params![
+                    seq,
+                    w.data,
+                    w.index.unique_key,
+                    ref_id,
+                    ref2_id,
+                    w.index.status,
+                    now,
+                    actor.name,
+                    w.kind.as_str(),
+                    id
+                ])?;
+                tombstone.version + 1
+            }
+            (Expect::Absent, None) => {
+                tx.prepare_cached(
+                "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
+                    ref2_id, status, updated_at, updated_by)
+                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                w.kind.as_str(), id, seq, w.data, w.index.unique_key, ref_id, ref2_id,
+                w.index.status, now, actor.name
+            ])?;
+                1
+            }
+        };
+    set_search(tx, w.kind, w.id, Some(&w.index.search))?;
+    let row = Row {
+        kind: w.kind,
+        id: w.id,
+        version,
+        seq,
+        deleted: false,
+        data: Some(w.data),
+    };
+    add_revision(tx, &row, actor, &now)?;
+    let outcome = match expect {
+        Expect::Absent => WriteOutcome::Created(row),
+        Expect::Version(_) => WriteOutcome::Updated(row),
+    };
+    Ok((outcome, true))
+}
+
+fn delete_tx(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    kind: RecordType,
+    id: Uuid,
+    version: i64,
+) -> Result<(DeleteOutcome, bool), StoreError> {
+    let seq = take_seq(tx, 1)?;
+    let Some(current) = get_row(tx, kind, id)?.filter(Row::is_live) else {
+        return Ok((DeleteOutcome::NotFound, false));
+    };
+    let now = now_rfc3339();
+    let n = tx
+        .prepare_cached(
+            "UPDATE records SET version = version + 1, seq = ?1, deleted = 1, data = NULL,
+                unique_key = NULL, ref_id = NULL, ref2_id = NULL, status = NULL, updated_at = ?2,
+                updated_by = ?3
+             WHERE kind = ?4 AND id = ?5 AND version = ?6 AND deleted = 0",
+        )?
+        .execute(params![
+            seq,
+            now,
+            actor.name,
+            kind.as_str(),
+            id.to_string(),
+            version
+        ])?;
+    if n != 1 {
+        return Ok((DeleteOutcome::Conflict(current), false));
+    }
+    set_search(tx, kind, id, None)?;
+    let row = Row {
+        kind,
+        id,
+        version: version + 1,
+        seq,
+        deleted: true,
+        data: None,
+    };
+    add_revision(tx, &row, actor, &now)?;
+    Ok((DeleteOutcome::Deleted(row), true))
+}
+
+impl SqliteStore {
+    /// Opens the file (creating it and its directory when missing) and migrates it.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let path = path.to_owned();
+        let inner = blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut writer = open_connection(&path)?;
+            migrate(&mut writer)?;
+            Ok(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            })
+        })
+        .await?;
+        Ok(SqliteStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let pooled = lock(&inner.readers).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut readers = lock(&inner.readers);
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+    }
+
+    /// Runs `f` in an immediate transaction, committed when it says so (else rolled back).
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<(T, bool), StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (value, commit) = f(&tx)?;
+            if commit {
+                tx.commit()?;
+            }
+            Ok(value)
+        })
+        .await
+    }
+
+    pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+        self.read(move |c| get_row(c, kind, id)).await
+    }
+
+    pub async fn put(
+        &self,
+        actor: &Actor,
+        w: Write,
+        expect: Expect,
+    ) -> Result<WriteOutcome, StoreError> {
+        let actor = actor.clone();
+        self.write(move |tx| put_tx(tx, &actor, w, expect)).await
+    }
+
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        kind: RecordType,
+        id: Uuid,
+        version: i64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let actor = actor.clone();
+        self.write(move |tx| delete_tx(tx, &actor, kind, id, version))
+            .await
+    }
+
+    pub async fn insert_many(&self, actor: &Actor, writes: Vec<Write>) -> Result<(), StoreError> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            if writes.is_empty() {
+                return Ok(((), false));
+            }
+            let first = take_seq(tx, writes.len() as i64)?;
+            let now = now_rfc3339();
+            for (seq, w) in (first..).zip(writes) {
+                tx.prepare_cached(
+                    "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
+                        ref2_id, status, updated_at, updated_by)
+                     VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    w.kind.as_str(),
+                    w.id.to_string(),
+                    seq,
+                    w.data,
+                    w.index.unique_key,
+                    w.index.ref_id.map(|u| u.to_string()),
+                    w.index.ref2_id.map(|u| u.to_string()),
+                    w.index.status,
+                    now,
+                    actor.name
+                ])?;
+                let rowid = tx.last_insert_rowid();
+                if !w.index.search.trim().is_empty() {
+                    tx.prepare_cached("INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)")?
+                        .execute(params![rowid, w.index.search])?;
+                }
+                let row = Row {
+                    kind: w.kind,
+                    id: w.id,
+                    version: 1,
+                    seq,
+                    deleted: false,
+                    data: Some(w.data),
+                };
+                add_revision(tx, &row, &actor, &now)?;
+            }
+            Ok(((), true))
+        })
+        .await
+    }
+
+    pub async fn revisions(
+        &self,
+        kind: RecordType,
+        id: Uuid,
+        version: Option<i64>,
+    ) -> Result<Vec<Revision>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT version, deleted, data, actor, at FROM revisions
+                 WHERE kind = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3) ORDER BY version",
+            )?;
+            let rows = stmt.query_map(params![kind.as_str(), id.to_string(), version], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (version, deleted, data, by, at) = row?;
+                out.push(Revision {
+                    version,
+                    etag: etag_for(version),
+                    deleted,
+                    data: data.and_then(|d| serde_json::from_str(&d).ok()),
+                    by,
+                    at,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
+        self.read(move |c| {
+            let mut sql = String::from(
+                "SELECT r.kind, r.id, r.version, r.seq, r.deleted, r.data FROM records r",
+            );
+            let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(kind.as_str())];
+            if !q.words.is_empty() {
+                sql.push_str(" JOIN records_fts f ON f.rowid = r.rowid");
+            }
+            sql.push_str(" WHERE r.kind = ?1 AND r.deleted = 0");
+            let mut push = |clause: &str, arg: Box<dyn ToSql>, sql: &mut String| {
+                args.push(arg);
+                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            };
+            if let Some(r) = q.ref_id {
+                push("r.ref_id =", Box::new(r.to_string()), &mut sql);
+            }
+            if let Some(r) = q.ref2_id {
+                push("r.ref2_id =", Box::new(r.to_string()), &mut sql);
+            }
+            if let Some(s) = q.status {
+                push("r.status =", Box::new(s), &mut sql);
+            }
+            if !q.words.is_empty() {
+                let query = q
+                    .words
+                    .iter()
+                    .map(|w| format!("\"{w}\"*"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                push("records_fts MATCH", Box::new(query), &mut sql);
+            }
+            if let Some(after) = q.after {
+                push("r.id >", Box::new(after.to_string()), &mut sql);
+            }
+            args.push(Box::new(q.limit));
+            sql.push_str(&format!(" ORDER BY r.id LIMIT ?{}", args.len()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+            let rows = stmt.query_map(params.as_slice(), row_from)?;
+            rows.map(|r| to_row(r?)).collect()
+        })
+        .await
+    }
+
+    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?,
+            )
+        })
+        .await
+    }
+
+    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![since, limit], row_from)?;
+            rows.map(|r| to_row(r?)).collect()
+        })
+        .await
+    }
+
+    pub async fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM records WHERE kind = ?1 AND deleted = 0",
+                [kind.as_str()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, role, password_hash FROM users WHERE name = ?1")?
+                .query_row([name], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get(3)?,
+                    ))
+                })
+                .optional()?
+                .map(|(id, name, role, password_hash)| {
+                    Ok(User {
+                        id: parse_id(&id)?,
+                        name,
+                        role: parse_role(&role)?,
+                        password_hash,
+                    })
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO users (id, name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
+                params![user.id.to_string(), user.name, user.role.as_str(), user.password_hash, now_rfc3339()],
+            )?;
+            Ok(((), true))
+        })
+        .await
+    }
+
+    pub async fn insert_token(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM tokens WHERE expires_at < ?1",
+                [chrono::Utc::now().timestamp()],
+            )?;
+            tx.execute(
+                "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, user_id.to_string(), now_rfc3339(), expires_at],
+            )?;
+            Ok(((), true))
+        })
+        .await
+    }
+
+    pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
+                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
+            )?
+            .query_row([token_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()?
+            .map(|(id, name, role, password_hash, expires)| {
+                Ok((
+                    User {
+                        id: parse_id(&id)?,
+                        name,
+                        role: parse_role(&role)?,
+                        password_hash,
+                    },
+                    expires,
+                ))
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(((), true))
+        })
+        .await
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}

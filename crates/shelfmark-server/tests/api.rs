@@ -1,0 +1,1134 @@
+//! The server's integration tests: the real server on a loopback port (port 0), spoken to over
+//! HTTP with reqwest, each scenario run against SQLite and against PostgreSQL.
+//!
+//! PostgreSQL runs when `SHELFMARK_TEST_POSTGRES_URL` names a database (`scripts/postgres.sh`
+//! prints one); each test then works in a schema of its own, so tests run in parallel.
+//! Without it the PostgreSQL variants say so on stderr and pass.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use shelfmark_core::isbn;
+use shelfmark_core::wire::Role;
+use shelfmark_server::store::Store;
+use shelfmark_server::{AppState, Config, auth, serve};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test: a fresh SQLite file, or a fresh schema in the test PostgreSQL.
+struct TestDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("server.db").display());
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let Ok(base) = std::env::var("SHELFMARK_TEST_POSTGRES_URL") else {
+                    eprintln!(
+                        "SHELFMARK_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run"
+                    );
+                    return None;
+                };
+                let schema = format!("t_{}", Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&base).await.expect("test postgres");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create schema");
+                admin.close().await;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                Some(TestDb {
+                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+/// A running server with a logged-in librarian.
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    token: String,
+    db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Server {
+    async fn start(backend: Backend) -> Option<Server> {
+        Server::start_with(backend, Config::default()).await
+    }
+
+    async fn start_with(backend: Backend, config: Config) -> Option<Server> {
+        let db = TestDb::new(backend).await?;
+        let store = Store::connect(&db.url).await.expect("open the database");
+        auth::add_user(&store, "librarian", Role::Librarian, PASSWORD)
+            .await
+            .expect("add librarian");
+        auth::add_user(&store, "manager", Role::Manager, PASSWORD)
+            .await
+            .expect("add manager");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve(listener, AppState::new(store, config), async {
+            let _ = stopped.await;
+        }));
+        let mut server = Server {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            token: String::new(),
+            db,
+            stop: Some(stop),
+        };
+        server.token = server.login("librarian").await;
+        Some(server)
+    }
+
+    async fn login(&self, user: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/v1/sessions"))
+            .json(&json!({"username": user, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request as the librarian.
+    fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {}", self.token))
+    }
+
+    async fn create(&self, path: &str, body: &Value) -> String {
+        let r = self
+            .req(Method::PUT, path)
+            .header(IF_NONE_MATCH, "*")
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::CREATED, "creating {path}");
+        etag(&r)
+    }
+
+    async fn new_book(&self, n: u32, title: &str) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        let etag = self
+            .create(&format!("/v1/books/{id}"), &book(id, n, title))
+            .await;
+        (id, etag)
+    }
+}
+
+fn etag(r: &Response) -> String {
+    r.headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .expect("an ETag")
+        .to_owned()
+}
+
+fn book(id: Uuid, n: u32, title: &str) -> Value {
+    json!({
+        "id": id, "isbn": isbn::from_body(n), "title": title, "authors": ["Ann Author"],
+        "publisher": "Harbour Press", "year": 2001, "subjects": ["Gardening"],
+        "summary": "Line one.\nLine two.", "notes": ""
+    })
+}
+
+fn copy(id: Uuid, book_id: Uuid, barcode: &str) -> Value {
+    json!({"id": id, "book_id": book_id, "barcode": barcode, "branch": "Central",
+           "call_number": "635 AUT", "status": "available"})
+}
+
+/// The problem document of an error answer, after checking its status and media type.
+async fn problem(r: Response, status: StatusCode, name: &str) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(
+        r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let body: Value = r.json().await.expect("problem json");
+    assert_eq!(body["type"], format!("/problems/{name}"), "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(server) = super::Server::start(super::Backend::Sqlite).await {
+                        super::$name(server).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(server) = super::Server::start(super::Backend::Postgres).await {
+                        super::$name(server).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    logging_in_gives_a_token_and_anything_else_needs_one,
+    create_answers_201_with_etag_and_location_then_412_for_an_existing_id,
+    get_is_conditional_with_strong_etags_lists_and_star,
+    update_needs_the_current_etag_and_a_stale_one_gets_a_mergeable_409,
+    writes_without_a_precondition_answer_428,
+    errors_come_in_the_protocols_order_of_evaluation,
+    invalid_records_answer_400_with_field_errors_never_409,
+    unique_isbns_and_barcodes_answer_409_duplicate,
+    bodies_over_the_limit_answer_413,
+    unknown_routes_and_methods_answer_problem_json,
+    delete_is_conditional_and_a_deleted_record_is_gone,
+    the_change_feed_carries_each_record_once_with_its_latest_state,
+    collections_page_with_cursors_filter_and_search,
+    a_copy_must_belong_to_an_existing_book,
+    revision_history_is_for_managers,
+    concurrent_puts_on_one_etag_give_exactly_one_success,
+    the_binary_seeds_the_demo_library_once_and_prints_its_address,
+);
+
+async fn logging_in_gives_a_token_and_anything_else_needs_one(s: Server) {
+    let bad = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"username": "librarian", "password": "wrong"}))
+        .send()
+        .await
+        .expect("send");
+    problem(bad, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let unknown = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"username": "nobody", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    problem(unknown, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let malformed = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .body("{\"username\":")
+        .send()
+        .await
+        .expect("send");
+    problem(malformed, StatusCode::BAD_REQUEST, "validation").await;
+
+    let good = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"username": "manager", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(good.status(), StatusCode::CREATED);
+    let body: Value = good.json().await.expect("json");
+    assert_eq!(body["user"]["name"], "manager");
+    assert_eq!(body["user"]["role"], "manager");
+    assert!(body["user"]["id"].is_string());
+
+    let none = s.http.get(s.url("/v1/books")).send().await.expect("send");
+    assert!(none.headers().contains_key("www-authenticate"));
+    problem(none, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let forged = s
+        .http
+        .get(s.url("/v1/changes"))
+        .header(AUTHORIZATION, "Bearer not-a-token")
+        .send()
+        .await
+        .expect("send");
+    problem(forged, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let ok = s.req(Method::GET, "/v1/books").send().await.expect("send");
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+async fn create_answers_201_with_etag_and_location_then_412_for_an_existing_id(s: Server) {
+    let id = Uuid::now_v7();
+    let path = format!("/v1/books/{id}");
+    let mut body = book(id, 1, "Signals");
+    body["isbn"] = json!("978-0-306-40615-7");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_NONE_MATCH, "*")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+        Some(path.as_str())
+    );
+    let tag = etag(&r);
+    assert!(tag.starts_with('"') && !tag.starts_with("W/"));
+    let stored: Value = r.json().await.expect("json");
+    assert_eq!(
+        stored["isbn"], "9780306406157",
+        "the ISBN is stored normalised"
+    );
+
+    let again = s
+        .req(Method::PUT, &path)
+        .header(IF_NONE_MATCH, "*")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    problem(
+        again,
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+    )
+    .await;
+
+    // The id may be left out of the body: the path names it.
+    let pid = Uuid::now_v7();
+    s.create(
+        &format!("/v1/patrons/{pid}"),
+        &json!({"name": "Rosa Duval", "email": "rosa@example.org", "premium": true, "branch": "Central"}),
+    )
+    .await;
+}
+
+async fn get_is_conditional_with_strong_etags_lists_and_star(s: Server) {
+    let (id, tag) = s.new_book(2, "Tides").await;
+    let path = format!("/v1/books/{id}");
+    let r = s.req(Method::GET, &path).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(etag(&r), tag);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["title"], "Tides");
+
+    for header in [
+        tag.clone(),
+        "*".into(),
+        format!("\"nope\", {tag}"),
+        format!("W/{tag}"),
+    ] {
+        let r = s
+            .req(Method::GET, &path)
+            .header(IF_NONE_MATCH, &header)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_MODIFIED,
+            "If-None-Match: {header}"
+        );
+        assert_eq!(etag(&r), tag);
+        assert!(r.bytes().await.expect("body").is_empty());
+    }
+    let r = s
+        .req(Method::GET, &path)
+        .header(IF_NONE_MATCH, "\"v999\"")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let head = s.req(Method::HEAD, &path).send().await.expect("send");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(etag(&head), tag);
+    assert!(head.bytes().await.expect("body").is_empty());
+
+    let missing = s
+        .req(Method::GET, &format!("/v1/books/{}", Uuid::now_v7()))
+        .send()
+        .await
+        .expect("send");
+    problem(missing, StatusCode::NOT_FOUND, "not-found").await;
+    let not_an_id = s
+        .req(Method::GET, "/v1/books/not-a-uuid")
+        .send()
+        .await
+        .expect("send");
+    problem(not_an_id, StatusCode::NOT_FOUND, "not-found").await;
+
+    // A collection is conditional too.
+    let list = s.req(Method::GET, "/v1/books").send().await.expect("send");
+    let list_tag = etag(&list);
+    let again = s
+        .req(Method::GET, "/v1/books")
+        .header(IF_NONE_MATCH, &list_tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+}
+
+async fn update_needs_the_current_etag_and_a_stale_one_gets_a_mergeable_409(s: Server) {
+    let (id, v1) = s.new_book(3, "First title").await;
+    let path = format!("/v1/books/{id}");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &v1)
+        .json(&book(id, 3, "Second title"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v2 = etag(&r);
+    assert_ne!(v1, v2);
+    let stored: Value = r.json().await.expect("json");
+    assert_eq!(stored["title"], "Second title");
+
+    // Stale: the answer carries the current state and the base the client named.
+    let stale = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &v1)
+        .json(&book(id, 3, "Third title"))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(stale, StatusCode::CONFLICT, "edit-conflict").await;
+    assert_eq!(p["current"]["title"], "Second title");
+    assert_eq!(p["current_etag"], v2);
+    assert_eq!(p["base"]["title"], "First title");
+    assert_eq!(p["base_etag"], v1);
+
+    // A tag the history does not know: base is null. A weak tag never matches.
+    for tag in ["\"zzz\"".to_owned(), format!("W/{v2}")] {
+        let r = s
+            .req(Method::PUT, &path)
+            .header(IF_MATCH, &tag)
+            .json(&book(id, 3, "Third title"))
+            .send()
+            .await
+            .expect("send");
+        let p = problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+        assert!(p["base"].is_null() && p["base_etag"].is_null());
+        assert_eq!(p["current_etag"], v2);
+    }
+
+    // One of several tags matching is enough; `*` matches any state.
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, format!("{v1}, {v2}"))
+        .json(&book(id, 3, "Third title"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, "*")
+        .json(&book(id, 3, "Fourth title"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let now = s.req(Method::GET, &path).send().await.expect("send");
+    assert_eq!(etag(&now), etag(&r));
+}
+
+async fn writes_without_a_precondition_answer_428(s: Server) {
+    let (id, _) = s.new_book(4, "Unconditional").await;
+    let path = format!("/v1/books/{id}");
+    let put = s
+        .req(Method::PUT, &path)
+        .json(&book(id, 4, "Lost update"))
+        .send()
+        .await
+        .expect("send");
+    problem(
+        put,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition-required",
+    )
+    .await;
+    let fresh = Uuid::now_v7();
+    let put_new = s
+        .req(Method::PUT, &format!("/v1/books/{fresh}"))
+        .json(&book(fresh, 5, "No header"))
+        .send()
+        .await
+        .expect("send");
+    problem(
+        put_new,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition-required",
+    )
+    .await;
+    let del = s.req(Method::DELETE, &path).send().await.expect("send");
+    problem(
+        del,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition-required",
+    )
+    .await;
+    let del_missing = s
+        .req(Method::DELETE, &format!("/v1/books/{fresh}"))
+        .send()
+        .await
+        .expect("send");
+    problem(del_missing, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+async fn errors_come_in_the_protocols_order_of_evaluation(s: Server) {
+    let missing = Uuid::now_v7();
+    // No token beats everything else.
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/books/{missing}")))
+        .header(IF_MATCH, "\"v1\"")
+        .body("not json")
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // A stale If-Match on an id that does not exist: 404.
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{missing}"))
+        .header(IF_MATCH, "\"v7\"")
+        .json(&book(missing, 6, "Ghost"))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    // A stale If-Match and an invalid body: 400.
+    let (id, _) = s.new_book(7, "Real").await;
+    let mut invalid = book(id, 7, "");
+    invalid["title"] = json!("");
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{id}"))
+        .header(IF_MATCH, "\"v42\"")
+        .json(&invalid)
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    // A stale If-Match on a write that would break uniqueness anyway: the duplicate.
+    let (other, _) = s.new_book(8, "Other").await;
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{id}"))
+        .header(IF_MATCH, "\"v42\"")
+        .json(&book(id, 8, "Real"))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "duplicate").await;
+    assert_eq!(p["existing_id"], other.to_string());
+}
+
+async fn invalid_records_answer_400_with_field_errors_never_409(s: Server) {
+    let id = Uuid::now_v7();
+    let path = format!("/v1/books/{id}");
+    let mut bad = book(id, 9, "");
+    bad["isbn"] = json!("9780306406158");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_NONE_MATCH, "*")
+        .json(&bad)
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["isbn", "title"]);
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("check digit")
+    );
+
+    let mut wrong_type = book(id, 9, "Typed");
+    wrong_type["year"] = json!("nineteen");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_NONE_MATCH, "*")
+        .json(&wrong_type)
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    assert_eq!(p["errors"][0]["field"], "year");
+
+    let mut other_id = book(id, 9, "Mismatch");
+    other_id["id"] = json!(Uuid::now_v7());
+    for body in [
+        "{\"title\": ".to_owned(),
+        "[1, 2]".to_owned(),
+        "null".to_owned(),
+        other_id.to_string(),
+        json!({"id": id, "title": "No ISBN"}).to_string(),
+        json!({"id": id, "isbn": isbn::from_body(9), "title": "T", "authors": [""]}).to_string(),
+    ] {
+        let r = s
+            .req(Method::PUT, &path)
+            .header(IF_NONE_MATCH, "*")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("send");
+        problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    }
+    let pid = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/patrons/{pid}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&json!({"name": "X", "email": "not-an-email", "branch": "Central"}))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    assert_eq!(p["errors"][0]["field"], "email");
+    for query in ["limit=0", "limit=abc", "cursor=%%%", "since=-1"] {
+        let path = if query.starts_with("since") {
+            "/v1/changes"
+        } else {
+            "/v1/books"
+        };
+        let r = s
+            .req(Method::GET, &format!("{path}?{query}"))
+            .send()
+            .await
+            .expect("send");
+        problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    }
+}
+
+async fn unique_isbns_and_barcodes_answer_409_duplicate(s: Server) {
+    let (first, _) = s.new_book(10, "Original").await;
+    let id = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{id}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&book(id, 10, "Copycat"))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "duplicate").await;
+    assert_eq!(p["existing_id"], first.to_string());
+
+    let c1 = Uuid::now_v7();
+    s.create(&format!("/v1/copies/{c1}"), &copy(c1, first, "B-1"))
+        .await;
+    let c2 = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/copies/{c2}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&copy(c2, first, "B-1"))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "duplicate").await;
+    assert_eq!(p["existing_id"], c1.to_string());
+    // Once the first copy is deleted, its barcode is free again.
+    let tag = etag(
+        &s.req(Method::GET, &format!("/v1/copies/{c1}"))
+            .send()
+            .await
+            .expect("send"),
+    );
+    let del = s
+        .req(Method::DELETE, &format!("/v1/copies/{c1}"))
+        .header(IF_MATCH, tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    s.create(&format!("/v1/copies/{c2}"), &copy(c2, first, "B-1"))
+        .await;
+}
+
+async fn bodies_over_the_limit_answer_413(s: Server) {
+    let id = Uuid::now_v7();
+    let mut big = book(id, 11, "Huge");
+    big["summary"] = json!("x".repeat(1024 * 1024 + 10));
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{id}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&big)
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+    // Just under the limit is fine.
+    big["summary"] = json!("x".repeat(1000 * 1000));
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{id}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn unknown_routes_and_methods_answer_problem_json(s: Server) {
+    let r = s
+        .req(Method::GET, "/v1/nothing-here")
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    let r = s.req(Method::POST, "/v1/books").send().await.expect("send");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+    let r = s
+        .req(Method::PATCH, "/v1/changes")
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+}
+
+async fn delete_is_conditional_and_a_deleted_record_is_gone(s: Server) {
+    let (id, v1) = s.new_book(12, "Ephemeral").await;
+    let path = format!("/v1/books/{id}");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &v1)
+        .json(&book(id, 12, "Ephemeral, revised"))
+        .send()
+        .await
+        .expect("send");
+    let v2 = etag(&r);
+    let stale = s
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, &v1)
+        .send()
+        .await
+        .expect("send");
+    let p = problem(stale, StatusCode::CONFLICT, "edit-conflict").await;
+    assert_eq!(p["current"]["title"], "Ephemeral, revised");
+    assert_eq!(p["base"]["title"], "Ephemeral");
+    let r = s
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, &v2)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let gone = s.req(Method::GET, &path).send().await.expect("send");
+    problem(gone, StatusCode::NOT_FOUND, "not-found").await;
+    let again = s
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, &v2)
+        .send()
+        .await
+        .expect("send");
+    problem(again, StatusCode::NOT_FOUND, "not-found").await;
+    let update = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &v2)
+        .json(&book(id, 12, "Zombie"))
+        .send()
+        .await
+        .expect("send");
+    problem(update, StatusCode::NOT_FOUND, "not-found").await;
+    // The id can be created again, with a tag it never had before.
+    let v4 = s.create(&path, &book(id, 12, "Reborn")).await;
+    assert!(![v1, v2].contains(&v4));
+}
+
+async fn the_change_feed_carries_each_record_once_with_its_latest_state(s: Server) {
+    let feed = s
+        .req(Method::GET, "/v1/changes?since=0")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert_eq!(etag(&feed), "\"0\"");
+    let body: Value = feed.json().await.expect("json");
+    assert_eq!(body, json!({"changes": [], "last_seq": 0, "more": false}));
+
+    let (a, a1) = s.new_book(13, "Alpha").await;
+    let (b, b1) = s.new_book(14, "Beta").await;
+    let (c, c1) = s.new_book(15, "Gamma").await;
+    let r = s
+        .req(Method::PUT, &format!("/v1/books/{a}"))
+        .header(IF_MATCH, &a1)
+        .json(&book(a, 13, "Alpha, revised"))
+        .send()
+        .await
+        .expect("send");
+    let a2 = etag(&r);
+    let r = s
+        .req(Method::DELETE, &format!("/v1/books/{b}"))
+        .header(IF_MATCH, &b1)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let feed = s
+        .req(Method::GET, "/v1/changes?since=0")
+        .send()
+        .await
+        .expect("send");
+    let tag = etag(&feed);
+    let body: Value = feed.json().await.expect("json");
+    let changes = body["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 3, "each record once: {body}");
+    let seqs: Vec<i64> = changes.iter().filter_map(|c| c["seq"].as_i64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in seq order");
+    assert_eq!(body["last_seq"], seqs[2]);
+    assert_eq!(tag, format!("\"{}\"", seqs[2]));
+    assert_eq!(body["more"], false);
+    assert_eq!(changes[0]["id"], c.to_string());
+    assert_eq!(changes[0]["etag"], c1);
+    assert_eq!(changes[0]["type"], "book");
+    assert_eq!(changes[1]["id"], a.to_string());
+    assert_eq!(changes[1]["etag"], a2);
+    assert_eq!(changes[1]["data"]["title"], "Alpha, revised");
+    assert_eq!(changes[2]["id"], b.to_string());
+    assert_eq!(changes[2]["deleted"], true);
+    assert!(changes[2].get("data").is_none());
+
+    // Idle: 304 with the same tag and no body.
+    let idle = s
+        .req(Method::GET, &format!("/v1/changes?since={}", seqs[2]))
+        .header(IF_NONE_MATCH, &tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(idle.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(etag(&idle), tag);
+
+    // Paging with limit and more.
+    let page: Value = s
+        .req(Method::GET, "/v1/changes?since=0&limit=2")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["changes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page["more"], true);
+    let rest: Value = s
+        .req(
+            Method::GET,
+            &format!("/v1/changes?since={}&limit=2", page["last_seq"]),
+        )
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rest["changes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["more"], false);
+    let too_many = s
+        .req(Method::GET, "/v1/changes?limit=5001")
+        .send()
+        .await
+        .expect("send");
+    problem(too_many, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+async fn collections_page_with_cursors_filter_and_search(s: Server) {
+    let (garden, _) = s.new_book(20, "The Quiet Garden").await;
+    let (_, _) = s.new_book(21, "Harbour Lights").await;
+    let mut copies = Vec::new();
+    for i in 0..5 {
+        let id = Uuid::now_v7();
+        s.create(
+            &format!("/v1/copies/{id}"),
+            &copy(id, garden, &format!("G-{i}")),
+        )
+        .await;
+        copies.push(id.to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut path = format!("/v1/copies?book_id={garden}&limit=2");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = s
+            .req(Method::GET, &path)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        for item in page["items"].as_array().expect("items") {
+            assert_eq!(item["book_id"], garden.to_string());
+            seen.push(item["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    copies.sort();
+    assert_eq!(seen, copies, "every copy once, in order");
+
+    let s = &s;
+    let search = |q: &str| {
+        let path = format!("/v1/books?q={q}");
+        async move {
+            let page: Value = s
+                .req(Method::GET, &path)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|b| b["title"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("quiet").await, ["The Quiet Garden"]);
+    assert_eq!(search("QUI").await, ["The Quiet Garden"], "prefix search");
+    assert_eq!(search("garden").await.len(), 2, "title or subject");
+    assert_eq!(search("harbour%20lights").await, ["Harbour Lights"]);
+    let hyphenated = isbn::from_body(21);
+    let hyphenated = format!("{}-{}", &hyphenated[..3], &hyphenated[3..]);
+    assert_eq!(search(&hyphenated).await, ["Harbour Lights"], "by ISBN");
+    assert_eq!(search("author").await.len(), 2, "by author");
+    assert!(search("gardening%20nothing").await.is_empty());
+    let filtered: Value = s
+        .req(Method::GET, "/v1/copies?status=on_loan")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(filtered["items"], json!([]));
+    let bad = s
+        .req(Method::GET, "/v1/copies?status=lost")
+        .send()
+        .await
+        .expect("send");
+    problem(bad, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+async fn a_copy_must_belong_to_an_existing_book(s: Server) {
+    let id = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/copies/{id}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&copy(id, Uuid::now_v7(), "ORPHAN"))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    assert_eq!(p["errors"][0]["field"], "book_id");
+}
+
+async fn revision_history_is_for_managers(s: Server) {
+    let (id, v1) = s.new_book(30, "Audited").await;
+    let path = format!("/v1/books/{id}");
+    s.req(Method::PUT, &path)
+        .header(IF_MATCH, &v1)
+        .json(&book(id, 30, "Audited twice"))
+        .send()
+        .await
+        .expect("send");
+    let r = s
+        .req(Method::GET, &format!("{path}/revisions"))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let manager = s.login("manager").await;
+    let r = s
+        .http
+        .get(s.url(&format!("{path}/revisions")))
+        .header(AUTHORIZATION, format!("Bearer {manager}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let revisions: Value = r.json().await.expect("json");
+    let revisions = revisions.as_array().expect("array");
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[0]["etag"], v1);
+    assert_eq!(revisions[0]["by"], "librarian");
+    assert_eq!(revisions[1]["data"]["title"], "Audited twice");
+}
+
+async fn concurrent_puts_on_one_etag_give_exactly_one_success(s: Server) {
+    let (id, tag) = s.new_book(40, "Contended").await;
+    let path = format!("/v1/books/{id}");
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let request = s.req(Method::PUT, &path).header(IF_MATCH, &tag).json(&book(
+            id,
+            40,
+            &format!("Writer {i}"),
+        ));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.map(|r| r.status())
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task").expect("send"));
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, conflicts), (1, 23), "{statuses:?}");
+}
+
+async fn the_binary_seeds_the_demo_library_once_and_prints_its_address(s: Server) {
+    use tokio::io::AsyncBufReadExt;
+    // The binary gets a database of its own (the test server's one has users already).
+    let backend = if s.db.url.starts_with("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfmark-server"))
+            .args(["--listen", "127.0.0.1:0", "--database", &db.url, "--demo"])
+            .env("SHELFMARK_DEMO_PASSWORD", PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the server starts within a minute")
+            .expect("read")
+            .expect("a line");
+        let base = line
+            .strip_prefix("shelfmark-server listening on ")
+            .expect("the listening line")
+            .to_owned();
+        assert!(
+            base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+            "{base}"
+        );
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&json!({"username": "librarian", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let (mut since, mut counts) = (0, std::collections::HashMap::new());
+        loop {
+            let feed: Value = http
+                .get(format!("{base}/v1/changes?since={since}&limit=5000"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            for change in feed["changes"].as_array().expect("changes") {
+                let kind = change["type"].as_str().expect("type").to_owned();
+                let premium = change["data"]["premium"] == true;
+                *counts.entry(kind).or_insert(0) += 1;
+                *counts.entry("premium".into()).or_insert(0) += usize::from(premium);
+            }
+            since = feed["last_seq"].as_i64().expect("last_seq");
+            if feed["more"] == false {
+                break;
+            }
+        }
+        assert!(counts["book"] >= 2000, "{counts:?}");
+        assert!(counts["copy"] >= counts["book"], "{counts:?}");
+        assert!(
+            counts["patron"] >= 60 && counts["premium"] >= 5,
+            "{counts:?}"
+        );
+        let started = Instant::now();
+        let manager: Value = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&json!({"username": "manager", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(manager["user"]["role"], "manager");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let latest = http
+            .get(format!("{base}/v1/changes?since=0&limit=1"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("send");
+        seqs.push(etag(&latest));
+        child.kill().await.expect("stop the server");
+    }
+    assert_eq!(seqs[0], seqs[1], "a second --demo changes nothing");
+}
