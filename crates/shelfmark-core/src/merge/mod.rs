@@ -13,9 +13,20 @@
 //! * [`words`]: word-level changes inside lines, for highlighting.
 
 mod diff;
+pub mod list;
+pub mod record;
+pub mod state;
 pub mod text;
+pub mod words;
 
+pub use list::{ListPiece, merge_list};
+pub use record::{FieldKind, FieldValue, Record};
+pub use state::{
+    Conflict, ConflictId, ConflictLocation, FieldChanges, MergeError, MergeState, Resolution,
+    merge_records,
+};
 pub use text::{
     ConflictStyle, LineEnding, MergeLevel, TextChunk, TextConflict, TextMerge, TextMergeOptions,
     merge_text,
 };
+pub use words::{WordChange, WordTag, word_changes};

@@ -1,0 +1,137 @@
+//! Records seen as named, typed fields, so one merge serves books, copies and patrons.
+//!
+//! The merge needs to read and write a record field by field and to know how each field
+//! merges: single values whole, multi-line text line by line, lists as ordered sets. Each
+//! record type lists its fields once here ([`Record`]); the merge itself is in
+//! [`super::state`].
+
+use uuid::Uuid;
+
+use super::state::MergeError;
+use crate::model::{Book, CopyStatus, Patron};
+
+/// The value of one field, typed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FieldValue {
+    /// Single-line text: merged whole.
+    Text(String),
+    /// Multi-line text (`summary`, `notes`): merged line by line.
+    Lines(String),
+    /// An ordered set of strings (`authors`, `subjects`).
+    List(Vec<String>),
+    Year(Option<i32>),
+    Flag(bool),
+    Id(Uuid),
+    CopyStatus(CopyStatus),
+}
+
+/// The kind of a [`FieldValue`], to check a hand-edited value against its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    Text,
+    Lines,
+    List,
+    Year,
+    Flag,
+    Id,
+    CopyStatus,
+}
+
+impl FieldValue {
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            FieldValue::Text(_) => FieldKind::Text,
+            FieldValue::Lines(_) => FieldKind::Lines,
+            FieldValue::List(_) => FieldKind::List,
+            FieldValue::Year(_) => FieldKind::Year,
+            FieldValue::Flag(_) => FieldKind::Flag,
+            FieldValue::Id(_) => FieldKind::Id,
+            FieldValue::CopyStatus(_) => FieldKind::CopyStatus,
+        }
+    }
+
+    /// The text to diff word by word, for the text kinds.
+    pub(crate) fn as_text(&self) -> Option<&str> {
+        match self {
+            FieldValue::Text(s) | FieldValue::Lines(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A record the merge can take apart and put back together. The `id` is not a field: the
+/// three versions must share it.
+pub trait Record: Clone + PartialEq + std::fmt::Debug {
+    /// The mergeable fields, in the order the UI shows them.
+    const FIELDS: &'static [&'static str];
+
+    fn id(&self) -> Uuid;
+
+    /// The value of `field`, or `None` for a name not in [`Record::FIELDS`].
+    fn get(&self, field: &str) -> Option<FieldValue>;
+
+    /// Sets `field`; the value must be of the field's kind.
+    fn set(&mut self, field: &str, value: FieldValue) -> Result<(), MergeError>;
+}
+
+macro_rules! record_fields {
+    ($ty:ty { $($name:ident : $variant:ident),* $(,)? }) => {
+        impl Record for $ty {
+            const FIELDS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            fn id(&self) -> Uuid {
+                self.id
+            }
+
+            fn get(&self, field: &str) -> Option<FieldValue> {
+                match field {
+                    $(stringify!($name) => Some(FieldValue::$variant(self.$name.clone())),)*
+                    _ => None,
+                }
+            }
+
+            fn set(&mut self, field: &str, value: FieldValue) -> Result<(), MergeError> {
+                match (field, value) {
+                    $((stringify!($name), FieldValue::$variant(v)) => {
+                        self.$name = v;
+                        Ok(())
+                    })*
+                    (field, value) => match self.get(field) {
+                        Some(current) => Err(MergeError::WrongKind {
+                            field: field.to_owned(),
+                            expected: current.kind(),
+                            got: value.kind(),
+                        }),
+                        None => Err(MergeError::UnknownField(field.to_owned())),
+                    },
+                }
+            }
+        }
+    };
+}
+
+record_fields!(Book {
+    isbn: Text,
+    title: Text,
+    authors: List,
+    publisher: Text,
+    year: Year,
+    subjects: List,
+    summary: Lines,
+    notes: Lines,
+});
+
+record_fields!(crate::model::Copy {
+    book_id: Id,
+    barcode: Text,
+    branch: Text,
+    call_number: Text,
+    status: CopyStatus,
+});
+
+record_fields!(Patron {
+    name: Text,
+    email: Text,
+    premium: Flag,
+    branch: Text,
+});
