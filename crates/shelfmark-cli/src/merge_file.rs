@@ -6,7 +6,7 @@
 //! `shelfmark_core::merge::merge_text`; this module reads and checks the files, writes the
 //! conflict markers as git writes them (labels, `|||||||` for diff3, CRLF markers in CRLF
 //! files, a newline added to a side that lacks one) and maps the outcome to git's exit status:
-//! the number of conflicts (at most 127), 0 when clean, 255 on error.
+//! the number of conflicts (at most 127), 0 when clean, 255 on error, 129 on a usage error.
 //!
 //! Not supported from git: `--object-id`, `--diff-algorithm` (the diff is always Myers), and
 //! reading `merge.conflictStyle` from git's configuration.
@@ -131,6 +131,11 @@ impl MergeFileArgs {
 
 /// Runs the subcommand: reads, merges, writes, and returns git's exit status.
 pub fn run(args: &MergeFileArgs) -> ExitCode {
+    if args.labels.len() > 3 {
+        // A usage error for git (status 129), like a wrong option.
+        eprintln!("error: too many labels on the command line");
+        return ExitCode::from(129);
+    }
     match execute(args) {
         Ok(conflicts) => ExitCode::from(u8::try_from(conflicts.min(127)).unwrap_or(127)),
         Err(error) => {
