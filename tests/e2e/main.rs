@@ -111,3 +111,47 @@ async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Resu
     app.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn an_unreachable_server_shows_offline_with_the_reason() -> anyhow::Result<()> {
+    let xvfb = Xvfb::start()?;
+    // A port nobody listens on: bound, then released.
+    let url = format!("http://127.0.0.1:{}", shelfmark_tests::free_port()?);
+    let app = Desktop::launch_with(
+        "unreachable-server",
+        &xvfb,
+        &[
+            ("SHELFMARK_SERVER_URL", url.as_str()),
+            ("SHELFMARK_USERNAME", "librarian"),
+            ("SHELFMARK_PASSWORD", "whatever"),
+        ],
+    )
+    .await?;
+    let result = async {
+        let status = eventually(Duration::from_secs(30), "the offline status", || async {
+            let el = app
+                .client
+                .find(Locator::Css("[data-testid=status-connection]"))
+                .await;
+            Ok(match el {
+                Ok(el) => Some(el.text().await?).filter(|t| t == "Offline"),
+                Err(_) => None,
+            })
+        })
+        .await?;
+        assert_eq!(status, "Offline");
+        let error = app.client.find(Locator::Css(".status-bar .error")).await?;
+        let error = error.attr("title").await?.unwrap_or_default();
+        assert!(error.contains("cannot reach the server"), "{error}");
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=catalogue-empty]"))
+            .await?;
+        app.screenshot("offline-status").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}

@@ -199,6 +199,24 @@ impl Desktop {
         xvfb: &Xvfb,
         user: &str,
     ) -> anyhow::Result<Desktop> {
+        Self::launch_with(
+            test,
+            xvfb,
+            &[
+                ("SHELFMARK_SERVER_URL", server.url.as_str()),
+                ("SHELFMARK_USERNAME", user),
+                ("SHELFMARK_PASSWORD", DEMO_PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    /// Starts the app with the given environment (server, account...) on `xvfb`'s display.
+    pub async fn launch_with(
+        test: &str,
+        xvfb: &Xvfb,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Desktop> {
         let app = workspace_bin("shelfmark-desktop")?;
         let data = tempfile::tempdir()?;
         let port = free_port()?;
@@ -212,9 +230,10 @@ impl Desktop {
             ])
             .env("DISPLAY", &xvfb.display)
             .env_remove("WAYLAND_DISPLAY")
-            .env("SHELFMARK_SERVER_URL", &server.url)
-            .env("SHELFMARK_USERNAME", user)
-            .env("SHELFMARK_PASSWORD", DEMO_PASSWORD)
+            .env_remove("SHELFMARK_SERVER_URL")
+            .env_remove("SHELFMARK_USERNAME")
+            .env_remove("SHELFMARK_PASSWORD")
+            .envs(env.iter().copied())
             .env("SHELFMARK_DATA_DIR", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -256,6 +275,14 @@ impl Desktop {
 
     /// Saves what the window shows now as `<dir>/<test>-<step>.png`.
     pub async fn screenshot(&self, step: &str) -> anyhow::Result<PathBuf> {
+        // A screenshot can lag the DOM by a frame: let two frames render first.
+        self.client
+            .execute_async(
+                "const done = arguments[0]; \
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(null)));",
+                vec![],
+            )
+            .await?;
         let png = self.client.screenshot().await?;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir)?;

@@ -7,7 +7,7 @@ use shelfmark_core::wire::Problem;
 pub enum ClientError {
     #[error("not a valid server address: {0}")]
     InvalidUrl(String),
-    #[error("cannot reach the server: {0}")]
+    #[error("cannot reach the server: {}", root_cause(.0))]
     Network(#[from] reqwest::Error),
     #[error("the server refused the sign-in: {0}")]
     Unauthorized(String),
@@ -35,4 +35,14 @@ impl ClientError {
             _ => false,
         }
     }
+}
+
+/// The innermost cause of an error ("Connection refused"), which is what a person can act on;
+/// reqwest's own message only says that sending failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
