@@ -238,6 +238,7 @@ on_both_backends!(
     revision_history_is_for_managers,
     concurrent_puts_on_one_etag_give_exactly_one_success,
     the_binary_seeds_the_demo_library_once_and_prints_its_address,
+    hostile_inputs_never_get_a_500,
 );
 
 async fn logging_in_gives_a_token_and_anything_else_needs_one(s: Server) {
@@ -1128,7 +1129,268 @@ async fn the_binary_seeds_the_demo_library_once_and_prints_its_address(s: Server
             .await
             .expect("send");
         seqs.push(etag(&latest));
-        child.kill().await.expect("stop the server");
+        stop_gracefully(&mut child).await;
     }
     assert_eq!(seqs[0], seqs[1], "a second --demo changes nothing");
+}
+
+/// Sends SIGTERM and waits (bounded) for a clean exit.
+async fn stop_gracefully(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the server stops on SIGTERM")
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// Starts the binary on a database and returns its base URL once it prints it.
+async fn spawn_binary(db: &TestDb) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfmark-server"))
+        .args(["--listen", "127.0.0.1:0", "--database", &db.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("the server starts within a minute")
+    .expect("read")
+    .expect("a line");
+    let base = line
+        .strip_prefix("shelfmark-server listening on ")
+        .expect("the listening line")
+        .to_owned();
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_add_stores_a_user_who_can_then_log_in() {
+    use tokio::io::AsyncWriteExt;
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let mut add = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfmark-server"))
+        .args([
+            "--database",
+            &db.url,
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "manager",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = add.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"a long password\n")
+        .await
+        .expect("write the password");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(60), add.wait())
+        .await
+        .expect("user add finishes")
+        .expect("wait");
+    assert!(status.success());
+
+    let (mut child, base) = spawn_binary(&db).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({"username": "alice", "password": "a long password"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["user"]["role"], "manager");
+    stop_gracefully(&mut child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_exactly_the_routes_the_server_answers() {
+    let Some(s) = Server::start(Backend::Sqlite).await else {
+        return;
+    };
+    let r = s
+        .http
+        .get(s.url("/v1/openapi.json"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routes: Vec<(String, String)> = shelfmark_server::http::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+
+    for (path, item) in paths {
+        let concrete = path.replace("{id}", &Uuid::now_v7().to_string());
+        for method in ["GET", "PUT", "DELETE", "POST", "PATCH"] {
+            let is_documented = item.get(method.to_lowercase()).is_some();
+            let r = s
+                .req(
+                    Method::from_bytes(method.as_bytes()).expect("method"),
+                    &concrete,
+                )
+                .header(IF_NONE_MATCH, "*")
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("send");
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND && body["detail"] == "no such route");
+            assert_eq!(unrouted, !is_documented, "{method} {path}: {status} {body}");
+        }
+    }
+}
+
+async fn hostile_inputs_never_get_a_500(s: Server) {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let (book_id, _) = s.new_book(50, "Target").await;
+    let weird_values = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(1e300),
+        json!(9_223_372_036_854_775_807i64),
+        json!("\u{0}nul\u{0}"),
+        json!("∑ unicode ☃ \u{202e}"),
+        json!(""),
+        json!([]),
+        json!([null, 1, "x"]),
+        json!({}),
+        json!({"nested": {"deeper": [1, 2, {"x": null}]}}),
+        json!("978-0-306-40615-7"),
+        json!("x".repeat(10_000)),
+    ];
+    let template = book(book_id, 50, "Target");
+    let fields: Vec<String> = template
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .chain(["extra".to_owned()])
+        .collect();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..60 {
+        let mut body = template.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let field = &fields[rng.random_range(0..fields.len())];
+            if rng.random_bool(0.2) {
+                body.as_object_mut().expect("object").remove(field);
+            } else {
+                body[field.as_str()] =
+                    weird_values[rng.random_range(0..weird_values.len())].clone();
+            }
+        }
+        bodies.push(body.to_string().into_bytes());
+    }
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    bodies.extend([
+        b"".to_vec(),
+        b"\xff\xfe\x00garbage".to_vec(),
+        nested.into_bytes(),
+        b"{\"id\": 1}".to_vec(),
+        b"{\"title\": \"\\ud800\"}".to_vec(),
+    ]);
+    let copy_id = Uuid::now_v7();
+    let paths = [
+        format!("/v1/books/{book_id}"),
+        format!("/v1/copies/{copy_id}"),
+        format!("/v1/patrons/{}", Uuid::now_v7()),
+        "/v1/sessions".to_owned(),
+    ];
+    let preconditions: [(&str, &[u8]); 4] = [
+        ("if-none-match", b"*"),
+        ("if-match", b"\"v1\""),
+        ("if-match", b"\xff\xfe"),
+        ("if-match", b"W/\"v1\", \"broken"),
+    ];
+    let mut n = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        let path = &paths[i % paths.len()];
+        let (name, value) = preconditions[i % preconditions.len()];
+        let method = if path == "/v1/sessions" {
+            Method::POST
+        } else {
+            Method::PUT
+        };
+        let r = s
+            .req(method, path)
+            .header(
+                name,
+                reqwest::header::HeaderValue::from_bytes(value).expect("header"),
+            )
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("send");
+        assert!(
+            r.status().as_u16() < 500,
+            "{path} {}: {}",
+            String::from_utf8_lossy(body),
+            r.status()
+        );
+        n += 1;
+    }
+    let odd_queries = [
+        "/v1/books?q=%00%ff%fe",
+        "/v1/books?q=\u{0}",
+        "/v1/books?q=a%22b*c%20OR%20NEAR(x)%20%3A*%20%26%20!",
+        "/v1/books?q=%E2%85%B7",
+        "/v1/books?limit=99999999999999999999",
+        "/v1/books?cursor=AAAA",
+        "/v1/copies?book_id=%00",
+        "/v1/copies?status=%00",
+        "/v1/changes?since=9223372036854775807",
+        "/v1/changes?since=1e3",
+        "/v1/books/%00",
+        "/v1/books/..%2F..%2Fetc%2Fpasswd",
+        "/v1/books/00000000-0000-0000-0000-000000000000/revisions",
+    ];
+    for q in odd_queries {
+        let r = s.req(Method::GET, q).send().await.expect("send");
+        assert!(r.status().as_u16() < 500, "{q}: {}", r.status());
+        n += 1;
+    }
+    // The server is still well after all that.
+    let r = s
+        .req(Method::GET, &format!("/v1/books/{book_id}"))
+        .send()
+        .await
+        .expect("send");
+    assert!(n > 60);
+    assert_eq!(r.status(), StatusCode::OK);
 }

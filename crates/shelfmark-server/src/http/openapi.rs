@@ -1,12 +1,346 @@
-//! The OpenAPI document of the API (`GET /v1/openapi.json`).
+//! The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`).
+//!
+//! It is built from [`super::ROUTES`], the same table the tests compare with the router, so a
+//! route cannot be added or removed without the document following (a test starts the server
+//! and checks that every documented operation is answered by a real route, and that the
+//! document lists exactly the routes). Schemas mirror `shelfmark_core::model` and `wire`.
 
 use axum::Json;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use super::ROUTES;
 
 pub async fn serve() -> Json<Value> {
     Json(document())
 }
 
+fn problem_ref(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn json_ref(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn record_schema(path: &str) -> &'static str {
+    if path.starts_with("/v1/books") {
+        "Book"
+    } else if path.starts_with("/v1/copies") {
+        "Copy"
+    } else {
+        "Patron"
+    }
+}
+
+/// The operation object of one route.
+fn operation(method: &str, path: &str) -> Value {
+    let auth_errors = [
+        (
+            "401",
+            problem_ref("Missing, unknown or expired token (`unauthorized`)"),
+        ),
+        (
+            "403",
+            problem_ref("The user's role does not allow this (`forbidden`)"),
+        ),
+    ];
+    let id_param = json!({"name": "id", "in": "path", "required": true,
+                          "schema": {"type": "string", "format": "uuid"}});
+    let if_none_match = json!({"name": "If-None-Match", "in": "header", "schema": {"type": "string"},
+        "description": "Entity-tags (or `*`); a match answers 304 with the ETag and no body"});
+    let if_match = json!({"name": "If-Match", "in": "header", "schema": {"type": "string"},
+        "description": "The ETag the change is based on (strong comparison), or `*`"});
+    let schema = record_schema(path);
+    let mut op = Map::new();
+    let mut responses = Map::new();
+    let mut parameters = Vec::new();
+    match (method, path) {
+        ("POST", "/v1/sessions") => {
+            op.insert(
+                "summary".into(),
+                json!("Log in: a username and password for a bearer token"),
+            );
+            op.insert("security".into(), json!([]));
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json":
+                {"schema": {"$ref": "#/components/schemas/SessionRequest"}}}}),
+            );
+            responses.insert(
+                "201".into(),
+                json!({"description": "Logged in", "content": {"application/json":
+                {"schema": {"$ref": "#/components/schemas/SessionResponse"}}}}),
+            );
+            responses.insert("400".into(), problem_ref("Malformed body (`validation`)"));
+            responses.insert(
+                "401".into(),
+                problem_ref("Wrong username or password (`unauthorized`)"),
+            );
+        }
+        ("GET", "/v1/openapi.json") => {
+            op.insert("summary".into(), json!("This document"));
+            op.insert("security".into(), json!([]));
+            responses.insert(
+                "200".into(),
+                json!({"description": "The OpenAPI document",
+                "content": {"application/json": {"schema": {"type": "object"}}}}),
+            );
+        }
+        ("GET", "/v1/changes") => {
+            op.insert("summary".into(), json!("The change feed: records changed after `since`, each once with its latest state"));
+            parameters.push(json!({"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}));
+            parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000}}));
+            parameters.push(if_none_match.clone());
+            responses.insert(
+                "200".into(),
+                json_ref(
+                    "A page of changes; ETag is the latest sequence number",
+                    "ChangeFeed",
+                ),
+            );
+            responses.insert("304".into(), json!({"description": "Nothing changed since the ETag", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}));
+            responses.insert(
+                "400".into(),
+                problem_ref("Bad `since` or `limit` (`validation`)"),
+            );
+        }
+        ("GET", p) if !p.contains("{id}") => {
+            op.insert(
+                "summary".into(),
+                json!(format!(
+                    "List {}, in id order, paged with an opaque cursor",
+                    &p[4..]
+                )),
+            );
+            parameters.push(json!({"name": "q", "in": "query", "schema": {"type": "string"},
+                "description": "Full-text search (books: title, authors, subjects, ISBN); every word must match a word's prefix"}));
+            parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
+            parameters.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}));
+            if p == "/v1/copies" {
+                parameters.push(json!({"name": "book_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}));
+                parameters.push(json!({"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/CopyStatus"}}));
+            }
+            parameters.push(if_none_match.clone());
+            responses.insert("200".into(), json!({"description": "A page", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+                "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                    "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}},
+                    "next_cursor": {"type": ["string", "null"]}}}}}}));
+            responses.insert(
+                "304".into(),
+                json!({"description": "The page has not changed"}),
+            );
+            responses.insert(
+                "400".into(),
+                problem_ref("Bad filter, limit or cursor (`validation`)"),
+            );
+        }
+        ("GET", p) if p.ends_with("/revisions") => {
+            op.insert(
+                "summary".into(),
+                json!("The record's history (managers only)"),
+            );
+            parameters.push(id_param.clone());
+            responses.insert("200".into(), json!({"description": "Every revision, oldest first", "content": {"application/json":
+                {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Revision"}}}}}));
+            responses.insert("404".into(), problem_ref("No such record (`not-found`)"));
+        }
+        ("GET", _) => {
+            op.insert(
+                "summary".into(),
+                json!(format!(
+                    "Read a {} (conditional; HEAD works too)",
+                    schema.to_lowercase()
+                )),
+            );
+            parameters.push(id_param.clone());
+            parameters.push(if_none_match.clone());
+            responses.insert("200".into(), json_ref("The record", schema));
+            responses.insert("304".into(), json!({"description": "Not modified", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}));
+            responses.insert("404".into(), problem_ref("No such record (`not-found`)"));
+        }
+        ("PUT", _) => {
+            op.insert("summary".into(), json!(format!(
+                "Create (`If-None-Match: *`) or update (`If-Match`) a {}: every write is conditional", schema.to_lowercase())));
+            parameters.push(id_param.clone());
+            parameters.push(if_match.clone());
+            parameters.push(
+                json!({"name": "If-None-Match", "in": "header", "schema": {"type": "string"},
+                "description": "`*` to create: 412 if the id exists"}),
+            );
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json":
+                {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+            );
+            responses.insert(
+                "200".into(),
+                json_ref(
+                    "Updated: the stored representation and its new ETag",
+                    schema,
+                ),
+            );
+            let mut created = json_ref("Created", schema);
+            created["headers"]["Location"] = json!({"schema": {"type": "string"}});
+            responses.insert("201".into(), created);
+            responses.insert(
+                "400".into(),
+                problem_ref("Malformed JSON or a broken rule, with field errors (`validation`)"),
+            );
+            responses.insert(
+                "404".into(),
+                problem_ref("`If-Match` on a record that does not exist (`not-found`)"),
+            );
+            responses.insert("409".into(), json!({"description": "`edit-conflict` (stale `If-Match`: current, current_etag, base, base_etag) or `duplicate` (existing_id)",
+                "content": {"application/problem+json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/EditConflictProblem"},
+                    {"$ref": "#/components/schemas/DuplicateProblem"}]}}}}));
+            responses.insert(
+                "412".into(),
+                problem_ref("`If-None-Match: *` and the id exists (`precondition-failed`)"),
+            );
+            responses.insert(
+                "413".into(),
+                problem_ref("Body over the limit (`payload-too-large`)"),
+            );
+            responses.insert(
+                "428".into(),
+                problem_ref("Neither If-Match nor If-None-Match (`precondition-required`)"),
+            );
+        }
+        ("DELETE", _) => {
+            op.insert(
+                "summary".into(),
+                json!(format!(
+                    "Delete a {} (`If-Match` required)",
+                    schema.to_lowercase()
+                )),
+            );
+            parameters.push(id_param.clone());
+            parameters.push(if_match.clone());
+            responses.insert("204".into(), json!({"description": "Deleted"}));
+            responses.insert("404".into(), problem_ref("No such record (`not-found`)"));
+            responses.insert("409".into(), json!({"description": "Stale `If-Match` (`edit-conflict`)",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/EditConflictProblem"}}}}));
+            responses.insert(
+                "428".into(),
+                problem_ref("No If-Match (`precondition-required`)"),
+            );
+        }
+        _ => {}
+    }
+    let public = op.contains_key("security");
+    if !public {
+        for (code, response) in auth_errors {
+            responses.insert(code.into(), response);
+        }
+    }
+    if !parameters.is_empty() {
+        op.insert("parameters".into(), Value::Array(parameters));
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
+fn components() -> Value {
+    let uuid = json!({"type": "string", "format": "uuid"});
+    json!({
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "headers": {"ETag": {"description": "Strong entity-tag of the representation", "schema": {"type": "string"}}},
+        "schemas": {
+            "Book": {"type": "object", "required": ["id", "isbn", "title"], "properties": {
+                "id": uuid, "isbn": {"type": "string", "description": "ISBN-13, checksum verified; stored without hyphens"},
+                "title": {"type": "string", "minLength": 1},
+                "authors": {"type": "array", "items": {"type": "string"}},
+                "publisher": {"type": "string"}, "year": {"type": ["integer", "null"], "minimum": 0, "maximum": 2100},
+                "subjects": {"type": "array", "items": {"type": "string"}},
+                "summary": {"type": "string", "description": "Multi-line text"},
+                "notes": {"type": "string", "description": "Multi-line staff notes"}}},
+            "CopyStatus": {"type": "string", "enum": ["available", "on_loan", "held", "missing"]},
+            "Copy": {"type": "object", "required": ["id", "book_id", "barcode", "branch", "status"], "properties": {
+                "id": uuid, "book_id": uuid, "barcode": {"type": "string", "description": "Unique among copies"},
+                "branch": {"type": "string"}, "call_number": {"type": "string"},
+                "status": {"$ref": "#/components/schemas/CopyStatus"}}},
+            "Patron": {"type": "object", "required": ["id", "name", "email", "branch"], "properties": {
+                "id": uuid, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
+                "premium": {"type": "boolean"}, "branch": {"type": "string"}}},
+            "SessionRequest": {"type": "object", "required": ["username", "password"], "properties": {
+                "username": {"type": "string"}, "password": {"type": "string"}}},
+            "SessionResponse": {"type": "object", "required": ["token", "user"], "properties": {
+                "token": {"type": "string"},
+                "user": {"type": "object", "required": ["id", "name", "role"], "properties": {
+                    "id": uuid, "name": {"type": "string"}, "role": {"type": "string", "enum": ["librarian", "manager"]}}}}},
+            "Change": {"type": "object", "required": ["seq", "type", "id", "etag", "deleted"], "properties": {
+                "seq": {"type": "integer"},
+                "type": {"type": "string", "enum": ["book", "copy", "patron", "hold", "escalation", "purchase_request"]},
+                "id": uuid, "etag": {"type": "string", "description": "The record's ETag, as in its ETag header"},
+                "deleted": {"type": "boolean"}, "data": {"type": "object", "description": "The record; absent when deleted"}}},
+            "ChangeFeed": {"type": "object", "required": ["changes", "last_seq", "more"], "properties": {
+                "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
+                "last_seq": {"type": "integer"}, "more": {"type": "boolean"}}},
+            "Revision": {"type": "object", "required": ["version", "etag", "deleted", "by", "at"], "properties": {
+                "version": {"type": "integer"}, "etag": {"type": "string"}, "deleted": {"type": "boolean"},
+                "data": {"type": ["object", "null"]}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
+            "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                "type": {"type": "string", "enum": [
+                    "/problems/validation", "/problems/unauthorized", "/problems/forbidden", "/problems/not-found",
+                    "/problems/method-not-allowed", "/problems/edit-conflict", "/problems/duplicate",
+                    "/problems/hold-unavailable", "/problems/precondition-failed", "/problems/payload-too-large",
+                    "/problems/precondition-required", "/problems/internal"]},
+                "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
+                    "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "EditConflictProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "required": ["current", "current_etag", "base", "base_etag"], "properties": {
+                "current": {"type": "object"}, "current_etag": {"type": "string"},
+                "base": {"type": ["object", "null"]}, "base_etag": {"type": ["string", "null"]}}}]},
+            "DuplicateProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "required": ["existing_id"], "properties": {"existing_id": uuid}}]}
+        }
+    })
+}
+
+/// The whole document.
 pub fn document() -> Value {
-    json!({"openapi": "3.1.0", "info": {"title": "Shelfmark library server", "version": "1"}, "paths": {}})
+    let mut paths = Map::new();
+    for (method, path) in ROUTES {
+        let item = paths
+            .entry(path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(item) = item {
+            item.insert(method.to_lowercase(), operation(method, path));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shelfmark library server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The sync protocol between the Shelfmark desktop app and the library server (PROTOCOL.md, v1)."
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": components()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_an_operation_with_responses() {
+        let doc = document();
+        for (method, path) in ROUTES {
+            let op = &doc["paths"][path][method.to_lowercase()];
+            assert!(op["responses"].is_object(), "{method} {path}");
+            assert!(op["summary"].is_string(), "{method} {path}");
+        }
+    }
 }

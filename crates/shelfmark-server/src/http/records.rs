@@ -309,7 +309,14 @@ async fn put<K: Kind>(
     K::validate(&mut record).map_err(AppError::Validation)?;
     check_references::<K>(&state, &record).await?;
     let data = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
-    let index = K::index(&record);
+    let mut index = K::index(&record);
+    // Control characters (NUL above all) have no place in search text, and PostgreSQL's
+    // text search refuses NUL outright.
+    index.search = index
+        .search
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
 
     let if_match = Tags::from_headers(&headers, IF_MATCH);
     let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);

@@ -24,7 +24,12 @@ pub async fn create(
             format!("expected {{\"username\",\"password\"}}: {e}"),
         )
     })?;
-    let user = state.store.user_by_name(&request.username).await?;
+    // No user name holds a control character (and PostgreSQL refuses NUL in text).
+    let user = if request.username.chars().any(char::is_control) {
+        None
+    } else {
+        state.store.user_by_name(&request.username).await?
+    };
     let hash = user
         .as_ref()
         .map_or(DECOY_HASH.to_owned(), |u| u.password_hash.clone());
