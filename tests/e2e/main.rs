@@ -9,17 +9,18 @@ use shelfmark_tests::{DemoServer, Desktop, Xvfb};
 
 const ROW: Locator<'static> = Locator::Css("[data-testid=book-row]");
 
-/// The texts of the catalogue's rows, or an empty list while there are none.
+/// The titles in the catalogue's rows, read in one go (the list re-renders as syncs land, so
+/// element handles can go stale between two WebDriver calls).
 async fn row_titles(app: &Desktop) -> anyhow::Result<Vec<String>> {
-    let mut titles = Vec::new();
-    for row in app
+    let titles = app
         .client
-        .find_all(Locator::Css("[data-testid=book-row] td.title"))
-        .await?
-    {
-        titles.push(row.text().await?);
-    }
-    Ok(titles)
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=book-row] td.title')]\
+             .map(e => e.textContent)",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(titles)?)
 }
 
 /// Polls `f` until it returns `Some`, for at most `timeout`.
@@ -49,24 +50,35 @@ async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Resu
     let result = async {
         assert_eq!(app.client.title().await?, "Shelfmark");
 
-        // The list fills once the first sync has brought the demo library into the cache.
-        let titles = eventually(Duration::from_secs(60), "the demo books", || async {
+        // The first sync brings the demo library into the cache; the status bar says when.
+        eventually(
+            Duration::from_secs(60),
+            "the first sync to finish",
+            || async {
+                let text = app
+                    .client
+                    .execute(
+                        "const c = document.querySelector('[data-testid=status-connection]');\
+                     const s = document.querySelector('[data-testid=status-last-sync]');\
+                     return c && s ? c.textContent.trim() + '|' + s.textContent : ''",
+                        vec![],
+                    )
+                    .await?;
+                let text = text.as_str().unwrap_or_default().to_owned();
+                Ok(text.starts_with("Online|last sync").then_some(()))
+            },
+        )
+        .await?;
+        let signed_in = app
+            .client
+            .find(Locator::Css("[data-testid=signed-in-user]"))
+            .await?;
+        assert_eq!(signed_in.text().await?, "Signed in as librarian");
+        let titles = eventually(Duration::from_secs(30), "the demo books", || async {
             let titles = row_titles(&app).await?;
             Ok((titles.len() >= 100).then_some(titles))
         })
         .await?;
-        let signed_in = app
-            .client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::Css("[data-testid=signed-in-user]"))
-            .await?;
-        assert_eq!(signed_in.text().await?, "Signed in as librarian");
-        let connection = app
-            .client
-            .find(Locator::Css("[data-testid=status-connection]"))
-            .await?;
-        assert_eq!(connection.text().await?, "Online");
         let mut sorted = titles.clone();
         sorted.sort_by_key(|t| t.to_lowercase());
         assert_eq!(titles, sorted, "the catalogue is listed by title");

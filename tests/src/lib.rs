@@ -92,6 +92,10 @@ impl DemoServer {
             .args(["--listen", "127.0.0.1:0", "--demo", "--database"])
             .arg(format!("sqlite://{}", db.display()))
             .env("SHELFMARK_DEMO_PASSWORD", DEMO_PASSWORD)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env_remove("SHELFMARK_DATABASE_URL")
             .env_remove("SHELFMARK_LISTEN")
             .stdout(Stdio::piped())
