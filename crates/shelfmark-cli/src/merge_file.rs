@@ -157,15 +157,15 @@ pub fn execute(args: &MergeFileArgs) -> anyhow::Result<usize> {
     let other = read_text(&args.other)?;
     let merge = merge_text(&base, &current, &other, args.options());
     let markers = args.markers();
-    let output = render(&merge, &markers);
     if args.stdout {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(output.as_bytes())
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        write_merge(&merge, &markers, &mut stdout)
             .and_then(|()| stdout.flush())
             .context("could not write to standard output")?;
     } else {
-        std::fs::write(&args.current, output.as_bytes())
+        let mut output = Vec::with_capacity(current.len() + other.len() / 8);
+        write_merge(&merge, &markers, &mut output).context("could not render the merge")?;
+        std::fs::write(&args.current, output)
             .with_context(|| format!("could not write {}", args.current.display()))?;
     }
     Ok(match markers.favor {
@@ -195,59 +195,58 @@ pub fn read_text(path: &Path) -> anyhow::Result<String> {
 
 /// Writes the merge as `git merge-file` would: resolved text as is, conflicts between
 /// markers (or resolved by `favor`).
-pub fn render(merge: &TextMerge<'_>, markers: &Markers) -> String {
-    let mut out = String::with_capacity(
-        merge
-            .chunks()
-            .iter()
-            .map(|chunk| match chunk {
-                TextChunk::Resolved(text) => text.len(),
-                TextChunk::Conflict(c) => c.mine.len() + c.theirs.len() + c.base.len() + 128,
-            })
-            .sum(),
-    );
+pub fn write_merge<W: Write>(
+    merge: &TextMerge<'_>,
+    markers: &Markers,
+    out: &mut W,
+) -> std::io::Result<()> {
     for chunk in merge.chunks() {
         match chunk {
-            TextChunk::Resolved(text) => out.push_str(text),
-            TextChunk::Conflict(conflict) => render_conflict(&mut out, conflict, markers),
+            TextChunk::Resolved(text) => out.write_all(text.as_bytes())?,
+            TextChunk::Conflict(conflict) => write_conflict(out, conflict, markers)?,
         }
     }
-    out
+    Ok(())
 }
 
-fn render_conflict(out: &mut String, c: &TextConflict<'_>, markers: &Markers) {
+fn write_conflict<W: Write>(
+    out: &mut W,
+    c: &TextConflict<'_>,
+    markers: &Markers,
+) -> std::io::Result<()> {
     let eol = c.line_ending.as_str();
-    let side = |out: &mut String, text: &str, add_newline: bool| {
-        out.push_str(text);
+    let side = |out: &mut W, text: &str, add_newline: bool| {
+        out.write_all(text.as_bytes())?;
         if add_newline && !text.is_empty() && !text.ends_with('\n') {
-            out.push_str(eol);
+            out.write_all(eol.as_bytes())?;
         }
+        Ok::<(), std::io::Error>(())
     };
-    let marker = |out: &mut String, ch: char, label: Option<&str>| {
-        out.extend(std::iter::repeat_n(ch, markers.size));
+    let marker = |out: &mut W, ch: &str, label: Option<&str>| {
+        out.write_all(ch.repeat(markers.size).as_bytes())?;
         if let Some(label) = label {
-            out.push(' ');
-            out.push_str(label);
+            out.write_all(b" ")?;
+            out.write_all(label.as_bytes())?;
         }
-        out.push_str(eol);
+        out.write_all(eol.as_bytes())
     };
     match markers.favor {
         Some(Favor::Ours) => side(out, c.mine, false),
         Some(Favor::Theirs) => side(out, c.theirs, false),
         Some(Favor::Union) => {
-            side(out, c.mine, true);
-            side(out, c.theirs, false);
+            side(out, c.mine, true)?;
+            side(out, c.theirs, false)
         }
         None => {
-            marker(out, '<', Some(&markers.current));
-            side(out, c.mine, true);
+            marker(out, "<", Some(&markers.current))?;
+            side(out, c.mine, true)?;
             if markers.style != ConflictStyle::Merge {
-                marker(out, '|', Some(&markers.base));
-                side(out, c.base, true);
+                marker(out, "|", Some(&markers.base))?;
+                side(out, c.base, true)?;
             }
-            marker(out, '=', None);
-            side(out, c.theirs, true);
-            marker(out, '>', Some(&markers.other));
+            marker(out, "=", None)?;
+            side(out, c.theirs, true)?;
+            marker(out, ">", Some(&markers.other))
         }
     }
 }

@@ -42,25 +42,74 @@ impl<'a> Lines<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Interner<'a> {
     ids: FxHashMap<&'a str, u32>,
+    /// For each id, the index of its first line in the first text split (`u32::MAX` if none).
+    first_line: Vec<u32>,
 }
 
 impl<'a> Interner<'a> {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Interner {
             ids: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            first_line: Vec::with_capacity(capacity),
         }
     }
 
+    /// The id of `line`; `index` is its line number when it is a line of the base.
+    fn intern(&mut self, line: &'a str, index: Option<usize>) -> u32 {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        let id = *self.ids.entry(line).or_insert(next);
+        if id == next {
+            let first = index.and_then(|i| u32::try_from(i).ok());
+            self.first_line.push(first.unwrap_or(u32::MAX));
+        }
+        id
+    }
+
+    /// Splits the first text (the base): every line is looked up.
     pub(crate) fn split(&mut self, text: &'a str) -> Lines<'a> {
+        self.split_with(text, None)
+    }
+
+    /// Splits a text derived from `reference` (the base). Most of its lines equal the
+    /// reference's line at the same offset, so the line there is compared first and the hash
+    /// table is only consulted where the texts differ (or realign after an edit).
+    pub(crate) fn split_against(&mut self, text: &'a str, reference: &Lines<'a>) -> Lines<'a> {
+        self.split_with(text, Some(reference))
+    }
+
+    fn split_with(&mut self, text: &'a str, reference: Option<&Lines<'a>>) -> Lines<'a> {
         let estimate = text.len() / 32 + 1;
         let mut starts = Vec::with_capacity(estimate + 1);
         let mut ids = Vec::with_capacity(estimate);
         let mut offset = 0;
-        for line in text.split_inclusive('\n') {
+        // Line `j` of `text` is expected to be line `j + shift` of the reference.
+        let mut shift: isize = 0;
+        let ends = memchr::memchr_iter(b'\n', text.as_bytes())
+            .map(|i| i + 1)
+            .chain((!text.is_empty() && !text.ends_with('\n')).then_some(text.len()));
+        for (j, end) in ends.enumerate() {
+            // Line boundaries sit just after a `\n`, always a char boundary.
+            let line = &text[offset..end];
             starts.push(offset);
-            offset += line.len();
-            let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-            ids.push(*self.ids.entry(line).or_insert(next));
+            offset = end;
+            let aligned = reference.and_then(|r| {
+                let k = usize::try_from(j as isize + shift).ok()?;
+                (k < r.len() && r.line(k) == line).then(|| r.ids[k])
+            });
+            let id = match aligned {
+                Some(id) => id,
+                None => {
+                    let id = self.intern(line, reference.is_none().then_some(j));
+                    match self.first_line.get(id as usize) {
+                        Some(&first) if reference.is_some() && first != u32::MAX => {
+                            shift = first as isize - j as isize;
+                        }
+                        _ => {}
+                    }
+                    id
+                }
+            };
+            ids.push(id);
         }
         starts.push(offset);
         Lines { text, starts, ids }
@@ -92,34 +141,73 @@ pub(crate) fn diff(old: &[u32], new: &[u32]) -> Vec<Change> {
     }
     let mut f1 = Marks::new(old);
     let mut f2 = Marks::new(new);
-    let ops = similar::capture_diff_slices(
-        Algorithm::Myers,
-        &old[prefix..old.len() - suffix],
-        &new[prefix..new.len() - suffix],
-    );
+    let (old_mid, new_mid) = (prefix..old.len() - suffix, prefix..new.len() - suffix);
+    // As git's `xdl_cleanup_records`: a line with no equal on the other side cannot be part
+    // of any common subsequence, so it is changed, and Myers never sees it. Edited and
+    // inserted lines are mostly such lines, so what is left for Myers is nearly identical and
+    // cheap to diff.
+    let max_id = old[old_mid.clone()]
+        .iter()
+        .chain(&new[new_mid.clone()])
+        .copied()
+        .max()
+        .unwrap_or(0) as usize;
+    let mut seen = vec![0u8; max_id + 1];
+    for &id in &old[old_mid.clone()] {
+        seen[id as usize] |= 1;
+    }
+    for &id in &new[new_mid.clone()] {
+        seen[id as usize] |= 2;
+    }
+    let (old_kept, old_ids) = keep_matched(old, old_mid, &seen, 2, &mut f1);
+    let (new_kept, new_ids) = keep_matched(new, new_mid, &seen, 1, &mut f2);
+    let ops = similar::capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids);
     for op in ops {
         match op {
             DiffOp::Equal { .. } => {}
             DiffOp::Delete {
                 old_index, old_len, ..
-            } => f1.mark(prefix + old_index, old_len),
+            } => f1.mark_each(&old_kept[old_index..old_index + old_len]),
             DiffOp::Insert {
                 new_index, new_len, ..
-            } => f2.mark(prefix + new_index, new_len),
+            } => f2.mark_each(&new_kept[new_index..new_index + new_len]),
             DiffOp::Replace {
                 old_index,
                 old_len,
                 new_index,
                 new_len,
             } => {
-                f1.mark(prefix + old_index, old_len);
-                f2.mark(prefix + new_index, new_len);
+                f1.mark_each(&old_kept[old_index..old_index + old_len]);
+                f2.mark_each(&new_kept[new_index..new_index + new_len]);
             }
         }
     }
     compact(&mut f1, &f2);
     compact(&mut f2, &f1);
     script(&f1, &f2)
+}
+
+/// The lines of `range` whose id has a match on the other side (`seen[id] & other`), as
+/// (line index, id) lists; the others are marked changed.
+fn keep_matched(
+    recs: &[u32],
+    range: Range<usize>,
+    seen: &[u8],
+    other: u8,
+    marks: &mut Marks<'_>,
+) -> (Vec<usize>, Vec<u32>) {
+    let mut kept = Vec::with_capacity(range.len());
+    let mut ids = Vec::with_capacity(range.len());
+    for i in range {
+        let id = recs[i];
+        if seen[id as usize] & other != 0 {
+            kept.push(i);
+            ids.push(id);
+        } else {
+            marks.set(i, true);
+        }
+    }
+    (kept, ids)
 }
 
 /// Which lines of one file are changed, with a `false` sentinel before the first and after
@@ -141,9 +229,9 @@ impl<'r> Marks<'r> {
         self.recs.len()
     }
 
-    fn mark(&mut self, start: usize, len: usize) {
-        for flag in &mut self.changed[start + 1..start + 1 + len] {
-            *flag = true;
+    fn mark_each(&mut self, lines: &[usize]) {
+        for &i in lines {
+            self.set(i, true);
         }
     }
 
@@ -358,5 +446,39 @@ mod tests {
         assert_eq!(a.line(2), "z");
         assert_ne!(a.ids[2], b.ids[0]);
         assert_eq!(a.slice(1..3), "y\nz");
+    }
+}
+
+#[cfg(test)]
+mod interner_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec!["a\n", "b\n", "c\n", "d", "e\r\n"]),
+            0..20,
+        )
+        .prop_map(|lines| lines.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn splitting_against_the_base_gives_equal_lines_equal_ids(base in text(), side in text()) {
+            let mut interner = Interner::default();
+            let b = interner.split(&base);
+            let s = interner.split_against(&side, &b);
+            let all: Vec<(&str, u32)> = (0..b.len())
+                .map(|i| (b.line(i), b.ids[i]))
+                .chain((0..s.len()).map(|i| (s.line(i), s.ids[i])))
+                .collect();
+            for (line, id) in &all {
+                for (other, other_id) in &all {
+                    prop_assert_eq!(line == other, id == other_id);
+                }
+            }
+            prop_assert_eq!(s.slice(0..s.len()), side.as_str());
+        }
     }
 }

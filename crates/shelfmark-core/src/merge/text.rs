@@ -153,10 +153,10 @@ pub fn merge_text<'a>(
     theirs: &'a str,
     options: TextMergeOptions,
 ) -> TextMerge<'a> {
-    let mut interner = Interner::with_capacity((base.len() + mine.len() + theirs.len()) / 40);
+    let mut interner = Interner::with_capacity(base.len() / 40 + 64);
     let base_lines = interner.split(base);
-    let mine_lines = interner.split(mine);
-    let theirs_lines = interner.split(theirs);
+    let mine_lines = interner.split_against(mine, &base_lines);
+    let theirs_lines = interner.split_against(theirs, &base_lines);
     let ours = diff::diff(&base_lines.ids, &mine_lines.ids);
     let other = diff::diff(&base_lines.ids, &theirs_lines.ids);
     // As git: when one side did nothing, the answer is the other side, verbatim.
