@@ -177,11 +177,14 @@ pub fn execute(args: &MergeFileArgs) -> anyhow::Result<usize> {
 /// git reads a file as binary when its first 8000 bytes hold a NUL (`buffer_is_binary`).
 const BINARY_PROBE: usize = 8000;
 
+/// git refuses inputs over 1 GiB (`MAX_XDIFF_SIZE`) as binary; so do we.
+const MAX_SIZE: usize = 1 << 30;
+
 /// Reads one input, refusing what git would call binary and what is not UTF-8.
 pub fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes =
         std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+    if bytes.len() > MAX_SIZE || bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         bail!("cannot merge binary files: {}", path.display());
     }
     String::from_utf8(bytes).map_err(|error| {

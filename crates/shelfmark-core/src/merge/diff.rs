@@ -161,24 +161,30 @@ pub(crate) fn diff(old: &[u32], new: &[u32]) -> Vec<Change> {
     }
     let (old_kept, old_ids) = keep_matched(old, old_mid, &seen, 2, &mut f1);
     let (new_kept, new_ids) = keep_matched(new, new_mid, &seen, 1, &mut f2);
-    let ops = similar::capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids);
-    for op in ops {
-        match op {
-            DiffOp::Equal { .. } => {}
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => f1.mark_each(&old_kept[old_index..old_index + old_len]),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => f2.mark_each(&new_kept[new_index..new_index + new_len]),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                f1.mark_each(&old_kept[old_index..old_index + old_len]);
-                f2.mark_each(&new_kept[new_index..new_index + new_len]);
+    // What is left is mostly equal; only its differing middle goes to Myers.
+    let head = old_ids
+        .iter()
+        .zip(&new_ids)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let tail = old_ids[head..]
+        .iter()
+        .rev()
+        .zip(new_ids[head..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let old_kept = &old_kept[head..old_kept.len() - tail];
+    let new_kept = &new_kept[head..new_kept.len() - tail];
+    let (old_ids, new_ids) = (
+        &old_ids[head..old_ids.len() - tail],
+        &new_ids[head..new_ids.len() - tail],
+    );
+    if !old_ids.is_empty() || !new_ids.is_empty() {
+        for op in similar::capture_diff_slices(Algorithm::Myers, old_ids, new_ids) {
+            let (old_range, new_range) = (op.old_range(), op.new_range());
+            if !matches!(op, DiffOp::Equal { .. }) {
+                f1.mark_each(&old_kept[old_range]);
+                f2.mark_each(&new_kept[new_range]);
             }
         }
     }
@@ -195,13 +201,13 @@ fn keep_matched(
     seen: &[u8],
     other: u8,
     marks: &mut Marks<'_>,
-) -> (Vec<usize>, Vec<u32>) {
+) -> (Vec<u32>, Vec<u32>) {
     let mut kept = Vec::with_capacity(range.len());
     let mut ids = Vec::with_capacity(range.len());
     for i in range {
         let id = recs[i];
         if seen[id as usize] & other != 0 {
-            kept.push(i);
+            kept.push(i as u32);
             ids.push(id);
         } else {
             marks.set(i, true);
@@ -229,9 +235,9 @@ impl<'r> Marks<'r> {
         self.recs.len()
     }
 
-    fn mark_each(&mut self, lines: &[usize]) {
+    fn mark_each(&mut self, lines: &[u32]) {
         for &i in lines {
-            self.set(i, true);
+            self.set(i as usize, true);
         }
     }
 
