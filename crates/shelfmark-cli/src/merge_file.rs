@@ -31,7 +31,7 @@ use shelfmark_core::merge::{
         usage error."
 )]
 pub struct MergeFileArgs {
-    /// Send the result to standard output instead of overwriting <CURRENT>
+    /// Send the result to standard output instead of overwriting CURRENT
     #[arg(short = 'p', long = "stdout")]
     pub stdout: bool,
     /// Show the base's version in conflicts too
@@ -55,11 +55,14 @@ pub struct MergeFileArgs {
     /// Do not warn about conflicts (and print no errors)
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Label for <CURRENT>, then <BASE>, then <OTHER> (default: the file names)
+    /// Label for CURRENT, then BASE, then OTHER (default: the file names)
     #[arg(short = 'L', value_name = "NAME", action = ArgAction::Append, allow_hyphen_values = true)]
     pub labels: Vec<String>,
+    /// Our version; the result replaces it unless -p is given
     pub current: PathBuf,
+    /// The common ancestor of both versions
     pub base: PathBuf,
+    /// Their version
     pub other: PathBuf,
 }
 
