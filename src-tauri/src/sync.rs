@@ -1,11 +1,12 @@
-//! The background sync loop: signs in, pulls the change feed into the cache now, every
-//! `sync_interval`, and whenever the UI asks, and tells the window how things stand through
-//! the `sync-status` and `sync-event` events.
+//! The background sync loop: signs in, syncs (pull the change feed, push the outbox) at once,
+//! every `sync_interval`, and whenever the UI asks, backing off when the server is unreachable,
+//! and tells the window how things stand through the `sync-status` and `sync-event` events.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
-use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent};
+use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent, backoff};
 use tauri::{AppHandle, Emitter as _};
 use tokio::sync::Notify;
 
@@ -25,14 +26,18 @@ pub(crate) enum Connection {
 /// What the status bar shows.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SyncStatus {
-    pub connection: Connection,
-    pub server: Option<String>,
-    pub user: Option<String>,
-    pub syncing: bool,
+    connection: Connection,
+    server: Option<String>,
+    user: Option<String>,
+    syncing: bool,
     /// RFC 3339 time of the last successful sync.
-    pub last_sync: Option<String>,
-    pub last_error: Option<String>,
-    pub last_seq: i64,
+    last_sync: Option<String>,
+    last_error: Option<String>,
+    last_seq: i64,
+    /// Edits waiting for the server, refused by it, and waiting for the librarian.
+    pending_edits: i64,
+    failed_edits: i64,
+    conflicts: i64,
 }
 
 /// Shared between the loop and the commands.
@@ -58,13 +63,18 @@ impl Engine {
             last_sync: None,
             last_error: None,
             last_seq: 0,
+            pending_edits: 0,
+            failed_edits: 0,
+            conflicts: 0,
         };
-        Engine {
+        let engine = Engine {
             store,
             config,
             status: Arc::new(Mutex::new(status)),
             wake: Arc::new(Notify::new()),
-        }
+        };
+        engine.refresh_counts();
+        engine
     }
 
     pub(crate) fn status(&self) -> SyncStatus {
@@ -77,6 +87,18 @@ impl Engine {
     /// Asks the loop to sync now.
     pub(crate) fn sync_now(&self) {
         self.wake.notify_one();
+    }
+
+    /// Re-reads the cache's counts (after a sync, or an edit made in the window).
+    pub(crate) fn refresh_counts(&self) {
+        let counts = self.store.lock().ok().and_then(|s| s.status().ok());
+        if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
+            status.pending_edits = c.pending_edits;
+            status.failed_edits = c.failed_edits;
+            status.conflicts = c.conflicts;
+            status.last_seq = c.last_seq;
+            status.last_sync = c.last_sync.or(status.last_sync.take());
+        }
     }
 
     fn update(&self, app: &AppHandle, f: impl FnOnce(&mut SyncStatus)) {
@@ -93,9 +115,9 @@ impl Engine {
         }
     }
 
-    async fn wait(&self) {
+    async fn wait(&self, delay: Duration) {
         tokio::select! {
-            _ = tokio::time::sleep(self.config.sync_interval) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = self.wake.notified() => {}
         }
     }
@@ -117,27 +139,47 @@ impl Engine {
             }
         };
         let mut signed_in = false;
+        let mut failures = 0u32;
         loop {
-            if !signed_in {
-                signed_in = self.sign_in(&app, &mut client).await;
-            }
-            if signed_in {
-                // An expired session: sign in again on the next round.
-                if let Err(ClientError::Unauthorized(_)) = self.pull(&app, &client).await {
-                    signed_in = false;
+            let result = if signed_in {
+                self.sync(&app, &client).await
+            } else {
+                match self.sign_in(&app, &mut client).await {
+                    Ok(()) => {
+                        signed_in = true;
+                        self.sync(&app, &client).await
+                    }
+                    Err(e) => Err(e),
                 }
-            }
-            self.wait().await;
+            };
+            let delay = match result {
+                Ok(()) => {
+                    failures = 0;
+                    self.config.sync_interval
+                }
+                // An expired session: sign in again at once.
+                Err(ClientError::Unauthorized(_)) if signed_in => {
+                    signed_in = false;
+                    continue;
+                }
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    backoff::delay(failures, e.retry_after(), rand::random::<f64>())
+                        .min(self.config.sync_interval.max(backoff::BASE))
+                }
+                Err(_) => self.config.sync_interval,
+            };
+            self.wait(delay).await;
         }
     }
 
-    async fn sign_in(&self, app: &AppHandle, client: &mut Client) -> bool {
+    async fn sign_in(&self, app: &AppHandle, client: &mut Client) -> Result<(), ClientError> {
         let (Some(user), Some(password)) = (&self.config.username, &self.config.password) else {
             self.update(app, |s| {
                 s.connection = Connection::Offline;
                 s.last_error = Some("no account configured (SHELFMARK_USERNAME)".into());
             });
-            return false;
+            return Err(ClientError::NotSignedIn);
         };
         match client.sign_in(user, password).await {
             Ok(info) => {
@@ -145,20 +187,21 @@ impl Engine {
                     s.user = Some(info.name);
                     s.last_error = None;
                 });
-                true
+                Ok(())
             }
             Err(e) => {
                 tracing::warn!("sign-in failed: {e}");
+                let message = e.to_string();
                 self.update(app, |s| {
                     s.connection = Connection::Offline;
-                    s.last_error = Some(e.to_string());
+                    s.last_error = Some(message);
                 });
-                false
+                Err(e)
             }
         }
     }
 
-    async fn pull(&self, app: &AppHandle, client: &Client) -> Result<(), ClientError> {
+    async fn sync(&self, app: &AppHandle, client: &Client) -> Result<(), ClientError> {
         self.update(app, |s| s.syncing = true);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncEvent>();
         let forward = {
@@ -171,19 +214,23 @@ impl Engine {
                 }
             })
         };
-        let result = client.pull(&self.store, &tx).await;
+        let result = client.sync(&self.store, &tx).await;
         drop(tx);
         let _ = forward.await;
+        self.refresh_counts();
         match &result {
             Ok(report) => {
-                tracing::info!(pages = report.pages, changes = report.changes, "synced");
-                let seq = report.last_seq;
+                tracing::info!(
+                    pages = report.pull.pages,
+                    changes = report.pull.changes,
+                    pushed = report.push.pushed,
+                    conflicts = report.push.conflicts,
+                    "synced"
+                );
                 self.update(app, |s| {
                     s.connection = Connection::Online;
                     s.syncing = false;
-                    s.last_sync = Some(chrono_now());
                     s.last_error = None;
-                    s.last_seq = seq;
                 });
             }
             Err(e) => {
@@ -201,8 +248,4 @@ impl Engine {
         }
         result.map(|_| ())
     }
-}
-
-fn chrono_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

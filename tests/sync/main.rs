@@ -3,9 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use shelfmark_client::{Client, ClientError, SyncEvent};
-use shelfmark_store::Store;
+use anyhow::Context as _;
+use shelfmark_client::{Client, ClientError, SyncEvent, SyncReport};
+use shelfmark_core::Book;
+use shelfmark_store::{CachedRecord, Store};
 use shelfmark_tests::{DEMO_PASSWORD, DemoServer};
+use uuid::Uuid;
 
 fn store() -> shelfmark_client::SharedStore {
     Arc::new(Mutex::new(
@@ -73,5 +76,254 @@ async fn syncing_without_signing_in_is_an_error_not_a_request() -> anyhow::Resul
         client.pull(&store(), &tx).await,
         Err(ClientError::NotSignedIn)
     ));
+    Ok(())
+}
+
+/// A librarian's desk: a signed-in client and its own cache, synced once.
+async fn desk(server: &DemoServer) -> anyhow::Result<(Client, shelfmark_client::SharedStore)> {
+    let mut client = Client::new(&server.url)?;
+    client.sign_in("librarian", DEMO_PASSWORD).await?;
+    let cache = store();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    client.sync(&cache, &tx).await?;
+    Ok((client, cache))
+}
+
+async fn sync(
+    client: &Client,
+    cache: &shelfmark_client::SharedStore,
+) -> anyhow::Result<SyncReport> {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok(client.sync(cache, &tx).await?)
+}
+
+/// Some book of the demo library, as a desk's cache has it.
+fn some_book(cache: &shelfmark_client::SharedStore, nth: usize) -> anyhow::Result<Book> {
+    let s = cache.lock().expect("cache");
+    let id = s
+        .list_books("", 100)?
+        .get(nth)
+        .map(|b| b.id)
+        .context("no book")?;
+    Ok(s.get::<Book>(id)?.context("not cached")?.record)
+}
+
+fn cached(cache: &shelfmark_client::SharedStore, id: Uuid) -> anyhow::Result<CachedRecord<Book>> {
+    cache
+        .lock()
+        .expect("cache")
+        .get::<Book>(id)?
+        .context("not cached")
+}
+
+#[tokio::test]
+async fn an_offline_edit_waits_in_the_outbox_and_is_pushed_when_the_server_is_reachable()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (client, cache) = desk(&server).await?;
+    let mut book = some_book(&cache, 0)?;
+    book.title = "Edited While Offline".into();
+    cache.lock().expect("cache").save(&book)?;
+
+    // No network: a client for a server that is not there fails as retryable, keeping the edit.
+    let mut dead = Client::new(&format!(
+        "http://127.0.0.1:{}",
+        shelfmark_tests::free_port()?
+    ))?;
+    let offline = dead.sign_in("librarian", DEMO_PASSWORD).await;
+    assert!(
+        offline
+            .as_ref()
+            .err()
+            .is_some_and(ClientError::is_retryable),
+        "{offline:?}"
+    );
+    assert_eq!(cache.lock().expect("cache").status()?.pending_edits, 1);
+
+    let report = sync(&client, &cache).await?;
+    assert_eq!((report.push.pushed, report.push.conflicts), (1, 0));
+    let after = cached(&cache, book.id)?;
+    assert!(!after.pending);
+    assert_eq!(after.record.title, "Edited While Offline");
+
+    // Another desk sees the edit through its own sync.
+    let (_other, other_cache) = desk(&server).await?;
+    assert_eq!(
+        cached(&other_cache, book.id)?.record.title,
+        "Edited While Offline"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_different_fields_merge_on_their_own() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let (b, b_cache) = desk(&server).await?;
+    let book = some_book(&a_cache, 3)?;
+
+    let mut theirs = book.clone();
+    theirs.title = "Title Changed Elsewhere".into();
+    b_cache.lock().expect("cache").save(&theirs)?;
+    assert_eq!(sync(&b, &b_cache).await?.push.pushed, 1);
+
+    let mut mine = book.clone();
+    mine.year = Some(1901);
+    mine.summary = format!("{}\nA staff addition.", mine.summary);
+    a_cache.lock().expect("cache").save(&mine)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(
+        (
+            report.push.pushed,
+            report.push.merged,
+            report.push.conflicts
+        ),
+        (1, 1, 0)
+    );
+
+    sync(&b, &b_cache).await?;
+    for cache in [&a_cache, &b_cache] {
+        let merged = cached(cache, book.id)?;
+        assert!(!merged.pending);
+        assert_eq!(merged.record.title, "Title Changed Elsewhere");
+        assert_eq!(merged.record.year, Some(1901));
+        assert!(merged.record.summary.ends_with("A staff addition."));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_the_same_field_wait_in_the_inbox_until_settled() -> anyhow::Result<()>
+{
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let (b, b_cache) = desk(&server).await?;
+    let book = some_book(&a_cache, 5)?;
+
+    let mut theirs = book.clone();
+    theirs.title = "Their Title".into();
+    b_cache.lock().expect("cache").save(&theirs)?;
+    sync(&b, &b_cache).await?;
+
+    let mut mine = book.clone();
+    mine.title = "My Title".into();
+    a_cache.lock().expect("cache").save(&mine)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!((report.push.pushed, report.push.conflicts), (0, 1));
+
+    let inbox = a_cache.lock().expect("cache").conflicts()?;
+    assert_eq!(inbox.len(), 1);
+    let c = &inbox[0];
+    let title = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .and_then(|v| v["title"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(title(&c.base), Some(book.title.clone()));
+    assert_eq!(title(&c.mine).as_deref(), Some("My Title"));
+    assert_eq!(title(&c.theirs).as_deref(), Some("Their Title"));
+    assert!(cached(&a_cache, book.id)?.in_conflict);
+    // A sync leaves a conflict alone: nothing is pushed blindly.
+    assert_eq!(sync(&a, &a_cache).await?.push.pushed, 0);
+
+    let mut settled = book.clone();
+    settled.title = "Our Agreed Title".into();
+    a_cache
+        .lock()
+        .expect("cache")
+        .resolve(c.outbox_seq, Some(&serde_json::to_value(&settled)?))?;
+    assert_eq!(sync(&a, &a_cache).await?.push.pushed, 1);
+    sync(&b, &b_cache).await?;
+    assert_eq!(cached(&b_cache, book.id)?.record.title, "Our Agreed Title");
+    assert_eq!(a_cache.lock().expect("cache").status()?.conflicts, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_create_retried_after_a_lost_answer_makes_no_duplicate() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let mut book = some_book(&a_cache, 0)?;
+    book.id = Uuid::now_v7();
+    book.isbn = shelfmark_core::isbn::from_body(987_654_321);
+    book.title = "Created Offline".into();
+    a_cache.lock().expect("cache").save(&book)?;
+
+    // The first push reached the server but its answer was lost: another cache holding the
+    // same outbox entry pushes it first.
+    let twin = store();
+    twin.lock().expect("cache").save(&book)?;
+    assert_eq!(sync(&a, &twin).await?.push.pushed, 1);
+
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(
+        (
+            report.push.pushed,
+            report.push.conflicts,
+            report.push.failed
+        ),
+        (1, 0, 0)
+    );
+    let (_b, b_cache) = desk(&server).await?;
+    let found = b_cache
+        .lock()
+        .expect("cache")
+        .list_books("Created Offline", 10)?;
+    assert_eq!(found.len(), 1, "exactly one book on the server");
+    assert!(!cached(&a_cache, book.id)?.pending);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edit_of_a_book_deleted_on_the_server_asks_the_librarian() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let (b, b_cache) = desk(&server).await?;
+    let mut book = some_book(&b_cache, 7)?;
+    // Copies refer to the book: a new book without copies is deleted instead.
+    book.id = Uuid::now_v7();
+    book.isbn = shelfmark_core::isbn::from_body(987_000_111);
+    b_cache.lock().expect("cache").save(&book)?;
+    sync(&b, &b_cache).await?;
+    sync(&a, &a_cache).await?;
+
+    b_cache.lock().expect("cache").delete::<Book>(book.id)?;
+    assert_eq!(sync(&b, &b_cache).await?.push.pushed, 1);
+
+    let mut mine = cached(&a_cache, book.id)?.record;
+    mine.notes = "edited here".into();
+    a_cache.lock().expect("cache").save(&mine)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(report.push.conflicts, 1);
+    let inbox = a_cache.lock().expect("cache").conflicts()?;
+    assert_eq!(
+        (inbox[0].reason.as_str(), inbox[0].theirs.is_none()),
+        ("deleted", true)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edit_the_server_refuses_is_kept_as_failed_with_its_problem() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let books = {
+        let s = a_cache.lock().expect("cache");
+        s.list_books("", 2)?
+    };
+    // Give the second book the first one's ISBN: the server answers 409 duplicate.
+    let mut dup = cached(&a_cache, books[1].id)?.record;
+    dup.isbn = books[0].isbn.clone();
+    a_cache.lock().expect("cache").save(&dup)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(report.push.conflicts, 1);
+    let inbox = a_cache.lock().expect("cache").conflicts()?;
+    assert_eq!(inbox[0].reason, "duplicate");
+    assert!(
+        inbox[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains(&books[0].id.to_string()))
+    );
     Ok(())
 }

@@ -50,6 +50,14 @@ describe("the catalogue window", () => {
     expect(backend.syncRequests).toBe(1);
   });
 
+  it("shows pending, conflicting and failed edit counts in the status bar", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, pending_edits: 3, conflicts: 1, failed_edits: 2 });
+    render(App, { backend });
+    expect((await screen.findByTestId("status-pending")).textContent?.trim()).toBe("3 pending");
+    expect(screen.getByTestId("status-conflicts").textContent?.trim()).toBe("1 in conflict");
+    expect(screen.getByTestId("status-failed").textContent?.trim()).toBe("2 failed");
+  });
+
   it("says so when no server is configured", async () => {
     const backend = fakeBackend([], { ...onlineStatus, connection: "not_configured", user: null, server: null });
     render(App, { backend });

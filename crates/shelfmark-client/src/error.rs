@@ -18,6 +18,13 @@ pub enum ClientError {
         status: u16,
         problem: Option<Box<Problem>>,
     },
+    #[error("the server is busy or failing ({status}); trying again later")]
+    Unavailable {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error("the record kept changing on the server while pushing; trying again later")]
+    Busy,
     #[error("the server broke the protocol: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -27,10 +34,18 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// How long the server asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether trying the same request again later may succeed (network trouble, 5xx, 429).
     pub fn is_retryable(&self) -> bool {
         match self {
-            ClientError::Network(_) => true,
+            ClientError::Network(_) | ClientError::Unavailable { .. } | ClientError::Busy => true,
             ClientError::Server { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }

@@ -4,9 +4,12 @@
 //! It knows HTTP, not Tauri: the desktop shell and the `shelfmark` CLI both drive it, and it
 //! reports progress as [`SyncEvent`]s on a channel for whoever shows them.
 
+pub mod backoff;
 mod error;
+mod push;
 
 pub use error::ClientError;
+pub use push::PushReport;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,8 +38,14 @@ pub enum SyncEvent {
         changes: usize,
         last_seq: i64,
     },
+    /// One outbox entry was settled (running totals of this push).
+    EditPushed {
+        pushed: usize,
+        conflicts: usize,
+        failed: usize,
+    },
     Finished {
-        report: PullReport,
+        report: SyncReport,
     },
     Failed {
         message: String,
@@ -52,6 +61,13 @@ pub struct PullReport {
     pub changes: usize,
     /// The feed position after the pull.
     pub last_seq: i64,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub pull: PullReport,
+    pub push: PushReport,
 }
 
 /// A connection to one library server, signed in or not.
@@ -128,16 +144,22 @@ impl Client {
         Ok(session.user)
     }
 
-    /// Brings the cache up to date with the change feed: pages from the stored position until
-    /// the server says there is no more, each page applied in one transaction. When nothing
-    /// changed this is exactly one request, answered 304.
-    pub async fn pull(
+    /// One sync: pull the change feed, then push the outbox. Reports `Started`, progress, and
+    /// `Finished` or `Failed` on `events`.
+    pub async fn sync(
         &self,
         store: &SharedStore,
         events: &UnboundedSender<SyncEvent>,
-    ) -> Result<PullReport, ClientError> {
+    ) -> Result<SyncReport, ClientError> {
         let _ = events.send(SyncEvent::Started);
-        let result = self.pull_pages(store, events).await;
+        let result: Result<SyncReport, ClientError> = async {
+            let pull = self.pull(store, events).await?;
+            let push = self.push(store, events).await?;
+            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            with_store(store, move |s| s.mark_synced(&at)).await?;
+            Ok(SyncReport { pull, push })
+        }
+        .await;
         let _ = events.send(match &result {
             Ok(report) => SyncEvent::Finished {
                 report: report.clone(),
@@ -149,7 +171,10 @@ impl Client {
         result
     }
 
-    async fn pull_pages(
+    /// Brings the cache up to date with the change feed: pages from the stored position until
+    /// the server says there is no more, each page applied in one transaction. When nothing
+    /// changed this is exactly one request, answered 304.
+    pub async fn pull(
         &self,
         store: &SharedStore,
         events: &UnboundedSender<SyncEvent>,
@@ -210,7 +235,7 @@ impl Client {
 }
 
 /// Runs `f` on the cache in a blocking task.
-async fn with_store<T, F>(store: &SharedStore, f: F) -> Result<T, ClientError>
+pub(crate) async fn with_store<T, F>(store: &SharedStore, f: F) -> Result<T, ClientError>
 where
     T: Send + 'static,
     F: FnOnce(&mut Store) -> Result<T, shelfmark_store::StoreError> + Send + 'static,
@@ -225,7 +250,7 @@ where
 }
 
 /// Turns a non-success answer into a typed error, keeping the server's problem detail.
-async fn problem_error(response: reqwest::Response) -> ClientError {
+pub(crate) async fn problem_error(response: reqwest::Response) -> ClientError {
     let status = response.status();
     let problem = response.json::<Problem>().await.ok().map(Box::new);
     match status {

@@ -1,5 +1,8 @@
 //! The cache's one error type.
 
+use shelfmark_core::{RecordType, ValidationErrors};
+use uuid::Uuid;
+
 /// What can go wrong with the offline cache.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -12,4 +15,14 @@ pub enum StoreError {
          {supported}); update the app, or remove the cache to sync afresh"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("no {} {id} in the cache", kind.as_str())]
+    NotFound { kind: RecordType, id: Uuid },
+    #[error("this {} was deleted here; the deletion is waiting to sync", kind.as_str())]
+    Deleted { kind: RecordType, id: Uuid },
+    #[error("this {} is in conflict with the server: settle the conflict first", kind.as_str())]
+    InConflict { kind: RecordType, id: Uuid },
+    #[error("no outbox entry {0}")]
+    NoSuchEdit(i64),
 }

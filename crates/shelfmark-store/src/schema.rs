@@ -1,5 +1,10 @@
 //! The cache's schema and its versioned migrations. `PRAGMA user_version` records the version;
 //! an app that finds a version newer than it knows refuses the cache instead of corrupting it.
+//!
+//! Every synced record lives in `records`, whatever its kind: `data` is what the librarian
+//! sees (the server's state, or a pending local edit over it), `server_data`/`etag` the
+//! server's state when a pending edit hides it. The columns the app queries by are generated
+//! from the JSON, so adding a field to a record never needs a migration.
 
 use rusqlite::Connection;
 
@@ -7,61 +12,74 @@ use crate::StoreError;
 
 /// Each entry migrates from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1: records as last seen from the server, with their ETags; the feed position; search.
-    "CREATE TABLE books (
-        id TEXT PRIMARY KEY,
-        etag TEXT NOT NULL,
-        isbn TEXT NOT NULL,
-        title TEXT NOT NULL,
-        authors TEXT NOT NULL,   -- JSON array
-        subjects TEXT NOT NULL,  -- JSON array
-        year INTEGER,
-        data TEXT NOT NULL       -- the server's representation
-    );
-    CREATE INDEX books_title ON books (title COLLATE NOCASE);
-    CREATE TABLE copies (
-        id TEXT PRIMARY KEY,
-        etag TEXT NOT NULL,
-        book_id TEXT NOT NULL,
-        barcode TEXT NOT NULL,
-        branch TEXT NOT NULL,
-        status TEXT NOT NULL,
-        data TEXT NOT NULL
-    );
-    CREATE INDEX copies_book ON copies (book_id, status);
-    CREATE TABLE patrons (
-        id TEXT PRIMARY KEY,
-        etag TEXT NOT NULL,
-        name TEXT NOT NULL,
-        premium INTEGER NOT NULL,
-        branch TEXT NOT NULL,
-        data TEXT NOT NULL
-    );
-    CREATE TABLE other_records (
-        kind TEXT NOT NULL,
+    // 1: records, the feed position, the outbox, the conflict inbox, search.
+    "CREATE TABLE records (
+        kind TEXT NOT NULL,            -- book, copy, patron, hold, escalation, purchase_request
         id TEXT NOT NULL,
-        etag TEXT NOT NULL,
-        data TEXT NOT NULL,
-        PRIMARY KEY (kind, id)
+        data TEXT NOT NULL,            -- what the librarian sees
+        etag TEXT,                     -- the server's ETag (NULL: not on the server yet)
+        server_data TEXT,              -- the server's state while a pending edit hides it
+        pending INTEGER NOT NULL DEFAULT 0, -- an outbox entry changes this record
+        deleted INTEGER NOT NULL DEFAULT 0, -- deleted here, not yet on the server
+        title TEXT GENERATED ALWAYS AS (json_extract(data, '$.title')) VIRTUAL,
+        authors TEXT GENERATED ALWAYS AS (json_extract(data, '$.authors')) VIRTUAL,
+        subjects TEXT GENERATED ALWAYS AS (json_extract(data, '$.subjects')) VIRTUAL,
+        isbn TEXT GENERATED ALWAYS AS (json_extract(data, '$.isbn')) VIRTUAL,
+        book_id TEXT GENERATED ALWAYS AS (json_extract(data, '$.book_id')) VIRTUAL,
+        barcode TEXT GENERATED ALWAYS AS (json_extract(data, '$.barcode')) VIRTUAL,
+        status TEXT GENERATED ALWAYS AS (json_extract(data, '$.status')) VIRTUAL,
+        UNIQUE (kind, id)
     );
+    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE);
+    CREATE INDEX records_book ON records (kind, book_id, status);
+    CREATE INDEX records_barcode ON records (kind, barcode);
     CREATE TABLE sync_state (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_seq INTEGER NOT NULL,
-        feed_etag TEXT
+        feed_etag TEXT,
+        last_sync TEXT
+    );
+    -- Edits waiting for the server, in the order they were made; one entry per record at most
+    -- (a second edit of a waiting record folds into the first).
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+        base_etag TEXT,               -- the server state the edit started from (NULL: create)
+        base TEXT,                    -- that state's representation
+        body TEXT,                    -- mine (NULL: delete)
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed', 'conflict')),
+        problem TEXT,                 -- the server's problem detail of a failed edit
+        outcome TEXT,                 -- what the server said of a hold (won / lost ...)
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        UNIQUE (kind, record_id)
+    );
+    -- Edits the server refused with a conflict the merge could not settle alone.
+    CREATE TABLE conflicts (
+        outbox_seq INTEGER PRIMARY KEY REFERENCES outbox (seq) ON DELETE CASCADE,
+        base TEXT,
+        mine TEXT,
+        theirs TEXT,                  -- NULL: deleted on the server
+        theirs_etag TEXT,
+        reason TEXT NOT NULL,         -- edit-conflict, deleted, duplicate
+        detail TEXT,
+        created_at TEXT NOT NULL
     );
     CREATE VIRTUAL TABLE books_fts USING fts5 (
         title, authors, subjects, isbn,
-        content = 'books', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+        content = 'records', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
     );
-    CREATE TRIGGER books_fts_insert AFTER INSERT ON books BEGIN
+    CREATE TRIGGER books_fts_insert AFTER INSERT ON records WHEN new.kind = 'book' BEGIN
         INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
         VALUES (new.rowid, new.title, new.authors, new.subjects, new.isbn);
     END;
-    CREATE TRIGGER books_fts_delete AFTER DELETE ON books BEGIN
+    CREATE TRIGGER books_fts_delete AFTER DELETE ON records WHEN old.kind = 'book' BEGIN
         INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
         VALUES ('delete', old.rowid, old.title, old.authors, old.subjects, old.isbn);
     END;
-    CREATE TRIGGER books_fts_update AFTER UPDATE ON books BEGIN
+    CREATE TRIGGER books_fts_update AFTER UPDATE OF data ON records WHEN old.kind = 'book' BEGIN
         INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
         VALUES ('delete', old.rowid, old.title, old.authors, old.subjects, old.isbn);
         INSERT INTO books_fts (rowid, title, authors, subjects, isbn)

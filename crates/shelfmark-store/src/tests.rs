@@ -1,6 +1,7 @@
 use super::*;
 use serde_json::json;
 use shelfmark_core::isbn;
+use shelfmark_core::wire::{Change, ChangeFeed};
 
 fn book_change(seq: i64, n: u32, title: &str, authors: &[&str]) -> Change {
     let id = Uuid::from_u128(n as u128);
@@ -66,7 +67,8 @@ fn applied_changes_show_in_the_catalogue_with_copy_counts() {
         store.sync_position().expect("position"),
         SyncPosition {
             last_seq: 4,
-            feed_etag: Some("\"4\"".into())
+            feed_etag: Some("\"4\"".into()),
+            last_sync: None,
         }
     );
 }
@@ -196,4 +198,249 @@ fn reopening_a_cache_keeps_its_records() {
     let store = Store::open(&path).expect("reopens");
     assert_eq!(store.count_books().expect("counts"), 1);
     assert_eq!(store.sync_position().expect("position").last_seq, 7);
+}
+
+fn cached_book(store: &Store, n: u32) -> CachedRecord<Book> {
+    store
+        .get::<Book>(Uuid::from_u128(n as u128))
+        .expect("reads")
+        .expect("cached")
+}
+
+fn synced_store() -> Store {
+    let mut store = Store::open_in_memory().expect("opens");
+    store
+        .apply_changes(
+            &feed(
+                vec![
+                    book_change(1, 1, "Server Title", &["Ann"]),
+                    copy_change(2, 1, 1, "available"),
+                ],
+                false,
+            ),
+            Some("\"2\""),
+        )
+        .expect("applies");
+    store
+}
+
+#[test]
+fn an_offline_edit_shows_at_once_marked_pending_and_queues_with_its_base() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Edited Here".into();
+    let entry = store.save(&book).expect("saves");
+    assert_eq!(
+        (entry.op, entry.state),
+        (EditOp::Update, OutboxState::Pending)
+    );
+    assert_eq!(entry.base_etag.as_deref(), Some("\"1\""));
+    assert_eq!(
+        entry.base.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Server Title")
+    );
+    let cached = cached_book(&store, 1);
+    assert_eq!(cached.record.title, "Edited Here");
+    assert!(cached.pending);
+    let listed = store.list_books("edited", 10).expect("searches");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].pending);
+    assert_eq!(store.status().expect("status").pending_edits, 1);
+}
+
+#[test]
+fn a_second_edit_folds_into_the_waiting_entry_and_keeps_the_first_base() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "One".into();
+    let first = store.save(&book).expect("saves");
+    book.title = "Two".into();
+    let second = store.save(&book).expect("saves");
+    assert_eq!(first.seq, second.seq);
+    assert_eq!(second.base, first.base);
+    assert_eq!(
+        second.body.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Two")
+    );
+    assert_eq!(store.outbox().expect("outbox").len(), 1);
+}
+
+#[test]
+fn an_invalid_edit_is_refused_and_changes_nothing() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.isbn = "9780306406158".into();
+    assert!(matches!(store.save(&book), Err(StoreError::Invalid(_))));
+    assert_eq!(cached_book(&store, 1).record.title, "Server Title");
+    assert!(store.outbox().expect("outbox").is_empty());
+}
+
+#[test]
+fn the_feed_does_not_overwrite_a_pending_edit_but_keeps_the_servers_state_beside_it() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    let entry = store.save(&book).expect("saves");
+    store
+        .apply_changes(
+            &feed(vec![book_change(5, 1, "Theirs", &["Ann"])], false),
+            None,
+        )
+        .expect("applies");
+    let cached = cached_book(&store, 1);
+    assert_eq!(cached.record.title, "Mine");
+    assert_eq!(cached.etag.as_deref(), Some("\"5\""));
+    // Discarding the edit shows the server's latest state.
+    store.discard(entry.seq).expect("discards");
+    let cached = cached_book(&store, 1);
+    assert_eq!(
+        (cached.record.title.as_str(), cached.pending),
+        ("Theirs", false)
+    );
+}
+
+#[test]
+fn an_acknowledged_edit_becomes_the_servers_state_and_leaves_the_outbox() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    let entry = store.save(&book).expect("saves");
+    let answer = serde_json::to_value(&book).expect("json");
+    store
+        .ack(entry.seq, Some(("\"6\"", &answer)))
+        .expect("acks");
+    let cached = cached_book(&store, 1);
+    assert_eq!(
+        (cached.record.title.as_str(), cached.pending),
+        ("Mine", false)
+    );
+    assert_eq!(cached.etag.as_deref(), Some("\"6\""));
+    assert!(store.outbox().expect("outbox").is_empty());
+}
+
+#[test]
+fn a_record_created_here_and_deleted_before_syncing_leaves_no_trace() {
+    let mut store = Store::open_in_memory().expect("opens");
+    let mut book: Book =
+        serde_json::from_value(book_change(1, 9, "New", &["A"]).data.expect("data")).expect("book");
+    book.id = Uuid::from_u128(9);
+    let entry = store.save(&book).expect("saves");
+    assert_eq!(entry.op, EditOp::Create);
+    assert_eq!(entry.base_etag, None);
+    assert_eq!(store.delete::<Book>(book.id).expect("deletes"), None);
+    assert!(store.outbox().expect("outbox").is_empty());
+    assert_eq!(store.count_books().expect("counts"), 0);
+}
+
+#[test]
+fn a_deletion_hides_the_record_and_queues_a_conditional_delete() {
+    let mut store = synced_store();
+    let entry = store
+        .delete::<Book>(Uuid::from_u128(1))
+        .expect("deletes")
+        .expect("queued");
+    assert_eq!(
+        (entry.op, entry.base_etag.as_deref()),
+        (EditOp::Delete, Some("\"1\""))
+    );
+    assert!(store.list_books("", 10).expect("lists").is_empty());
+    assert!(
+        store
+            .get::<Book>(Uuid::from_u128(1))
+            .expect("reads")
+            .is_none()
+    );
+    store.ack(entry.seq, None).expect("acks");
+    assert_eq!(store.count_books().expect("counts"), 0);
+}
+
+#[test]
+fn a_conflict_waits_in_the_inbox_and_its_resolution_goes_back_out_based_on_theirs() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    let entry = store.save(&book).expect("saves");
+    let mut theirs = book.clone();
+    theirs.title = "Theirs".into();
+    let theirs = serde_json::to_value(&theirs).expect("json");
+    store
+        .conflict(entry.seq, Some(("\"7\"", &theirs)), "edit-conflict", None)
+        .expect("records");
+    assert!(store.pending_edits().expect("pending").is_empty());
+    assert!(cached_book(&store, 1).in_conflict);
+    assert!(matches!(
+        store.save(&book),
+        Err(StoreError::InConflict { .. })
+    ));
+    let inbox = store.conflicts().expect("inbox");
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(
+        inbox[0].base.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Server Title")
+    );
+    assert_eq!(
+        inbox[0].mine.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Mine")
+    );
+    assert_eq!(
+        inbox[0].theirs.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Theirs")
+    );
+
+    let mut settled = book.clone();
+    settled.title = "Settled".into();
+    let settled = serde_json::to_value(&settled).expect("json");
+    store.resolve(entry.seq, Some(&settled)).expect("resolves");
+    assert!(store.conflicts().expect("inbox").is_empty());
+    let pending = store.pending_edits().expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].base_etag.as_deref(), Some("\"7\""));
+    assert_eq!(cached_book(&store, 1).record.title, "Settled");
+}
+
+#[test]
+fn a_failed_edit_is_kept_with_the_problem_until_retried() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    let entry = store.save(&book).expect("saves");
+    store
+        .fail(entry.seq, &json!({"title": "Bad"}))
+        .expect("fails");
+    let status = store.status().expect("status");
+    assert_eq!((status.pending_edits, status.failed_edits), (0, 1));
+    assert_eq!(cached_book(&store, 1).record.title, "Mine");
+    store.retry(entry.seq).expect("retries");
+    assert_eq!(store.pending_edits().expect("pending").len(), 1);
+}
+
+#[test]
+fn a_server_deletion_of_a_record_with_a_pending_edit_keeps_the_edit() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    store.save(&book).expect("saves");
+    let deletion = Change {
+        seq: 9,
+        kind: RecordType::Book,
+        id: Uuid::from_u128(1),
+        etag: "\"9\"".into(),
+        deleted: true,
+        data: None,
+    };
+    store
+        .apply_changes(&feed(vec![deletion], false), None)
+        .expect("applies");
+    let cached = cached_book(&store, 1);
+    assert_eq!((cached.record.title.as_str(), cached.etag), ("Mine", None));
+}
+
+#[test]
+fn copies_are_found_by_their_book() {
+    let store = synced_store();
+    let copies: Vec<Copy> = store
+        .find_by(Lookup::BookId, &Uuid::from_u128(1).to_string())
+        .expect("finds");
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].barcode, "B1");
 }

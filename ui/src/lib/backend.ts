@@ -25,6 +25,9 @@ export interface SyncStatus {
   last_sync: string | null;
   last_error: string | null;
   last_seq: number;
+  pending_edits: number;
+  failed_edits: number;
+  conflicts: number;
 }
 
 export interface Backend {

@@ -57,4 +57,7 @@ export const onlineStatus: SyncStatus = {
   last_sync: "2026-11-22T10:00:00Z",
   last_error: null,
   last_seq: 42,
+  pending_edits: 0,
+  failed_edits: 0,
+  conflicts: 0,
 };

@@ -1,0 +1,214 @@
+//! Reading the cache: the catalogue list and its search, single records, and the counts the
+//! status bar shows.
+
+use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
+use shelfmark_core::RecordType;
+use uuid::Uuid;
+
+use crate::{Editable, Store, StoreError};
+
+/// A book as the catalogue list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BookSummary {
+    pub id: Uuid,
+    pub title: String,
+    pub authors: Vec<String>,
+    pub year: Option<i32>,
+    pub isbn: String,
+    pub copies_total: u32,
+    pub copies_available: u32,
+    /// A local edit of this book waits in the outbox.
+    pub pending: bool,
+}
+
+/// A record as the cache has it, with what the UI must say about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CachedRecord<R> {
+    pub record: R,
+    /// The server's ETag of the state this record was last seen in (None: not on the server).
+    pub etag: Option<String>,
+    /// A local edit waits in the outbox.
+    pub pending: bool,
+    /// The server refused the local edit with a conflict waiting in the inbox.
+    pub in_conflict: bool,
+}
+
+/// The counts behind the status bar and `shelfmark status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub books: i64,
+    pub copies: i64,
+    pub patrons: i64,
+    pub holds: i64,
+    pub pending_edits: i64,
+    pub failed_edits: i64,
+    pub conflicts: i64,
+    pub last_seq: i64,
+    pub last_sync: Option<String>,
+}
+
+impl Store {
+    /// The catalogue list: the cached books matching `query` (full-text over title, authors,
+    /// subjects and ISBN, each word a prefix; all books when empty), by title, at most `limit`.
+    pub fn list_books(&self, query: &str, limit: u32) -> Result<Vec<BookSummary>, StoreError> {
+        let fts = fts_query(query);
+        let sql = format!(
+            "SELECT b.id, b.title, b.authors, json_extract(b.data, '$.year'), b.isbn,
+                    (SELECT count(*) FROM records c
+                      WHERE c.kind = 'copy' AND c.book_id = b.id AND NOT c.deleted),
+                    (SELECT count(*) FROM records c
+                      WHERE c.kind = 'copy' AND c.book_id = b.id AND c.status = 'available'
+                        AND NOT c.deleted),
+                    b.pending
+             FROM records b
+             WHERE b.kind = 'book' AND NOT b.deleted {}
+             ORDER BY b.title COLLATE NOCASE, b.id
+             LIMIT ?1",
+            if fts.is_some() {
+                "AND b.rowid IN (SELECT rowid FROM books_fts WHERE books_fts MATCH ?2)"
+            } else {
+                ""
+            }
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = match &fts {
+            Some(q) => stmt.query_map(params![limit, q], book_summary)?,
+            None => stmt.query_map(params![limit], book_summary)?,
+        };
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// One record as the librarian sees it (pending edits included), or None.
+    pub fn get<R: Editable>(&self, id: Uuid) -> Result<Option<CachedRecord<R>>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT r.data, r.etag, r.pending,
+                        EXISTS (SELECT 1 FROM outbox o WHERE o.kind = r.kind
+                                AND o.record_id = r.id AND o.state = 'conflict')
+                 FROM records r WHERE r.kind = ?1 AND r.id = ?2 AND NOT r.deleted",
+                params![R::KIND.as_str(), id.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(data, etag, pending, in_conflict)| {
+            Ok(CachedRecord {
+                record: serde_json::from_str(&data)?,
+                etag,
+                pending,
+                in_conflict,
+            })
+        })
+        .transpose()
+    }
+
+    /// The records of one kind whose `field` (one of the generated columns: `book_id`,
+    /// `barcode`, `status`) equals `value`.
+    pub fn find_by<R: Editable>(&self, field: Lookup, value: &str) -> Result<Vec<R>, StoreError> {
+        let sql = format!(
+            "SELECT data FROM records WHERE kind = ?1 AND {} = ?2 AND NOT deleted ORDER BY rowid",
+            field.column()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![R::KIND.as_str(), value], |r| r.get::<_, String>(0))?;
+        rows.map(|data| Ok(serde_json::from_str(&data?)?)).collect()
+    }
+
+    /// How many records of `kind` the cache holds (local deletions excluded).
+    pub fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM records WHERE kind = ?1 AND NOT deleted",
+            [kind.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// How many books the cache holds.
+    pub fn count_books(&self) -> Result<i64, StoreError> {
+        self.count(RecordType::Book)
+    }
+
+    /// Everything the status bar shows.
+    pub fn status(&self) -> Result<Status, StoreError> {
+        let (pending_edits, failed_edits, conflicts) = self.conn.query_row(
+            "SELECT count(*) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE state = 'failed'),
+                    count(*) FILTER (WHERE state = 'conflict')
+             FROM outbox",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let position = self.sync_position()?;
+        Ok(Status {
+            books: self.count(RecordType::Book)?,
+            copies: self.count(RecordType::Copy)?,
+            patrons: self.count(RecordType::Patron)?,
+            holds: self.count(RecordType::Hold)?,
+            pending_edits,
+            failed_edits,
+            conflicts,
+            last_seq: position.last_seq,
+            last_sync: position.last_sync,
+        })
+    }
+}
+
+/// The fields records can be looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    BookId,
+    Barcode,
+    Status,
+}
+
+impl Lookup {
+    fn column(self) -> &'static str {
+        match self {
+            Lookup::BookId => "book_id",
+            Lookup::Barcode => "barcode",
+            Lookup::Status => "status",
+        }
+    }
+}
+
+/// Reads a `list_books` row.
+fn book_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<BookSummary> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let id: String = r.get(0)?;
+    let authors: String = r.get(2)?;
+    Ok(BookSummary {
+        id: Uuid::parse_str(&id).map_err(|e| bad(0, e.into()))?,
+        title: r.get(1)?,
+        authors: serde_json::from_str(&authors).map_err(|e| bad(2, e.into()))?,
+        year: r.get(3)?,
+        isbn: r.get(4)?,
+        copies_total: r.get(5)?,
+        copies_available: r.get(6)?,
+        pending: r.get(7)?,
+    })
+}
+
+/// Turns what a librarian types into an FTS5 query: each word a prefix term, all required.
+/// Quotes keep FTS5 syntax characters in the input from being read as operators.
+fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
+}

@@ -1,0 +1,574 @@
+//! Edits made here and not yet on the server (the outbox), and the conflicts the merge could
+//! not settle alone (the inbox).
+//!
+//! An edit changes the record the librarian sees and adds (or folds into) its record's outbox
+//! entry in one transaction, with the base it started from (ETag and representation). The
+//! sync engine pushes entries in order and reports back with [`Store::ack`],
+//! [`Store::fail`], [`Store::rebase`] or [`Store::conflict`]; each is one transaction too, so a
+//! crash at any point leaves either the edit pending or its acknowledgement recorded.
+
+use rusqlite::{OptionalExtension as _, Transaction, params};
+use serde::Serialize;
+use serde_json::Value;
+use shelfmark_core::RecordType;
+use uuid::Uuid;
+
+use crate::{Editable, Store, StoreError, now};
+
+/// What an outbox entry asks of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditOp {
+    /// `PUT` with `If-None-Match: *`.
+    Create,
+    /// `PUT` with `If-Match: <base_etag>`.
+    Update,
+    /// `DELETE` with `If-Match: <base_etag>`.
+    Delete,
+}
+
+impl EditOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            EditOp::Create => "create",
+            EditOp::Update => "update",
+            EditOp::Delete => "delete",
+        }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<EditOp> {
+        match s {
+            "create" => Ok(EditOp::Create),
+            "update" => Ok(EditOp::Update),
+            "delete" => Ok(EditOp::Delete),
+            other => Err(bad_text(format!("unknown outbox op {other:?}"))),
+        }
+    }
+}
+
+/// Where an outbox entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be pushed.
+    Pending,
+    /// The server refused it (a 4xx other than a conflict); kept with the problem until the
+    /// librarian retries or discards it.
+    Failed,
+    /// The server's record moved and the merge needs the librarian (see the inbox).
+    Conflict,
+}
+
+impl OutboxState {
+    fn parse(s: &str) -> rusqlite::Result<OutboxState> {
+        match s {
+            "pending" => Ok(OutboxState::Pending),
+            "failed" => Ok(OutboxState::Failed),
+            "conflict" => Ok(OutboxState::Conflict),
+            other => Err(bad_text(format!("unknown outbox state {other:?}"))),
+        }
+    }
+}
+
+/// One edit waiting for the server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub kind: RecordType,
+    pub record_id: Uuid,
+    pub op: EditOp,
+    /// The server state the edit started from (None for a create).
+    pub base_etag: Option<String>,
+    pub base: Option<Value>,
+    /// The edited record (None for a delete).
+    pub body: Option<Value>,
+    pub state: OutboxState,
+    /// The server's problem detail, for a failed edit.
+    pub problem: Option<Value>,
+    pub attempts: i64,
+    pub created_at: String,
+}
+
+/// A conflict waiting for the librarian: base, mine and theirs of one record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictEntry {
+    pub outbox_seq: i64,
+    pub kind: RecordType,
+    pub record_id: Uuid,
+    pub base: Option<Value>,
+    pub mine: Option<Value>,
+    /// None: the record was deleted on the server.
+    pub theirs: Option<Value>,
+    pub theirs_etag: Option<String>,
+    /// `edit-conflict`, `deleted` or `duplicate`.
+    pub reason: String,
+    pub detail: Option<String>,
+    pub created_at: String,
+}
+
+/// The record row an edit starts from.
+struct Row {
+    data: String,
+    etag: Option<String>,
+    pending: bool,
+}
+
+const ENTRY_COLUMNS: &str =
+    "seq, kind, record_id, op, base_etag, base, body, state, problem, attempts, created_at";
+
+impl Store {
+    /// Saves a created or edited record: validated, shown at once (marked pending), and queued
+    /// for the server with the base it started from. A second edit of a record that is still
+    /// waiting folds into the same entry (same base), so the server sees one write.
+    pub fn save<R: Editable>(&mut self, record: &R) -> Result<OutboxEntry, StoreError> {
+        let mut record = record.clone();
+        record.validate().map_err(StoreError::Invalid)?;
+        let (kind, id) = (R::KIND, record.id());
+        let body = serde_json::to_string(&record)?;
+        let tx = self.conn.transaction()?;
+        let row = read_row(&tx, kind, id)?;
+        let entry = read_entry(&tx, kind, id)?;
+        let seq = match (&row, entry) {
+            (_, Some(e)) if e.state == OutboxState::Conflict => {
+                return Err(StoreError::InConflict { kind, id });
+            }
+            (_, Some(e)) if e.op == EditOp::Delete => return Err(StoreError::Deleted { kind, id }),
+            (_, Some(e)) => {
+                tx.execute(
+                    "UPDATE outbox SET body = ?2, state = 'pending', problem = NULL WHERE seq = ?1",
+                    params![e.seq, body],
+                )?;
+                e.seq
+            }
+            (None, None) => insert_entry(&tx, kind, id, EditOp::Create, None, None, Some(&body))?,
+            (Some(r), None) => insert_entry(
+                &tx,
+                kind,
+                id,
+                EditOp::Update,
+                r.etag.as_deref(),
+                Some(&r.data),
+                Some(&body),
+            )?,
+        };
+        match row {
+            None => {
+                tx.execute(
+                    "INSERT INTO records (kind, id, data, pending) VALUES (?1, ?2, ?3, 1)",
+                    params![kind.as_str(), id.to_string(), body],
+                )?;
+            }
+            Some(r) => {
+                // The first pending edit moves the server's state aside; later ones keep it.
+                tx.execute(
+                    "UPDATE records SET data = ?3, pending = 1,
+                        server_data = CASE WHEN ?4 THEN server_data ELSE data END
+                     WHERE kind = ?1 AND id = ?2",
+                    params![kind.as_str(), id.to_string(), body, r.pending],
+                )?;
+            }
+        }
+        let entry = entry_by_seq(&tx, seq)?;
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    /// Deletes a record here and queues the deletion. A record created here that never reached
+    /// the server simply disappears, with its outbox entry.
+    pub fn delete<R: Editable>(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
+        let kind = R::KIND;
+        let tx = self.conn.transaction()?;
+        let row = read_row(&tx, kind, id)?.ok_or(StoreError::NotFound { kind, id })?;
+        let seq = match read_entry(&tx, kind, id)? {
+            Some(e) if e.state == OutboxState::Conflict => {
+                return Err(StoreError::InConflict { kind, id });
+            }
+            Some(e) if e.op == EditOp::Delete => return Err(StoreError::Deleted { kind, id }),
+            Some(e) if e.op == EditOp::Create => {
+                tx.execute("DELETE FROM outbox WHERE seq = ?1", [e.seq])?;
+                tx.execute(
+                    "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+                    params![kind.as_str(), id.to_string()],
+                )?;
+                tx.commit()?;
+                return Ok(None);
+            }
+            Some(e) => {
+                tx.execute(
+                    "UPDATE outbox SET op = 'delete', body = NULL, state = 'pending',
+                        problem = NULL WHERE seq = ?1",
+                    [e.seq],
+                )?;
+                e.seq
+            }
+            None => insert_entry(
+                &tx,
+                kind,
+                id,
+                EditOp::Delete,
+                row.etag.as_deref(),
+                Some(&row.data),
+                None,
+            )?,
+        };
+        tx.execute(
+            "UPDATE records SET deleted = 1, pending = 1,
+                server_data = CASE WHEN ?3 THEN server_data ELSE data END
+             WHERE kind = ?1 AND id = ?2",
+            params![kind.as_str(), id.to_string(), row.pending],
+        )?;
+        let entry = entry_by_seq(&tx, seq)?;
+        tx.commit()?;
+        Ok(Some(entry))
+    }
+
+    /// Every outbox entry, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM outbox ORDER BY seq"))?;
+        let rows = stmt.query_map([], entry_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The entries waiting to be pushed, oldest first.
+    pub fn pending_edits(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self
+            .outbox()?
+            .into_iter()
+            .filter(|e| e.state == OutboxState::Pending)
+            .collect())
+    }
+
+    /// The server accepted the edit: the record becomes the server's answer (`None` for a
+    /// deletion) and the entry leaves the outbox.
+    pub fn ack(&mut self, seq: i64, server: Option<(&str, &Value)>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = entry_by_seq(&tx, seq)?;
+        let (kind, id) = (entry.kind.as_str(), entry.record_id.to_string());
+        tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+        match server {
+            Some((etag, data)) => {
+                tx.execute(
+                    "UPDATE records SET data = ?3, etag = ?4, server_data = NULL, pending = 0,
+                        deleted = 0 WHERE kind = ?1 AND id = ?2",
+                    params![kind, id, data.to_string(), etag],
+                )?;
+            }
+            None => {
+                tx.execute(
+                    "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+                    params![kind, id],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The server refused the edit for good (a 4xx that is not a conflict): it stays, marked
+    /// failed with the server's problem, until the librarian retries or discards it.
+    pub fn fail(&mut self, seq: i64, problem: &Value) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET state = 'failed', problem = ?2, attempts = attempts + 1
+             WHERE seq = ?1",
+            params![seq, problem.to_string()],
+        )?;
+        if n == 0 {
+            Err(StoreError::NoSuchEdit(seq))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts a failed attempt (network trouble, 5xx) without changing anything else.
+    pub fn count_attempt(&mut self, seq: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1",
+            [seq],
+        )?;
+        Ok(())
+    }
+
+    /// A clean merge with the server's newer state: the edit now starts from that state.
+    pub fn rebase(
+        &mut self,
+        seq: i64,
+        base_etag: &str,
+        base: &Value,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = entry_by_seq(&tx, seq)?;
+        tx.execute(
+            "UPDATE outbox SET base_etag = ?2, base = ?3, body = ?4 WHERE seq = ?1",
+            params![seq, base_etag, base.to_string(), body.to_string()],
+        )?;
+        tx.execute(
+            "UPDATE records SET data = ?3, etag = ?4, server_data = ?5 WHERE kind = ?1 AND id = ?2",
+            params![
+                entry.kind.as_str(),
+                entry.record_id.to_string(),
+                body.to_string(),
+                base_etag,
+                base.to_string()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The edit needs the librarian: it moves to the conflict inbox with base, mine and theirs.
+    pub fn conflict(
+        &mut self,
+        seq: i64,
+        theirs: Option<(&str, &Value)>,
+        reason: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = entry_by_seq(&tx, seq)?;
+        tx.execute("UPDATE outbox SET state = 'conflict' WHERE seq = ?1", [seq])?;
+        tx.execute(
+            "INSERT INTO conflicts (outbox_seq, base, mine, theirs, theirs_etag, reason, detail,
+                                    created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (outbox_seq) DO UPDATE SET theirs = excluded.theirs,
+                theirs_etag = excluded.theirs_etag, reason = excluded.reason,
+                detail = excluded.detail",
+            params![
+                seq,
+                entry.base.as_ref().map(Value::to_string),
+                entry.body.as_ref().map(Value::to_string),
+                theirs.map(|(_, v)| v.to_string()),
+                theirs.map(|(etag, _)| etag),
+                reason,
+                detail,
+                now()
+            ],
+        )?;
+        tx.execute(
+            "UPDATE records SET server_data = ?3, etag = ?4 WHERE kind = ?1 AND id = ?2",
+            params![
+                entry.kind.as_str(),
+                entry.record_id.to_string(),
+                theirs.map(|(_, v)| v.to_string()),
+                theirs.map(|(etag, _)| etag)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The conflict inbox, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<ConflictEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.outbox_seq, o.kind, o.record_id, c.base, c.mine, c.theirs, c.theirs_etag,
+                    c.reason, c.detail, c.created_at
+             FROM conflicts c JOIN outbox o ON o.seq = c.outbox_seq ORDER BY c.outbox_seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ConflictEntry {
+                outbox_seq: r.get(0)?,
+                kind: parse_kind(&r.get::<_, String>(1)?)?,
+                record_id: parse_uuid(&r.get::<_, String>(2)?)?,
+                base: parse_json(r.get(3)?)?,
+                mine: parse_json(r.get(4)?)?,
+                theirs: parse_json(r.get(5)?)?,
+                theirs_etag: r.get(6)?,
+                reason: r.get(7)?,
+                detail: r.get(8)?,
+                created_at: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The librarian settled a conflict: `settled` (None: accept the server's deletion or state
+    /// and drop the edit) goes back to the outbox, starting from theirs.
+    pub fn resolve(&mut self, seq: i64, settled: Option<&Value>) -> Result<(), StoreError> {
+        let conflict = self
+            .conflicts()?
+            .into_iter()
+            .find(|c| c.outbox_seq == seq)
+            .ok_or(StoreError::NoSuchEdit(seq))?;
+        let Some(settled) = settled else {
+            return self.discard(seq);
+        };
+        let tx = self.conn.transaction()?;
+        // Theirs gone (deleted on the server): settling recreates the record.
+        let op = if conflict.theirs.is_some() {
+            EditOp::Update
+        } else {
+            EditOp::Create
+        };
+        tx.execute("DELETE FROM conflicts WHERE outbox_seq = ?1", [seq])?;
+        tx.execute(
+            "UPDATE outbox SET state = 'pending', op = ?2, base_etag = ?3, base = ?4, body = ?5,
+                problem = NULL WHERE seq = ?1",
+            params![
+                seq,
+                op.as_str(),
+                conflict.theirs_etag,
+                conflict.theirs.as_ref().map(Value::to_string),
+                settled.to_string()
+            ],
+        )?;
+        tx.execute(
+            "UPDATE records SET data = ?3, deleted = 0 WHERE kind = ?1 AND id = ?2",
+            params![
+                conflict.kind.as_str(),
+                conflict.record_id.to_string(),
+                settled.to_string()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts a failed edit back in line.
+    pub fn retry(&mut self, seq: i64) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET state = 'pending', problem = NULL WHERE seq = ?1 AND state = 'failed'",
+            [seq],
+        )?;
+        if n == 0 {
+            Err(StoreError::NoSuchEdit(seq))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Drops an edit: the record shows the server's state again (or disappears, if it was
+    /// never on the server).
+    pub fn discard(&mut self, seq: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = entry_by_seq(&tx, seq)?;
+        let (kind, id) = (entry.kind.as_str(), entry.record_id.to_string());
+        tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+        tx.execute(
+            "DELETE FROM records WHERE kind = ?1 AND id = ?2 AND server_data IS NULL AND pending",
+            params![kind, id],
+        )?;
+        tx.execute(
+            "UPDATE records SET data = server_data, server_data = NULL, pending = 0, deleted = 0
+             WHERE kind = ?1 AND id = ?2 AND pending",
+            params![kind, id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One outbox entry.
+    pub fn edit(&self, seq: i64) -> Result<OutboxEntry, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        entry_by_seq(&tx, seq)
+    }
+}
+
+fn read_row(tx: &Transaction<'_>, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+    let row = tx
+        .query_row(
+            "SELECT data, etag, pending, deleted FROM records WHERE kind = ?1 AND id = ?2",
+            params![kind.as_str(), id.to_string()],
+            |r| {
+                Ok((
+                    Row {
+                        data: r.get(0)?,
+                        etag: r.get(1)?,
+                        pending: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    match row {
+        Some((_, true)) => Err(StoreError::Deleted { kind, id }),
+        Some((row, false)) => Ok(Some(row)),
+        None => Ok(None),
+    }
+}
+
+fn read_entry(
+    tx: &Transaction<'_>,
+    kind: RecordType,
+    id: Uuid,
+) -> Result<Option<OutboxEntry>, StoreError> {
+    Ok(tx
+        .query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE kind = ?1 AND record_id = ?2"),
+            params![kind.as_str(), id.to_string()],
+            entry_from_row,
+        )
+        .optional()?)
+}
+
+fn entry_by_seq(tx: &Transaction<'_>, seq: i64) -> Result<OutboxEntry, StoreError> {
+    tx.query_row(
+        &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE seq = ?1"),
+        [seq],
+        entry_from_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NoSuchEdit(seq))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_entry(
+    tx: &Transaction<'_>,
+    kind: RecordType,
+    id: Uuid,
+    op: EditOp,
+    base_etag: Option<&str>,
+    base: Option<&str>,
+    body: Option<&str>,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (kind, record_id, op, base_etag, base, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            kind.as_str(),
+            id.to_string(),
+            op.as_str(),
+            base_etag,
+            base,
+            body,
+            now()
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        seq: r.get(0)?,
+        kind: parse_kind(&r.get::<_, String>(1)?)?,
+        record_id: parse_uuid(&r.get::<_, String>(2)?)?,
+        op: EditOp::parse(&r.get::<_, String>(3)?)?,
+        base_etag: r.get(4)?,
+        base: parse_json(r.get(5)?)?,
+        body: parse_json(r.get(6)?)?,
+        state: OutboxState::parse(&r.get::<_, String>(7)?)?,
+        problem: parse_json(r.get(8)?)?,
+        attempts: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+fn bad_text(message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, message.into())
+}
+
+fn parse_kind(s: &str) -> rusqlite::Result<RecordType> {
+    RecordType::parse(s).ok_or_else(|| bad_text(format!("unknown record kind {s:?}")))
+}
+
+fn parse_uuid(s: &str) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| bad_text(e.to_string()))
+}
+
+fn parse_json(s: Option<String>) -> rusqlite::Result<Option<Value>> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| bad_text(e.to_string())))
+        .transpose()
+}
