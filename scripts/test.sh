@@ -23,7 +23,7 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "building the binaries the end-to-end tests start"
-cargo build --quiet -p shelfmark-server -p shelfmark-desktop
+cargo build --quiet -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
 say "Rust tests"
 cargo test --workspace --quiet
 say "end-to-end tests (real server, real window under Xvfb, WebDriver)"
