@@ -1012,13 +1012,27 @@ async fn revision_history_is_for_managers(s: Server) {
 async fn concurrent_puts_on_one_etag_give_exactly_one_success(s: Server) {
     let (id, tag) = s.new_book(40, "Contended").await;
     let path = format!("/v1/books/{id}");
+    // A second server instance on the same database takes half of the writers.
+    let store = Store::connect(&s.db.url).await.expect("second instance");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let other = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        AppState::new(store, Config::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let mut tasks = Vec::new();
     for i in 0..24 {
-        let request = s.req(Method::PUT, &path).header(IF_MATCH, &tag).json(&book(
-            id,
-            40,
-            &format!("Writer {i}"),
-        ));
+        let base = if i % 2 == 0 { &s.base } else { &other };
+        let request = s
+            .http
+            .put(format!("{base}{path}"))
+            .bearer_auth(&s.token)
+            .header(IF_MATCH, &tag)
+            .json(&book(id, 40, &format!("Writer {i}")));
         tasks.push(tokio::spawn(async move {
             request.send().await.map(|r| r.status())
         }));
@@ -1033,6 +1047,7 @@ async fn concurrent_puts_on_one_etag_give_exactly_one_success(s: Server) {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((ok, conflicts), (1, 23), "{statuses:?}");
+    let _ = stop.send(());
 }
 
 async fn the_binary_seeds_the_demo_library_once_and_prints_its_address(s: Server) {

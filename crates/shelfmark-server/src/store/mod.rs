@@ -221,6 +221,11 @@ impl Store {
         dispatch!(self, s => s.get(kind, id))
     }
 
+    /// The version of a live record, without its data (the conditional GET path).
+    pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, s => s.version(kind, id))
+    }
+
     pub async fn put(
         &self,
         actor: &Actor,

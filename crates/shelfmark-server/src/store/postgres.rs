@@ -192,6 +192,16 @@ impl PgStore {
         .transpose()
     }
 
+    pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM records WHERE kind = $1 AND id = $2 AND NOT deleted",
+        )
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     pub async fn put(
         &self,
         actor: &Actor,

@@ -1,7 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode, through rusqlite.
 //!
-//! rusqlite is blocking, so every operation runs on tokio's blocking pool. Reads take a
-//! connection from a small pool (WAL lets them run beside a writer); writes go through one
+//! rusqlite is blocking, so scans and writes run on tokio's blocking pool, while point reads
+//! by primary key (the conditional GET path) run inline, being cheaper than the hand-off.
+//! Reads take a connection from a small pool (WAL lets them run beside a writer); writes go
+//! through one
 //! connection in `BEGIN IMMEDIATE` transactions, which SQLite serialises across processes too
 //! (a second server instance on the same file waits on the busy timeout instead of failing).
 //! Full-text search uses an FTS5 table keyed by the record's rowid.
@@ -87,6 +89,25 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+}
+
+impl Inner {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -384,26 +405,24 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on a pooled read connection, on tokio's blocking pool.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        blocking(move || {
-            let pooled = lock(&inner.readers).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_connection(&inner.path)?,
-            };
-            let result = f(&conn);
-            let mut readers = lock(&inner.readers);
-            if readers.len() < MAX_IDLE_READERS {
-                readers.push(conn);
-            }
-            result
-        })
-        .await
+        blocking(move || inner.with_reader(f)).await
+    }
+
+    /// Runs a point read (one row by primary key) on the calling task. Such a read takes a few
+    /// microseconds and, in WAL mode, never waits for a writer: handing it to the blocking pool
+    /// would cost more than the read itself, and this is the path of every conditional GET.
+    fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.inner.with_reader(f)
     }
 
     /// Runs `f` in an immediate transaction, committed when it says so (else rolled back).
@@ -426,7 +445,17 @@ impl SqliteStore {
     }
 
     pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        self.read(move |c| get_row(c, kind, id)).await
+        self.read_now(|c| get_row(c, kind, id))
+    }
+
+    pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
+        self.read_now(|c| {
+            Ok(c.prepare_cached(
+                "SELECT version FROM records WHERE kind = ?1 AND id = ?2 AND deleted = 0",
+            )?
+            .query_row(params![kind.as_str(), id.to_string()], |r| r.get(0))
+            .optional()?)
+        })
     }
 
     pub async fn put(
@@ -580,13 +609,12 @@ impl SqliteStore {
     }
 
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
-        self.read(|c| {
+        self.read_now(|c| {
             Ok(
                 c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?
                     .query_row([], |r| r.get(0))?,
             )
         })
-        .await
     }
 
     pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
