@@ -2,7 +2,10 @@
 # Benchmark: authenticated conditional GETs answered 304 by shelfmark-server, side by side in
 # one run with nginx answering 304 for a static file with an ETag. Loopback only, bounded runs.
 #
-#   crates/shelfmark-server/bench/conditional-get.sh [DURATION_SECONDS] [CONNECTIONS]
+#   crates/shelfmark-server/bench/conditional-get.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
+#
+# The three targets are measured in turn, ROUNDS times (default 3), and the medians reported,
+# so that a change in the machine's load during the run weighs on all of them alike.
 #
 # Needs wrk and nginx (Debian: apt-get install -y wrk nginx) and a release build
 # (cargo build --release -p shelfmark-server; CARGO_TARGET_DIR is honoured).
@@ -11,6 +14,7 @@ set -euo pipefail
 
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
+ROUNDS="${3:-3}"
 THREADS="${WRK_THREADS:-2}"
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -88,18 +92,24 @@ rate() { # prints requests/s from wrk's output, after checking every answer was 
   echo "$out" | sed -n 's/^Requests\/sec: *//p'
 }
 
-echo "== nginx, static file, If-None-Match -> 304" >&2
-NGINX_RATE="$(rate -H "If-None-Match: $NGINX_ETAG" "http://127.0.0.1:$NGINX_PORT/book.json")"
-echo "== shelfmark-server, GET /v1/books/{id}, Bearer + If-None-Match -> 304" >&2
-BOOK_RATE="$(rate -H "Authorization: Bearer $TOKEN" -H "If-None-Match: $BOOK_ETAG" "$BASE/v1/books/$BOOK_ID")"
-echo "== shelfmark-server, GET /v1/changes, Bearer + If-None-Match -> 304" >&2
-FEED_RATE="$(rate -H "Authorization: Bearer $TOKEN" -H "If-None-Match: $FEED_ETAG" "$BASE/v1/changes?since=0")"
+NGINX_RATES=(); BOOK_RATES=(); FEED_RATES=()
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round: nginx, static file, If-None-Match -> 304" >&2
+  NGINX_RATES+=("$(rate -H "If-None-Match: $NGINX_ETAG" "http://127.0.0.1:$NGINX_PORT/book.json")")
+  echo "== round $round: shelfmark-server, GET /v1/books/{id}, Bearer + If-None-Match -> 304" >&2
+  BOOK_RATES+=("$(rate -H "Authorization: Bearer $TOKEN" -H "If-None-Match: $BOOK_ETAG" "$BASE/v1/books/$BOOK_ID")")
+  echo "== round $round: shelfmark-server, GET /v1/changes, Bearer + If-None-Match -> 304" >&2
+  FEED_RATES+=("$(rate -H "Authorization: Bearer $TOKEN" -H "If-None-Match: $FEED_ETAG" "$BASE/v1/changes?since=0")")
+done
 
-python3 - "$NGINX_RATE" "$BOOK_RATE" "$FEED_RATE" "$DB" <<'PY'
-import sys
-nginx, book, feed, db = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+python3 - "$DB" "${NGINX_RATES[*]}" "${BOOK_RATES[*]}" "${FEED_RATES[*]}" <<'PY'
+import statistics, sys
+db = sys.argv[1]
+nginx, book, feed = ([float(x) for x in a.split()] for a in sys.argv[2:5])
 backend = "PostgreSQL" if db.startswith("postgres") else "SQLite"
-print(f"nginx static 304:                 {nginx:10.0f} req/s")
-print(f"server GET /v1/books/{{id}} 304:    {book:10.0f} req/s  ({100 * book / nginx:.0f}% of nginx, {backend})")
-print(f"server GET /v1/changes 304:       {feed:10.0f} req/s  ({100 * feed / nginx:.0f}% of nginx, {backend})")
+n, b, f = statistics.median(nginx), statistics.median(book), statistics.median(feed)
+fmt = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
+print(f"nginx static 304:                 {n:10.0f} req/s  (rounds: {fmt(nginx)})")
+print(f"server GET /v1/books/{{id}} 304:    {b:10.0f} req/s  {100 * b / n:3.0f}% of nginx, {backend} (rounds: {fmt(book)})")
+print(f"server GET /v1/changes 304:       {f:10.0f} req/s  {100 * f / n:3.0f}% of nginx, {backend} (rounds: {fmt(feed)})")
 PY

@@ -1409,3 +1409,17 @@ async fn hostile_inputs_never_get_a_500(s: Server) {
     assert!(n > 60);
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_answer_401() {
+    let config = Config {
+        token_ttl: Duration::ZERO,
+        ..Config::default()
+    };
+    let Some(s) = Server::start_with(Backend::Sqlite, config).await else {
+        return;
+    };
+    let r = s.req(Method::GET, "/v1/books").send().await.expect("send");
+    let p = problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(p["detail"].as_str().expect("detail").contains("expired"));
+}
