@@ -1,10 +1,12 @@
 //! `shelfmark`: the headless client and tools. This file only parses the command line and
 //! dispatches to the subcommands in the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shelfmark_cli::merge_file;
+use shelfmark_cli::session::Cache;
+use shelfmark_cli::{CliError, catalogue, conflicts, hold, login, merge_file, sync};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,6 +15,10 @@ use shelfmark_cli::merge_file;
     about = "Shelfmark's headless client and tools"
 )]
 struct Cli {
+    /// The offline cache to work on (default: shelfmark/cache.db in the data directory).
+    /// The session and, without a keyring, the token are kept beside it.
+    #[arg(long, env = "SHELFMARK_CACHE", value_name = "PATH")]
+    cache: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,6 +27,28 @@ struct Cli {
 enum Command {
     /// Three-way merge of one file, argument-compatible with `git merge-file`.
     MergeFile(merge_file::MergeFileArgs),
+    /// Sign in to a library server (password from SHELFMARK_PASSWORD or a prompt).
+    Login(login::LoginArgs),
+    /// Forget the session token (pending edits stay in the cache).
+    Logout,
+    /// Pull the server's changes into the cache and push the pending edits.
+    Sync(sync::SyncArgs),
+    /// Counts of cached records, pending and failed edits, conflicts, and the last sync.
+    Status(catalogue::StatusArgs),
+    /// Search the cached catalogue (offline).
+    Search(catalogue::SearchArgs),
+    /// Show or edit one book (offline; edits go into the outbox).
+    Book {
+        #[command(subcommand)]
+        command: catalogue::BookCommand,
+    },
+    /// The conflict inbox: base, mine, theirs and the open hunks of each.
+    Conflicts(conflicts::ConflictsArgs),
+    /// Holds on books for patrons.
+    Hold {
+        #[command(subcommand)]
+        command: hold::HoldCommand,
+    },
 }
 
 /// git exits with 129 on a usage error; so do we, since `merge-file` stands in for git's.
@@ -38,7 +66,34 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {
-        Command::MergeFile(args) => merge_file::run(&args),
+    if let Command::MergeFile(args) = &cli.command {
+        return merge_file::run(args);
     }
+    match client_command(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("shelfmark: {:#}", anyhow::Error::from(error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client_command(cli: Cli) -> Result<ExitCode, CliError> {
+    let cache = Cache::new(cli.cache)?;
+    match &cli.command {
+        Command::MergeFile(args) => return Ok(merge_file::run(args)),
+        Command::Login(args) => login::login(&cache, args)?,
+        Command::Logout => login::logout(&cache)?,
+        Command::Sync(args) => sync::run(&cache, args)?,
+        Command::Status(args) => catalogue::status(&cache, args)?,
+        Command::Search(args) => catalogue::search(&cache, args)?,
+        Command::Book { command } => catalogue::book(&cache, command)?,
+        Command::Conflicts(args) => conflicts::run(&cache, args)?,
+        Command::Hold { command } => {
+            if !hold::run(&cache, command)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

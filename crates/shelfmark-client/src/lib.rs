@@ -5,6 +5,7 @@
 //! reports progress as [`SyncEvent`]s on a channel for whoever shows them.
 
 pub mod backoff;
+pub mod credentials;
 mod error;
 mod push;
 
@@ -103,6 +104,19 @@ impl Client {
             base,
             token: None,
         })
+    }
+
+    /// A client for the server at `base_url` that reuses a session token kept from an earlier
+    /// sign-in (see [`credentials`]); the server answers 401 once it has expired.
+    pub fn with_token(base_url: &str, token: &str) -> Result<Client, ClientError> {
+        let mut client = Client::new(base_url)?;
+        client.token = Some(token.to_owned());
+        Ok(client)
+    }
+
+    /// The session token of the last sign-in, to keep for the next run.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     fn url(&self, path: &str) -> Result<Url, ClientError> {

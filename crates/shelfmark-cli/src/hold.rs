@@ -1,0 +1,130 @@
+//! `shelfmark hold place`: a hold for a patron on a book. The server picks the copy (and only
+//! one patron can win it), so the hold is saved in the outbox like any offline create and then
+//! pushed at once; with no connection it stays there and is placed at the next sync.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde_json::Value;
+use shelfmark_core::{Book, Hold, HoldStatus, Patron};
+use shelfmark_store::OutboxState;
+use uuid::Uuid;
+
+use crate::CliError;
+use crate::session::{Cache, runtime};
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a hold: the server allocates an available copy, or says none is free.
+    Place(PlaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlaceArgs {
+    #[arg(long, value_name = "ID")]
+    pub patron: Uuid,
+    #[arg(long, value_name = "ID")]
+    pub book: Uuid,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What became of the hold.
+#[derive(Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Outcome {
+    /// The server placed it on a copy.
+    Placed { hold: Value },
+    /// The server refused it (for example no copy available); the problem says why.
+    Refused { hold_id: Uuid, problem: Value },
+    /// Not sent yet (no connection): it waits in the outbox.
+    Pending { hold_id: Uuid, reason: String },
+}
+
+pub fn run(cache: &Cache, command: &HoldCommand) -> Result<bool, CliError> {
+    let HoldCommand::Place(args) = command;
+    place(cache, args)
+}
+
+/// Places the hold; false when the server refused it.
+fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
+    let store = cache.open_shared()?;
+    let hold = Hold {
+        id: Uuid::now_v7(),
+        patron_id: args.patron,
+        book_id: args.book,
+        copy_id: None,
+        status: HoldStatus::Active,
+        cancel_reason: None,
+    };
+    {
+        let mut s = store
+            .lock()
+            .map_err(|_| CliError::Client(shelfmark_client::ClientError::StorePoisoned))?;
+        s.get::<Book>(args.book)?
+            .ok_or(CliError::NoSuchBook(args.book))?;
+        s.get::<Patron>(args.patron)?
+            .ok_or(CliError::NoSuchPatron(args.patron))?;
+        s.save(&hold)?;
+    }
+    let pushed = runtime()?.block_on(cache.with_client(|client| {
+        let store = store.clone();
+        async move {
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            client.push(&store, &tx).await
+        }
+    }));
+    let s = store
+        .lock()
+        .map_err(|_| CliError::Client(shelfmark_client::ClientError::StorePoisoned))?;
+    let entry = s.outbox()?.into_iter().find(|e| e.record_id == hold.id);
+    let outcome = match (pushed, entry) {
+        (_, None) => Outcome::Placed {
+            hold: s
+                .get::<Hold>(hold.id)?
+                .map(|c| serde_json::to_value(c.record))
+                .transpose()?
+                .unwrap_or(Value::Null),
+        },
+        (_, Some(e)) if e.state == OutboxState::Failed => Outcome::Refused {
+            hold_id: hold.id,
+            problem: e.problem.unwrap_or(Value::Null),
+        },
+        (Err(err), Some(_)) => Outcome::Pending {
+            hold_id: hold.id,
+            reason: err.to_string(),
+        },
+        (Ok(_), Some(_)) => Outcome::Pending {
+            hold_id: hold.id,
+            reason: "an earlier edit is still waiting".into(),
+        },
+    };
+    let placed = !matches!(outcome, Outcome::Refused { .. });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        return Ok(placed);
+    }
+    match &outcome {
+        Outcome::Placed { hold } => println!(
+            "hold {} placed on copy {}",
+            hold["id"].as_str().unwrap_or_default(),
+            hold["copy_id"].as_str().unwrap_or("(none)")
+        ),
+        Outcome::Refused { hold_id, problem } => {
+            println!(
+                "hold {hold_id} refused: {}",
+                problem["detail"]
+                    .as_str()
+                    .or(problem["title"].as_str())
+                    .unwrap_or("the server refused it")
+            );
+            if let Some(escalation) = problem["escalation_id"].as_str() {
+                println!("a premium patron: escalation {escalation} was opened for the manager");
+            }
+        }
+        Outcome::Pending { hold_id, reason } => {
+            println!("hold {hold_id} saved; it will be placed at the next sync ({reason})")
+        }
+    }
+    Ok(placed)
+}

@@ -1,0 +1,43 @@
+//! `shelfmark login` and `shelfmark logout`: sign a cache in to a server (the token kept in
+//! the OS keyring, or a private file beside the cache) and out again.
+
+use clap::Args;
+
+use crate::CliError;
+use crate::session::{Cache, Session, password_from_env_or_prompt, runtime};
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The library server, for example http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The staff user to sign in as; the password comes from SHELFMARK_PASSWORD or a prompt.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+}
+
+pub fn login(cache: &Cache, args: &LoginArgs) -> Result<(), CliError> {
+    let password = password_from_env_or_prompt(&args.user)?.ok_or_else(|| {
+        CliError::Usage("no password: set SHELFMARK_PASSWORD or run on a terminal".into())
+    })?;
+    let session = Session {
+        server: args.server.trim_end_matches('/').to_owned(),
+        user: args.user.clone(),
+    };
+    let user = runtime()?.block_on(cache.login(session.clone(), &password))?;
+    println!(
+        "signed in to {} as {} ({})",
+        session.server,
+        user.name,
+        user.role.as_str()
+    );
+    Ok(())
+}
+
+pub fn logout(cache: &Cache) -> Result<(), CliError> {
+    match cache.logout()? {
+        Some(s) => println!("signed out of {} ({})", s.server, s.user),
+        None => println!("not signed in"),
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The cache a command works on and the session that goes with it: which server and user the
+//! cache was signed in to (a small JSON file beside the cache), the token (the OS keyring, or a
+//! private file beside the cache, see `shelfmark_client::credentials`), and signing in again
+//! when the server says the token has expired, so that no command loses a pending edit to an
+//! expired session.
+
+use std::future::Future;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use shelfmark_client::credentials::{Backend, Kept, TokenStore};
+use shelfmark_client::{Client, ClientError, SharedStore};
+use shelfmark_core::wire::UserInfo;
+use shelfmark_store::Store;
+
+use crate::CliError;
+
+/// The environment variable a password is read from instead of a prompt.
+pub const PASSWORD_VAR: &str = "SHELFMARK_PASSWORD";
+
+/// Where the cache lives, and the files kept beside it.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    path: PathBuf,
+}
+
+/// Which server and user a cache is signed in to (not secret: no token here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub server: String,
+    pub user: String,
+}
+
+impl Cache {
+    /// The cache at `path`, or at the platform's data directory
+    /// (`~/.local/share/shelfmark/cache.db` on Linux) when none is given.
+    pub fn new(path: Option<PathBuf>) -> Result<Cache, CliError> {
+        let path = match path {
+            Some(p) => p,
+            None => dirs::data_dir()
+                .map(|d| d.join("shelfmark").join("cache.db"))
+                .ok_or_else(|| {
+                    CliError::Usage("no data directory on this system: pass --cache PATH".into())
+                })?,
+        };
+        Ok(Cache { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    /// Opens (creating) the cache.
+    pub fn open(&self) -> Result<Store, CliError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(CliError::io(dir))?;
+        }
+        Ok(Store::open(&self.path)?)
+    }
+
+    /// The cache behind a mutex, as the sync engine takes it.
+    pub fn open_shared(&self) -> Result<SharedStore, CliError> {
+        Ok(Arc::new(Mutex::new(self.open()?)))
+    }
+
+    fn session_file(&self) -> PathBuf {
+        self.sibling(".session.json")
+    }
+
+    /// The session this cache was signed in to, if any.
+    pub fn session(&self) -> Result<Option<Session>, CliError> {
+        let path = self.session_file();
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CliError::io(path)(e)),
+        }
+    }
+
+    fn save_session(&self, session: &Session) -> Result<(), CliError> {
+        let path = self.session_file();
+        std::fs::write(&path, serde_json::to_vec_pretty(session)?).map_err(CliError::io(path))
+    }
+
+    fn forget_session(&self) -> Result<(), CliError> {
+        let path = self.session_file();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CliError::io(path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where this session's token is kept.
+    pub fn tokens(&self, session: &Session) -> Result<TokenStore, CliError> {
+        Ok(TokenStore::new(
+            &session.server,
+            &session.user,
+            self.sibling(".token"),
+            Backend::from_env()?,
+        ))
+    }
+
+    /// Signs in with `password` and keeps the session and its token.
+    pub async fn login(&self, session: Session, password: &str) -> Result<UserInfo, CliError> {
+        let mut client = Client::new(&session.server)?;
+        let user = client.sign_in(&session.user, password).await?;
+        self.keep(&session, &client)?;
+        Ok(user)
+    }
+
+    /// Forgets the session and its token; the cache and its pending edits stay.
+    pub fn logout(&self) -> Result<Option<Session>, CliError> {
+        let session = self.session()?;
+        if let Some(s) = &session {
+            self.tokens(s)?.forget()?;
+        }
+        self.forget_session()?;
+        Ok(session)
+    }
+
+    fn keep(&self, session: &Session, client: &Client) -> Result<(), CliError> {
+        let token = client
+            .token()
+            .ok_or(CliError::Client(ClientError::NotSignedIn))?;
+        self.save_session(session)?;
+        if let Kept::File {
+            path,
+            first_time: true,
+        } = self.tokens(session)?.save(token)?
+        {
+            eprintln!(
+                "shelfmark: no keyring service here; the session token is kept in {} \
+                 (readable only by you)",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// A client signed in to this cache's server: with the kept token, or signing in again
+    /// with a password (SHELFMARK_PASSWORD or a prompt) when there is none.
+    pub async fn client(&self) -> Result<Client, CliError> {
+        let session = self.session()?.ok_or(CliError::NotLoggedIn)?;
+        match self.tokens(&session)?.load()? {
+            Some(token) => Ok(Client::with_token(&session.server, &token)?),
+            None => self.sign_in_again(&session).await,
+        }
+    }
+
+    async fn sign_in_again(&self, session: &Session) -> Result<Client, CliError> {
+        let Some(password) = password_from_env_or_prompt(&session.user)? else {
+            let pending = self.open()?.status()?.pending_edits;
+            return Err(CliError::NeedPassword { pending });
+        };
+        let mut client = Client::new(&session.server)?;
+        client.sign_in(&session.user, &password).await?;
+        self.keep(session, &client)?;
+        Ok(client)
+    }
+
+    /// Runs `op` with a signed-in client; when the server answers 401 (the token expired or
+    /// was revoked), signs in again and runs it once more. Edits stay in the outbox across the
+    /// 401 (the engine never drops an edit it could not send), so nothing is lost.
+    pub async fn with_client<T, F, Fut>(&self, op: F) -> Result<T, CliError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let client = self.client().await?;
+        match op(client).await {
+            Err(ClientError::Unauthorized(_)) => {
+                let session = self.session()?.ok_or(CliError::NotLoggedIn)?;
+                eprintln!("shelfmark: the session has expired; signing in again");
+                let client = self.sign_in_again(&session).await?;
+                Ok(op(client).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// The password from SHELFMARK_PASSWORD, else from a prompt on the terminal; None when there
+/// is neither (a script without the variable).
+pub fn password_from_env_or_prompt(user: &str) -> Result<Option<String>, CliError> {
+    if let Ok(password) = std::env::var(PASSWORD_VAR) {
+        return Ok(Some(password));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    rpassword::prompt_password(format!("Password for {user}: "))
+        .map(Some)
+        .map_err(CliError::io("/dev/tty"))
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+}

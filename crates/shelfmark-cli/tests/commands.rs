@@ -1,0 +1,415 @@
+//! The client subcommands end to end: the real `shelfmark` binary against the real server
+//! (`shelfmark_tests::DemoServer`, demo library) on loopback, each desk with its own cache.
+//!
+//! Needs the server binary built first (`cargo build -p shelfmark-server`; `make test` does).
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context as _, bail, ensure};
+use serde_json::Value;
+use shelfmark_tests::{DEMO_PASSWORD, DemoServer};
+
+const SHELFMARK: &str = env!("CARGO_BIN_EXE_shelfmark");
+
+/// One librarian's desk: a cache of its own in a temporary folder.
+struct Desk {
+    dir: tempfile::TempDir,
+}
+
+impl Desk {
+    fn new() -> anyhow::Result<Desk> {
+        Ok(Desk {
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache.db")
+    }
+
+    /// `shelfmark --cache <cache> ARGS`, with the demo password at hand and the token kept in
+    /// the file (tests never touch a developer's real keyring).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(SHELFMARK);
+        c.arg("--cache")
+            .arg(self.cache())
+            .args(args)
+            .env("SHELFMARK_PASSWORD", DEMO_PASSWORD)
+            .env("SHELFMARK_CREDENTIAL_STORE", "file")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Ok(self.command(args).output()?)
+    }
+
+    /// Runs and requires success; returns stdout.
+    fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.run(args)?;
+        ensure!(
+            out.status.success(),
+            "shelfmark {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let text = self.ok(args)?;
+        serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))
+    }
+
+    fn login(&self, server: &DemoServer) -> anyhow::Result<()> {
+        self.ok(&["login", "--server", &server.url, "--user", "librarian"])?;
+        Ok(())
+    }
+
+    /// A desk signed in and synced with `server`.
+    fn synced(server: &DemoServer) -> anyhow::Result<Desk> {
+        let desk = Desk::new()?;
+        desk.login(server)?;
+        desk.ok(&["sync"])?;
+        Ok(desk)
+    }
+
+    fn status(&self) -> anyhow::Result<Value> {
+        self.json(&["status", "--json"])
+    }
+
+    fn first_book(&self, query: &str) -> anyhow::Result<String> {
+        let books = self.json(&["search", query, "--json", "--limit", "1"])?;
+        Ok(books[0]["id"].as_str().context("no book found")?.to_owned())
+    }
+
+    fn book(&self, id: &str) -> anyhow::Result<Value> {
+        self.json(&["book", "show", id, "--json"])
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn login_and_sync_fill_the_cache_and_status_counts_it() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::new()?;
+    let before = desk.status()?;
+    assert_eq!(before["books"], 0);
+    assert_eq!(before["last_sync"], Value::Null);
+
+    let out = desk.ok(&["login", "--server", &server.url, "--user", "librarian"])?;
+    assert!(out.contains("signed in"), "{out}");
+    let report = desk.json(&["sync", "--json"])?;
+    assert!(report["pull"]["changes"].as_u64() > Some(2400), "{report}");
+
+    let status = desk.status()?;
+    assert_eq!(status["books"], 2400);
+    assert!(status["copies"].as_i64() >= Some(2400));
+    assert_eq!(status["patrons"], 72);
+    for zero in ["pending_edits", "failed_edits", "conflicts"] {
+        assert_eq!(status[zero], 0, "{zero}");
+    }
+    assert!(status["last_sync"].is_string());
+    assert_eq!(status["user"], "librarian");
+    Ok(())
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_signs_nobody_in() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::new()?;
+    let out = desk
+        .command(&["login", "--server", &server.url, "--user", "librarian"])
+        .env("SHELFMARK_PASSWORD", "not the password")
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+    assert_eq!(desk.status()?["user"], Value::Null);
+    Ok(())
+}
+
+#[test]
+fn search_and_book_show_read_the_cache_without_the_server() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    drop(server);
+
+    let books = desk.json(&["search", "silent gard", "--json"])?;
+    let books = books.as_array().context("a list")?;
+    assert!(!books.is_empty());
+    for b in books {
+        let title = b["title"].as_str().unwrap_or_default().to_lowercase();
+        assert!(
+            title.contains("silent") && title.contains("gard"),
+            "{title}"
+        );
+    }
+    let id = books[0]["id"].as_str().context("id")?;
+    let shown = desk.book(id)?;
+    assert_eq!(shown["record"]["id"], id);
+    assert!(!shown["copies"].as_array().context("copies")?.is_empty());
+    assert_eq!(shown["pending"], false);
+    let text = desk.ok(&["book", "show", id])?;
+    assert!(text.contains("copies:"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn an_offline_edit_waits_in_the_outbox_and_sync_puts_it_on_the_server() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let id = desk.first_book("lighthouse")?;
+    desk.ok(&[
+        "book",
+        "edit",
+        &id,
+        "--set",
+        "notes=Rebound in 2026.\nShelved face out.",
+        "--set",
+        "subjects=Sailing; Local history",
+        "--set",
+        "year=",
+    ])?;
+    let shown = desk.book(&id)?;
+    assert_eq!(shown["pending"], true);
+    assert_eq!(shown["record"]["year"], Value::Null);
+    assert_eq!(desk.status()?["pending_edits"], 1);
+
+    let report = desk.json(&["sync", "--json"])?;
+    assert_eq!(report["push"]["pushed"], 1);
+    assert_eq!(desk.status()?["pending_edits"], 0);
+
+    let other = Desk::synced(&server)?;
+    let theirs = other.book(&id)?;
+    assert_eq!(
+        theirs["record"]["notes"],
+        "Rebound in 2026.\nShelved face out."
+    );
+    assert_eq!(
+        theirs["record"]["subjects"],
+        serde_json::json!(["Sailing", "Local history"])
+    );
+    Ok(())
+}
+
+#[test]
+fn an_invalid_edit_is_refused_before_it_reaches_the_outbox() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let id = desk.first_book("garden")?;
+    for set in ["title= ", "isbn=9780306406158", "colour=red", "year=soon"] {
+        let out = desk.run(&["book", "edit", &id, "--set", set])?;
+        assert_eq!(out.status.code(), Some(1), "{set}");
+        assert!(!stderr(&out).is_empty());
+    }
+    assert_eq!(desk.status()?["pending_edits"], 0);
+    Ok(())
+}
+
+#[test]
+fn sync_without_the_server_fails_plainly_and_keeps_the_edit() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let id = desk.first_book("river")?;
+    drop(server);
+    desk.ok(&["book", "edit", &id, "--set", "publisher=Offline Press"])?;
+    let out = desk.run(&["sync"])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot reach the server"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(desk.status()?["pending_edits"], 1);
+    Ok(())
+}
+
+/// Replaces the kept token with one the server never issued: what an expired one looks like.
+fn expire_token(desk: &Desk) -> anyhow::Result<()> {
+    let path = desk.dir.path().join("cache.db.token");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    file["token"] = "expired-token".into();
+    std::fs::write(&path, serde_json::to_vec(&file)?)?;
+    Ok(())
+}
+
+#[test]
+fn an_expired_token_signs_in_again_with_the_password_and_loses_no_edit() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let id = desk.first_book("harbour")?;
+    desk.ok(&["book", "edit", &id, "--set", "publisher=Expired Press"])?;
+    expire_token(&desk)?;
+
+    // No password at hand: the sync stops, says why, and the edit stays.
+    let out = desk
+        .command(&["sync"])
+        .env_remove("SHELFMARK_PASSWORD")
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SHELFMARK_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(desk.status()?["pending_edits"], 1);
+
+    // With the password, it signs in again and pushes.
+    let out = desk.run(&["sync", "--json"])?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["push"]["pushed"], 1);
+    assert_eq!(desk.status()?["pending_edits"], 0);
+    // The new token was kept: the next sync needs no password.
+    let out = desk
+        .command(&["sync"])
+        .env_remove("SHELFMARK_PASSWORD")
+        .output()?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    Ok(())
+}
+
+#[test]
+fn the_same_line_edited_on_two_desks_lands_in_the_inbox_with_its_open_hunk() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (mine, theirs) = (Desk::synced(&server)?, Desk::synced(&server)?);
+    let id = mine.first_book("orchard")?;
+    let summary = mine.book(&id)?["record"]["summary"]
+        .as_str()
+        .context("summary")?
+        .to_owned();
+    let first = summary.lines().next().unwrap_or_default().to_owned();
+    let edited = |by: &str| summary.replacen(&first, &format!("{first} ({by})"), 1);
+    theirs.ok(&[
+        "book",
+        "edit",
+        &id,
+        "--set",
+        &format!("summary={}", edited("theirs")),
+    ])?;
+    theirs.ok(&["sync"])?;
+    mine.ok(&[
+        "book",
+        "edit",
+        &id,
+        "--set",
+        &format!("summary={}", edited("mine")),
+    ])?;
+    let report = mine.json(&["sync", "--json"])?;
+    assert_eq!(report["push"]["conflicts"], 1, "{report}");
+
+    let inbox = mine.json(&["conflicts", "--json"])?;
+    let inbox = inbox.as_array().context("a list")?;
+    assert_eq!(inbox.len(), 1);
+    let entry = &inbox[0];
+    assert_eq!(entry["record_id"], id.as_str());
+    assert_eq!(entry["reason"], "edit-conflict");
+    assert_eq!(entry["base"]["summary"], summary.as_str());
+    assert_eq!(entry["mine"]["summary"], edited("mine").as_str());
+    assert_eq!(entry["theirs"]["summary"], edited("theirs").as_str());
+    let open = entry["open"].as_array().context("open hunks")?;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["field"], "summary");
+    assert_eq!(open[0]["location"]["type"], "hunk");
+    assert_eq!(open[0]["location"]["base_lines"], serde_json::json!([0, 1]));
+    assert!(
+        open[0]["mine"]
+            .as_str()
+            .is_some_and(|m| m.contains("(mine)"))
+    );
+    assert_eq!(mine.status()?["conflicts"], 1);
+    Ok(())
+}
+
+#[test]
+fn a_hold_is_sent_at_once_and_never_left_silently_pending() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let book = desk.first_book("garden")?;
+    let patron = first_patron()?;
+    let out = desk.run(&[
+        "hold", "place", "--patron", &patron, "--book", &book, "--json",
+    ])?;
+    let outcome: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("no JSON outcome: {}", stderr(&out)))?;
+    match outcome["outcome"].as_str() {
+        Some("placed") => {
+            assert!(out.status.success());
+            assert!(outcome["hold"]["copy_id"].is_string(), "{outcome}");
+        }
+        Some("refused") => {
+            assert_eq!(out.status.code(), Some(1));
+            assert!(outcome["problem"]["status"].is_u64(), "{outcome}");
+        }
+        _ => bail!("the server was reachable, yet: {outcome}"),
+    }
+    let unknown = desk.run(&[
+        "hold",
+        "place",
+        "--patron",
+        "00000000-0000-0000-0000-000000000000",
+        "--book",
+        &book,
+    ])?;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no patron"),
+        "{}",
+        stderr(&unknown)
+    );
+    Ok(())
+}
+
+/// A patron of the demo library (the server's own seed data, so the ids are the ones it has).
+fn first_patron() -> anyhow::Result<String> {
+    let records = shelfmark_server::demo::records()?;
+    let patron = records
+        .iter()
+        .find(|w| w.kind == shelfmark_core::RecordType::Patron)
+        .context("the demo has patrons")?;
+    Ok(patron.id.to_string())
+}
+
+/// Without any D-Bus session (a headless machine, CI) there is no keyring service: the token
+/// goes into a file readable only by the user, beside the cache, and the user is told once.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_keyring_the_token_goes_to_a_private_file_and_the_notice_comes_once()
+-> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = DemoServer::start()?;
+    let desk = Desk::new()?;
+    let no_bus = tempfile::tempdir()?;
+    let login = || -> anyhow::Result<Output> {
+        let out = desk
+            .command(&["login", "--server", &server.url, "--user", "librarian"])
+            .env_remove("SHELFMARK_CREDENTIAL_STORE")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", no_bus.path())
+            .output()?;
+        ensure!(out.status.success(), "{}", stderr(&out));
+        Ok(out)
+    };
+    let first = login()?;
+    assert!(stderr(&first).contains("no keyring"), "{}", stderr(&first));
+    let token = desk.dir.path().join("cache.db.token");
+    let mode = std::fs::metadata(&token)?.permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let second = login()?;
+    assert!(!stderr(&second).contains("no keyring"), "said twice");
+    // The kept token works: a sync needs no password.
+    let out = desk
+        .command(&["sync"])
+        .env_remove("SHELFMARK_PASSWORD")
+        .env_remove("SHELFMARK_CREDENTIAL_STORE")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", no_bus.path())
+        .output()?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    Ok(())
+}
