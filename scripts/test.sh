@@ -26,6 +26,10 @@ say "building the binaries the end-to-end tests start"
 cargo build --quiet -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
 say "Rust tests"
 cargo test --workspace --quiet
+say "TypeScript bindings are those of the Rust types"
+drift="$(git status --porcelain -- ui/src/lib/bindings)"
+[ -z "$drift" ] || die "ui/src/lib/bindings differs from what the Rust types generate (commit it):
+$drift"
 say "end-to-end tests (real server, real window under Xvfb, WebDriver)"
 cargo test --quiet -p shelfmark-tests --test e2e -- --ignored --test-threads=1
 say "all tests passed in $((SECONDS - start)) s; screenshots in ${SHELFMARK_SCREENSHOT_DIR:-target/e2e-screenshots}"

@@ -1,40 +1,250 @@
-//! The commands the UI calls. Each is a thin call into the cache or the sync engine.
+//! The commands the UI calls. Each is a thin call into the cache or the sync engine; the
+//! types they exchange derive TypeScript bindings (ts-rs) into `ui/src/lib/bindings/`.
 
-use shelfmark_store::BookSummary;
+use serde::{Deserialize, Serialize};
+use shelfmark_core::{Book, Copy, FieldError, Hold, HoldStatus, Patron};
+use shelfmark_store::{
+    BookPage, BookQuery, CachedRecord, Editable, Lookup, OutboxEntry, Store, StoreError,
+};
 use tauri::State;
+use ts_rs::TS;
+use uuid::Uuid;
 
 use crate::sync::{Engine, SyncStatus};
 
-/// Errors as the UI receives them: a message to show.
-#[derive(Debug, serde::Serialize)]
+/// An error as the UI receives it: a message to show, and the fields to mark for a form.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
 pub(crate) struct CommandError {
     message: String,
+    fields: Vec<FieldError>,
 }
 
-impl<E: std::fmt::Display> From<E> for CommandError {
-    fn from(e: E) -> Self {
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        let fields = match &e {
+            StoreError::Invalid(errors) => errors.0.clone(),
+            _ => Vec::new(),
+        };
         CommandError {
             message: e.to_string(),
+            fields,
         }
     }
 }
 
-/// The catalogue list from the local cache, filtered by a search when `query` is not empty.
-#[tauri::command]
-pub(crate) async fn list_books(
-    engine: State<'_, Engine>,
-    query: String,
-    limit: Option<u32>,
-) -> Result<Vec<BookSummary>, CommandError> {
+impl From<tauri::Error> for CommandError {
+    fn from(e: tauri::Error) -> Self {
+        CommandError {
+            message: e.to_string(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// Runs `f` on the cache off the UI thread.
+async fn with_store<T: Send + 'static>(
+    engine: &Engine,
+    f: impl FnOnce(&mut Store) -> std::result::Result<T, StoreError> + Send + 'static,
+) -> Result<T> {
     let store = engine.store.clone();
-    let limit = limit.unwrap_or(500).min(5000);
     tauri::async_runtime::spawn_blocking(move || {
-        let store = store
-            .lock()
-            .map_err(|_| CommandError::from("the cache is unavailable"))?;
-        store.list_books(&query, limit).map_err(CommandError::from)
+        let mut store = store.lock().map_err(|_| CommandError {
+            message: "the cache is unavailable after an earlier failure; restart the app".into(),
+            fields: Vec::new(),
+        })?;
+        f(&mut store).map_err(CommandError::from)
     })
     .await?
+}
+
+/// A book with everything its detail view shows.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
+pub(crate) struct BookDetail {
+    book: CachedRecord<Book>,
+    copies: Vec<CachedRecord<Copy>>,
+    holds: Vec<HoldView>,
+}
+
+/// An active hold with its patron, as the book view lists it.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
+pub(crate) struct HoldView {
+    hold: CachedRecord<Hold>,
+    patron: Option<Patron>,
+}
+
+/// A copy found by its barcode.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
+pub(crate) struct BarcodeMatch {
+    copy: Copy,
+    book: Option<Book>,
+}
+
+/// Whether a form creates a record or edits one.
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+#[ts(export)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SaveMode {
+    Create,
+    Edit,
+}
+
+/// One window of the catalogue list from the local cache.
+#[tauri::command]
+pub(crate) async fn list_books(engine: State<'_, Engine>, query: BookQuery) -> Result<BookPage> {
+    let query = BookQuery {
+        limit: query.limit.clamp(1, 1000),
+        ..query
+    };
+    with_store(&engine, move |s| s.book_page(&query)).await
+}
+
+#[tauri::command]
+pub(crate) async fn branches(engine: State<'_, Engine>) -> Result<Vec<String>> {
+    with_store(&engine, |s| s.branches()).await
+}
+
+#[tauri::command]
+pub(crate) async fn book_detail(engine: State<'_, Engine>, id: Uuid) -> Result<Option<BookDetail>> {
+    with_store(&engine, move |s| {
+        let Some(book) = s.get::<Book>(id)? else {
+            return Ok(None);
+        };
+        let key = id.to_string();
+        let copies = cached_all::<Copy>(s, s.find_by::<Copy>(Lookup::BookId, &key)?)?;
+        let mut holds = Vec::new();
+        for hold in cached_all::<Hold>(s, s.find_by::<Hold>(Lookup::BookId, &key)?)? {
+            if hold.record.status == HoldStatus::Active {
+                let patron = s.get::<Patron>(hold.record.patron_id)?.map(|p| p.record);
+                holds.push(HoldView { hold, patron });
+            }
+        }
+        Ok(Some(BookDetail {
+            book,
+            copies,
+            holds,
+        }))
+    })
+    .await
+}
+
+fn cached_all<R: Editable>(
+    s: &Store,
+    records: Vec<R>,
+) -> std::result::Result<Vec<CachedRecord<R>>, StoreError> {
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        if let Some(c) = s.get::<R>(r.id())? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Saves a book from the form: validated, shown at once, queued for the server. A new book
+/// gets its id (UUID v7) here.
+#[tauri::command]
+pub(crate) async fn save_book(
+    engine: State<'_, Engine>,
+    mut book: Book,
+    mode: SaveMode,
+) -> Result<CachedRecord<Book>> {
+    if matches!(mode, SaveMode::Create) {
+        book.id = Uuid::now_v7();
+    }
+    save(&engine, book).await
+}
+
+#[tauri::command]
+pub(crate) async fn save_copy(
+    engine: State<'_, Engine>,
+    mut copy: Copy,
+    mode: SaveMode,
+) -> Result<CachedRecord<Copy>> {
+    if matches!(mode, SaveMode::Create) {
+        copy.id = Uuid::now_v7();
+    }
+    save(&engine, copy).await
+}
+
+async fn save<R: Editable + Send + 'static>(engine: &Engine, record: R) -> Result<CachedRecord<R>> {
+    let saved = with_store(engine, move |s| {
+        let id = record.id();
+        s.save(&record)?;
+        s.get::<R>(id)?
+            .ok_or(StoreError::NotFound { kind: R::KIND, id })
+    })
+    .await?;
+    engine.edited();
+    Ok(saved)
+}
+
+#[tauri::command]
+pub(crate) async fn delete_book(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
+    with_store(&engine, move |s| s.delete::<Book>(id).map(drop)).await?;
+    engine.edited();
+    Ok(())
+}
+
+#[tauri::command]
+pub(crate) async fn delete_copy(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
+    with_store(&engine, move |s| s.delete::<Copy>(id).map(drop)).await?;
+    engine.edited();
+    Ok(())
+}
+
+/// The copy with this barcode (as a scanner types it), and its book.
+#[tauri::command]
+pub(crate) async fn find_by_barcode(
+    engine: State<'_, Engine>,
+    barcode: String,
+) -> Result<Option<BarcodeMatch>> {
+    with_store(&engine, move |s| {
+        let Some(copy) = s
+            .find_by::<Copy>(Lookup::Barcode, barcode.trim())?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let book = s.get::<Book>(copy.book_id)?.map(|b| b.record);
+        Ok(Some(BarcodeMatch { copy, book }))
+    })
+    .await
+}
+
+/// Every edit waiting for the server or refused by it.
+#[tauri::command]
+pub(crate) async fn outbox(engine: State<'_, Engine>) -> Result<Vec<OutboxEntry>> {
+    with_store(&engine, |s| s.outbox()).await
+}
+
+#[tauri::command]
+pub(crate) async fn retry_edit(engine: State<'_, Engine>, seq: i64) -> Result<()> {
+    with_store(&engine, move |s| s.retry(seq)).await?;
+    engine.edited();
+    engine.sync_now();
+    Ok(())
+}
+
+#[tauri::command]
+pub(crate) async fn discard_edit(engine: State<'_, Engine>, seq: i64) -> Result<()> {
+    with_store(&engine, move |s| s.discard(seq)).await?;
+    engine.edited();
+    Ok(())
+}
+
+#[tauri::command]
+pub(crate) async fn search_patrons(
+    engine: State<'_, Engine>,
+    query: String,
+) -> Result<Vec<Patron>> {
+    with_store(&engine, move |s| s.search_patrons(&query, 50)).await
 }
 
 #[tauri::command]

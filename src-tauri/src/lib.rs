@@ -45,6 +45,17 @@ pub fn run() -> anyhow::Result<()> {
     tauri::Builder::default()
         .invoke_handler(tauri::generate_handler![
             commands::list_books,
+            commands::branches,
+            commands::book_detail,
+            commands::save_book,
+            commands::save_copy,
+            commands::delete_book,
+            commands::delete_copy,
+            commands::find_by_barcode,
+            commands::outbox,
+            commands::retry_edit,
+            commands::discard_edit,
+            commands::search_patrons,
             commands::sync_status,
             commands::sync_now,
         ])

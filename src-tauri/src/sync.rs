@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use crate::config::Config;
 
 /// Whether the app talks to its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Connection {
     /// No server configured: the cache is all there is.
@@ -24,7 +25,8 @@ pub(crate) enum Connection {
 }
 
 /// What the status bar shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub(crate) struct SyncStatus {
     connection: Connection,
     server: Option<String>,
@@ -33,10 +35,14 @@ pub(crate) struct SyncStatus {
     /// RFC 3339 time of the last successful sync.
     last_sync: Option<String>,
     last_error: Option<String>,
+    #[ts(type = "number")]
     last_seq: i64,
     /// Edits waiting for the server, refused by it, and waiting for the librarian.
+    #[ts(type = "number")]
     pending_edits: i64,
+    #[ts(type = "number")]
     failed_edits: i64,
+    #[ts(type = "number")]
     conflicts: i64,
 }
 
@@ -47,6 +53,8 @@ pub(crate) struct Engine {
     config: Config,
     status: Arc<Mutex<SyncStatus>>,
     wake: Arc<Notify>,
+    /// The app, once the loop runs (to emit events from commands).
+    app: Arc<std::sync::OnceLock<AppHandle>>,
 }
 
 impl Engine {
@@ -72,6 +80,7 @@ impl Engine {
             config,
             status: Arc::new(Mutex::new(status)),
             wake: Arc::new(Notify::new()),
+            app: Arc::new(std::sync::OnceLock::new()),
         };
         engine.refresh_counts();
         engine
@@ -87,6 +96,18 @@ impl Engine {
     /// Asks the loop to sync now.
     pub(crate) fn sync_now(&self) {
         self.wake.notify_one();
+    }
+
+    /// An edit was made in the window: refresh the counts, tell the window, and push soon.
+    pub(crate) fn edited(&self) {
+        self.refresh_counts();
+        if let Some(app) = self.app.get() {
+            let snapshot = self.status();
+            if let Err(e) = app.emit("sync-status", snapshot) {
+                tracing::warn!("cannot tell the window the sync status: {e}");
+            }
+        }
+        self.sync_now();
     }
 
     /// Re-reads the cache's counts (after a sync, or an edit made in the window).
@@ -124,6 +145,7 @@ impl Engine {
 
     /// The loop; returns only when there is no server to talk to.
     pub(crate) async fn run(self, app: AppHandle) {
+        let _ = self.app.set(app.clone());
         let Some(url) = self.config.server_url.clone() else {
             self.update(&app, |s| s.connection = Connection::NotConfigured);
             return;

@@ -1,21 +1,39 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, render, screen, fireEvent, waitFor } from "@testing-library/svelte";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
-import { book, fakeBackend, onlineStatus } from "./lib/fake-backend";
+import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
+import type { OutboxEntry } from "./lib/backend";
 
 afterEach(cleanup);
 
+// jsdom lays nothing out: no ResizeObserver (bind:clientHeight uses it), no sizes.
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+};
+
+// jsdom has no <dialog> modal support: opening one marks it open.
+HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
+  this.setAttribute("open", "");
+};
+
 describe("the catalogue window", () => {
   it("lists the cached books with authors, year and availability", async () => {
-    const backend = fakeBackend(
-      [book("The Quiet Harbour", ["Mira Solberg", "Tom Hale"], 1, 3), book("Loud Mountains", ["Ann Ray"], 0, 1)],
-      onlineStatus,
-    );
+    const harbour = book("The Quiet Harbour", ["Mira Solberg", "Tom Hale"]);
+    const mountains = book("Loud Mountains", ["Ann Ray"]);
+    const backend = fakeBackend([harbour, mountains], onlineStatus, [
+      copyOf(harbour, "B1"),
+      copyOf(harbour, "B2", "on_loan"),
+      copyOf(harbour, "B3", "on_loan"),
+      copyOf(mountains, "B4", "missing"),
+    ]);
     render(App, { backend });
     expect(await screen.findByText("The Quiet Harbour")).toBeTruthy();
     expect(screen.getByText("Mira Solberg, Tom Hale")).toBeTruthy();
     expect(screen.getByText("1 of 3 available")).toBeTruthy();
     expect(screen.getByText("0 of 1 available")).toBeTruthy();
+    expect(screen.getByTestId("catalogue-count").textContent).toBe("2 books");
     expect(await screen.findByText("Signed in as librarian")).toBeTruthy();
     expect(screen.getByTestId("status-connection").textContent?.trim()).toBe("Online");
   });
@@ -30,6 +48,17 @@ describe("the catalogue window", () => {
     expect(backend.queries).toContain("harbour");
   });
 
+  it("filters to books with an available copy", async () => {
+    const a = book("Alpha", ["A"]);
+    const b = book("Beta", ["B"]);
+    const backend = fakeBackend([a, b], onlineStatus, [copyOf(a, "X1", "on_loan"), copyOf(b, "X2")]);
+    render(App, { backend });
+    await screen.findByText("Alpha");
+    await fireEvent.click(screen.getByTestId("filter-available"));
+    await waitFor(() => expect(screen.queryByText("Alpha")).toBeNull());
+    expect(screen.getByText("Beta")).toBeTruthy();
+  });
+
   it("shows a book title that looks like HTML as plain text", async () => {
     const evil = '<img src=x onerror="window.pwned=1">';
     const backend = fakeBackend([book(evil, ["X"])], onlineStatus);
@@ -39,11 +68,10 @@ describe("the catalogue window", () => {
   });
 
   it("reloads the list when a sync moves the feed position, and syncs on request", async () => {
-    const books = [book("First", ["A"])];
-    const backend = fakeBackend(books, { ...onlineStatus, last_seq: 1 });
+    const backend = fakeBackend([book("First", ["A"])], { ...onlineStatus, last_seq: 1 });
     render(App, { backend });
     await screen.findByText("First");
-    books.push(book("Arrived By Sync", ["B"]));
+    backend.books.push(book("Arrived By Sync", ["B"]));
     backend.emitStatus({ ...onlineStatus, last_seq: 2 });
     expect(await screen.findByText("Arrived By Sync")).toBeTruthy();
     await fireEvent.click(screen.getByText("Sync now"));
@@ -63,5 +91,122 @@ describe("the catalogue window", () => {
     render(App, { backend });
     expect(await screen.findByText("No server configured")).toBeTruthy();
     expect(await screen.findByTestId("catalogue-empty")).toBeTruthy();
+  });
+});
+
+describe("a book and its copies", () => {
+  it("opens a book's copies when it is selected", async () => {
+    const b = book("Signals", ["Ann"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "300012", "on_loan", "North")]);
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Signals"));
+    const view = await screen.findByTestId("book-view");
+    expect(within(view).getByTestId("book-title").textContent).toBe("Signals");
+    const row = await within(view).findByTestId("copy-row");
+    expect(row.textContent).toContain("300012");
+    expect(row.textContent).toContain("North");
+    expect(row.textContent).toContain("On loan");
+  });
+
+  it("refuses a new book with a wrong ISBN check digit before queuing anything", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId("new-book"));
+    const form = await screen.findByTestId("book-form");
+    await fireEvent.input(within(form).getByLabelText(/ISBN-13/), { target: { value: "978-0-306-40615-8" } });
+    await fireEvent.input(within(form).getByLabelText(/Title/), { target: { value: "" } });
+    await fireEvent.click(within(form).getByTestId("book-form-save"));
+    expect((await within(form).findByTestId("error-isbn")).textContent).toContain("expected 7, found 8");
+    expect(within(form).getByTestId("error-title").textContent).toContain("needs a title");
+    expect(backend.books).toHaveLength(0);
+  });
+
+  it("saves a new book, selects it and marks it pending", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId("new-book"));
+    const form = await screen.findByTestId("book-form");
+    await fireEvent.input(within(form).getByLabelText(/ISBN-13/), { target: { value: "978-0-306-40615-7" } });
+    await fireEvent.input(within(form).getByLabelText(/^Title/), { target: { value: "Brand New" } });
+    await fireEvent.input(within(form).getByLabelText(/Authors/), { target: { value: "One Author\n\nTwo Author" } });
+    await fireEvent.click(within(form).getByTestId("book-form-save"));
+    await waitFor(() => expect(screen.queryByTestId("book-form")).toBeNull());
+    expect(backend.books[0].authors).toEqual(["One Author", "Two Author"]);
+    expect(backend.books[0].isbn).toBe("978-0-306-40615-7");
+    expect(await screen.findByTestId("book-pending")).toBeTruthy();
+  });
+
+  it("asks before deleting a book", async () => {
+    const b = book("Doomed", ["A"]);
+    const backend = fakeBackend([b], onlineStatus);
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Doomed"));
+    await fireEvent.click(await screen.findByTestId("delete-book"));
+    const dialog = await screen.findByTestId("confirm-dialog");
+    expect(dialog.textContent).toContain("Delete “Doomed”");
+    expect(backend.books).toHaveLength(1);
+    await fireEvent.click(within(dialog).getByTestId("confirm-yes"));
+    await waitFor(() => expect(backend.books).toHaveLength(0));
+  });
+
+  it("finds a copy by its scanned barcode", async () => {
+    const b = book("Scanned Book", ["A"]);
+    const backend = fakeBackend([book("Other", ["B"]), b], onlineStatus, [copyOf(b, "4711")]);
+    render(App, { backend });
+    const box = screen.getByTestId("barcode-find");
+    await fireEvent.input(box, { target: { value: "4711" } });
+    await fireEvent.submit(box.closest("form") as HTMLFormElement);
+    expect((await screen.findByTestId("book-title")).textContent).toBe("Scanned Book");
+    await fireEvent.input(box, { target: { value: "0000" } });
+    await fireEvent.submit(box.closest("form") as HTMLFormElement);
+    expect((await screen.findByTestId("barcode-message")).textContent).toContain("No copy has the barcode 0000");
+  });
+
+  it("focuses the search with Ctrl+K", async () => {
+    const backend = fakeBackend([book("A", ["B"])], onlineStatus);
+    render(App, { backend });
+    await screen.findByText("A");
+    await fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("catalogue-search")));
+  });
+});
+
+describe("the outbox", () => {
+  const failed: OutboxEntry = {
+    seq: 7,
+    kind: "book",
+    record_id: "id-x",
+    op: "update",
+    base_etag: '"3"',
+    base: { title: "Old" },
+    body: { title: "Refused Title" },
+    state: "failed",
+    problem: { title: "Forbidden", detail: "librarians cannot do this" },
+    attempts: 1,
+    created_at: "2026-11-22T10:00:00Z",
+  };
+
+  it("lists a failed edit with the server's message, and retries it", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, failed_edits: 1 });
+    backend.entries = [failed];
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    const entry = await screen.findByTestId("outbox-entry");
+    expect(entry.textContent).toContain("Edit of book “Refused Title”");
+    expect(within(entry).getByTestId("outbox-problem").textContent).toContain("librarians cannot do this");
+    await fireEvent.click(within(entry).getByText("Retry"));
+    await waitFor(() => expect(backend.entries[0].state).toBe("pending"));
+  });
+
+  it("asks before discarding an edit", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    backend.entries = [failed];
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    await fireEvent.click(within(await screen.findByTestId("outbox-entry")).getByText("Discard"));
+    const dialog = await screen.findByTestId("confirm-dialog");
+    expect(backend.entries).toHaveLength(1);
+    await fireEvent.click(within(dialog).getByTestId("confirm-yes"));
+    expect(await screen.findByTestId("outbox-empty")).toBeTruthy();
   });
 });

@@ -13,6 +13,7 @@ use crate::validate::ValidationErrors;
 /// The kinds of record the change feed carries (`"type"` of a change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum RecordType {
     Book,
     Copy,
@@ -63,6 +64,7 @@ impl RecordType {
 
 /// A bibliographic record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Book {
     pub id: Uuid,
     pub isbn: String,
@@ -112,6 +114,7 @@ impl Book {
 /// Where a copy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum CopyStatus {
     Available,
     OnLoan,
@@ -143,6 +146,7 @@ impl CopyStatus {
 
 /// An item on a shelf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Copy {
     pub id: Uuid,
     pub book_id: Uuid,
@@ -171,6 +175,7 @@ impl Copy {
 
 /// A library member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Patron {
     pub id: Uuid,
     pub name: String,
@@ -200,6 +205,7 @@ impl Patron {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum HoldStatus {
     Active,
     Cancelled,
@@ -208,6 +214,7 @@ pub enum HoldStatus {
 
 /// A reservation of a copy of a book for a patron; the server picks the copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Hold {
     pub id: Uuid,
     pub patron_id: Uuid,
@@ -221,6 +228,7 @@ pub struct Hold {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum EscalationStatus {
     Open,
     Reassigned,
@@ -230,6 +238,7 @@ pub enum EscalationStatus {
 
 /// Opened when a premium patron loses a hold; settled by the manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Escalation {
     pub id: Uuid,
     pub patron_id: Uuid,
@@ -238,11 +247,13 @@ pub struct Escalation {
     pub status: EscalationStatus,
     #[serde(default)]
     pub resolution_note: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum PurchaseStatus {
     Requested,
     Ordered,
@@ -252,6 +263,7 @@ pub enum PurchaseStatus {
 
 /// A copy the manager asked to buy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PurchaseRequest {
     pub id: Uuid,
     pub book_id: Uuid,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One rule a field breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

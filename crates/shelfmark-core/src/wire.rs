@@ -16,6 +16,7 @@ pub struct SessionRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Role {
     Librarian,
     Manager,
@@ -40,6 +41,7 @@ impl Role {
 
 /// A staff user as the server describes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct UserInfo {
     pub id: Uuid,
     pub name: String,

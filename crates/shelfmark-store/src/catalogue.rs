@@ -2,14 +2,15 @@
 //! status bar shows.
 
 use rusqlite::{OptionalExtension as _, params};
-use serde::Serialize;
-use shelfmark_core::RecordType;
+use serde::{Deserialize, Serialize};
+use shelfmark_core::{Patron, RecordType};
 use uuid::Uuid;
 
 use crate::{Editable, Store, StoreError};
 
 /// A book as the catalogue list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct BookSummary {
     pub id: Uuid,
     pub title: String,
@@ -22,8 +23,47 @@ pub struct BookSummary {
     pub pending: bool,
 }
 
+/// What the catalogue list asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(default)]
+pub struct BookQuery {
+    /// Words to search for (empty: every book).
+    pub text: String,
+    /// Only books with a copy at this branch.
+    pub branch: Option<String>,
+    /// Only books with an available copy (at `branch`, when given).
+    pub available_only: bool,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+impl Default for BookQuery {
+    fn default() -> BookQuery {
+        BookQuery {
+            text: String::new(),
+            branch: None,
+            available_only: false,
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// One window of the catalogue list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct BookPage {
+    /// How many books match in all.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub total: i64,
+    pub offset: u32,
+    pub rows: Vec<BookSummary>,
+}
+
 /// A record as the cache has it, with what the UI must say about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CachedRecord<R> {
     pub record: R,
     /// The server's ETag of the state this record was last seen in (None: not on the server).
@@ -36,14 +76,23 @@ pub struct CachedRecord<R> {
 
 /// The counts behind the status bar and `shelfmark status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Status {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub books: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub copies: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub patrons: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub holds: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub pending_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub failed_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub conflicts: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
     pub last_sync: Option<String>,
 }
@@ -52,7 +101,48 @@ impl Store {
     /// The catalogue list: the cached books matching `query` (full-text over title, authors,
     /// subjects and ISBN, each word a prefix; all books when empty), by title, at most `limit`.
     pub fn list_books(&self, query: &str, limit: u32) -> Result<Vec<BookSummary>, StoreError> {
-        let fts = fts_query(query);
+        let q = BookQuery {
+            text: query.to_owned(),
+            limit,
+            ..BookQuery::default()
+        };
+        Ok(self.book_page(&q)?.rows)
+    }
+
+    /// One window of the catalogue list (for a virtualised list), with the number of books
+    /// matching in all.
+    pub fn book_page(&self, q: &BookQuery) -> Result<BookPage, StoreError> {
+        let fts = fts_query(&q.text);
+        let mut filters = String::from("b.kind = 'book' AND NOT b.deleted");
+        if fts.is_some() {
+            filters.push_str(
+                " AND b.rowid IN (SELECT rowid FROM books_fts WHERE books_fts MATCH :fts)",
+            );
+        }
+        if q.branch.is_some() || q.available_only {
+            filters.push_str(
+                " AND EXISTS (SELECT 1 FROM records c WHERE c.kind = 'copy' AND c.book_id = b.id
+                   AND NOT c.deleted",
+            );
+            if q.branch.is_some() {
+                filters.push_str(" AND c.branch = :branch");
+            }
+            if q.available_only {
+                filters.push_str(" AND c.status = 'available'");
+            }
+            filters.push(')');
+        }
+        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+        if let Some(f) = &fts {
+            named.push((":fts", f));
+        }
+        if let Some(b) = &q.branch {
+            named.push((":branch", b));
+        }
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM records b WHERE {filters}"))?
+            .query_row(named.as_slice(), |r| r.get(0))?;
         let sql = format!(
             "SELECT b.id, b.title, b.authors, json_extract(b.data, '$.year'), b.isbn,
                     (SELECT count(*) FROM records c
@@ -62,21 +152,53 @@ impl Store {
                         AND NOT c.deleted),
                     b.pending
              FROM records b
-             WHERE b.kind = 'book' AND NOT b.deleted {}
+             WHERE {filters}
              ORDER BY b.title COLLATE NOCASE, b.id
-             LIMIT ?1",
-            if fts.is_some() {
-                "AND b.rowid IN (SELECT rowid FROM books_fts WHERE books_fts MATCH ?2)"
-            } else {
-                ""
-            }
+             LIMIT :limit OFFSET :offset"
         );
+        let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
+        named.push((":limit", &limit));
+        named.push((":offset", &offset));
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = match &fts {
-            Some(q) => stmt.query_map(params![limit, q], book_summary)?,
-            None => stmt.query_map(params![limit], book_summary)?,
-        };
+        let rows = stmt
+            .query_map(named.as_slice(), book_summary)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BookPage {
+            total,
+            offset: q.offset,
+            rows,
+        })
+    }
+
+    /// The branches the cached copies belong to, by name.
+    pub fn branches(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT branch FROM records WHERE kind = 'copy' AND branch IS NOT NULL
+             ORDER BY branch",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Patrons whose name or email contains `query` (all when empty), premium first, by name.
+    pub fn search_patrons(&self, query: &str, limit: u32) -> Result<Vec<Patron>, StoreError> {
+        let like = format!(
+            "%{}%",
+            query
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM records WHERE kind = 'patron' AND NOT deleted
+               AND (json_extract(data, '$.name') LIKE ?1 ESCAPE '\\'
+                    OR json_extract(data, '$.email') LIKE ?1 ESCAPE '\\')
+             ORDER BY json_extract(data, '$.premium') DESC, json_extract(data, '$.name') COLLATE NOCASE
+             LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![like, limit], |r| r.get::<_, String>(0))?;
+        rows.map(|data| Ok(serde_json::from_str(&data?)?)).collect()
     }
 
     /// One record as the librarian sees it (pending edits included), or None.
@@ -167,6 +289,7 @@ pub enum Lookup {
     BookId,
     Barcode,
     Status,
+    PatronId,
 }
 
 impl Lookup {
@@ -175,6 +298,7 @@ impl Lookup {
             Lookup::BookId => "book_id",
             Lookup::Barcode => "barcode",
             Lookup::Status => "status",
+            Lookup::PatronId => "patron_id",
         }
     }
 }

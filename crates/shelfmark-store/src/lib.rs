@@ -15,7 +15,7 @@ mod feed;
 mod outbox;
 mod schema;
 
-pub use catalogue::{BookSummary, CachedRecord, Lookup, Status};
+pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status};
 pub use error::StoreError;
 pub use outbox::{ConflictEntry, EditOp, OutboxEntry, OutboxState};
 

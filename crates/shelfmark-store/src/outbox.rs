@@ -18,6 +18,7 @@ use crate::{Editable, Store, StoreError, now};
 /// What an outbox entry asks of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum EditOp {
     /// `PUT` with `If-None-Match: *`.
     Create,
@@ -49,6 +50,7 @@ impl EditOp {
 /// Where an outbox entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum OutboxState {
     /// Waiting to be pushed.
     Pending,
@@ -72,7 +74,9 @@ impl OutboxState {
 
 /// One edit waiting for the server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutboxEntry {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub seq: i64,
     pub kind: RecordType,
     pub record_id: Uuid,
@@ -85,13 +89,16 @@ pub struct OutboxEntry {
     pub state: OutboxState,
     /// The server's problem detail, for a failed edit.
     pub problem: Option<Value>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub attempts: i64,
     pub created_at: String,
 }
 
 /// A conflict waiting for the librarian: base, mine and theirs of one record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ConflictEntry {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub outbox_seq: i64,
     pub kind: RecordType,
     pub record_id: Uuid,

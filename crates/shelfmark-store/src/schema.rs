@@ -28,11 +28,14 @@ const MIGRATIONS: &[&str] = &[
         book_id TEXT GENERATED ALWAYS AS (json_extract(data, '$.book_id')) VIRTUAL,
         barcode TEXT GENERATED ALWAYS AS (json_extract(data, '$.barcode')) VIRTUAL,
         status TEXT GENERATED ALWAYS AS (json_extract(data, '$.status')) VIRTUAL,
+        branch TEXT GENERATED ALWAYS AS (json_extract(data, '$.branch')) VIRTUAL,
+        patron_id TEXT GENERATED ALWAYS AS (json_extract(data, '$.patron_id')) VIRTUAL,
         UNIQUE (kind, id)
     );
     CREATE INDEX records_title ON records (kind, title COLLATE NOCASE);
     CREATE INDEX records_book ON records (kind, book_id, status);
     CREATE INDEX records_barcode ON records (kind, barcode);
+    CREATE INDEX records_patron ON records (kind, patron_id);
     CREATE TABLE sync_state (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_seq INTEGER NOT NULL,

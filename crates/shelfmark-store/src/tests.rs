@@ -444,3 +444,105 @@ fn copies_are_found_by_their_book() {
     assert_eq!(copies.len(), 1);
     assert_eq!(copies[0].barcode, "B1");
 }
+
+fn copy_at(seq: i64, n: u32, book: u32, branch: &str, status: &str) -> Change {
+    let mut c = copy_change(seq, n, book, status);
+    if let Some(d) = c.data.as_mut() {
+        d["branch"] = json!(branch);
+    }
+    c
+}
+
+#[test]
+fn the_catalogue_pages_and_filters_by_branch_and_availability() {
+    let mut store = Store::open_in_memory().expect("opens");
+    let mut changes = Vec::new();
+    for n in 1..=30 {
+        changes.push(book_change(n as i64, n, &format!("Book {n:02}"), &["A"]));
+    }
+    changes.push(copy_at(31, 1, 1, "North", "available"));
+    changes.push(copy_at(32, 2, 2, "North", "on_loan"));
+    changes.push(copy_at(33, 3, 3, "South", "available"));
+    store
+        .apply_changes(&feed(changes, false), None)
+        .expect("applies");
+
+    let page = store
+        .book_page(&BookQuery {
+            offset: 10,
+            limit: 5,
+            ..BookQuery::default()
+        })
+        .expect("pages");
+    assert_eq!(page.total, 30);
+    let titles: Vec<_> = page.rows.iter().map(|b| b.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["Book 11", "Book 12", "Book 13", "Book 14", "Book 15"]
+    );
+
+    let north = BookQuery {
+        branch: Some("North".into()),
+        ..BookQuery::default()
+    };
+    let titles: Vec<_> = store
+        .book_page(&north)
+        .expect("filters")
+        .rows
+        .into_iter()
+        .map(|b| b.title)
+        .collect();
+    assert_eq!(titles, ["Book 01", "Book 02"]);
+    let available_north = BookQuery {
+        available_only: true,
+        ..north
+    };
+    let page = store.book_page(&available_north).expect("filters");
+    assert_eq!((page.total, page.rows[0].title.as_str()), (1, "Book 01"));
+    let available = BookQuery {
+        available_only: true,
+        ..BookQuery::default()
+    };
+    assert_eq!(store.book_page(&available).expect("filters").total, 2);
+    assert_eq!(store.branches().expect("branches"), ["North", "South"]);
+}
+
+#[test]
+fn patrons_are_found_by_name_or_email_premium_first() {
+    let mut store = Store::open_in_memory().expect("opens");
+    let patron = |seq: i64, n: u128, name: &str, premium: bool| Change {
+        seq,
+        kind: RecordType::Patron,
+        id: Uuid::from_u128(n),
+        etag: format!("\"{seq}\""),
+        deleted: false,
+        data: Some(
+            json!({"id": Uuid::from_u128(n), "name": name, "email": format!("{}@x.org", name.to_lowercase().replace(' ', ".")), "premium": premium, "branch": "North"}),
+        ),
+    };
+    store
+        .apply_changes(
+            &feed(
+                vec![
+                    patron(1, 1, "Ada Brook", false),
+                    patron(2, 2, "Zed Brook", true),
+                    patron(3, 3, "Cy Hill", false),
+                ],
+                false,
+            ),
+            None,
+        )
+        .expect("applies");
+    let names = |q: &str| -> Vec<String> {
+        store
+            .search_patrons(q, 10)
+            .expect("searches")
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    };
+    assert_eq!(names("brook"), ["Zed Brook", "Ada Brook"]);
+    assert_eq!(names("cy.hill@"), ["Cy Hill"]);
+    assert!(names("100%").is_empty());
+    assert_eq!(names("").len(), 3);
+}

@@ -1,37 +1,53 @@
 // The one seam between the UI and the Rust side. Components receive a `Backend`; the app
-// passes the Tauri implementation, UI tests pass a fake.
+// passes the Tauri implementation, UI tests pass a fake. The types are generated from the
+// Rust ones (ts-rs, `lib/bindings/`), so the two sides cannot drift apart.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { BarcodeMatch } from "./bindings/BarcodeMatch";
+import type { Book } from "./bindings/Book";
+import type { BookDetail } from "./bindings/BookDetail";
+import type { BookPage } from "./bindings/BookPage";
+import type { BookQuery } from "./bindings/BookQuery";
+import type { CachedRecord } from "./bindings/CachedRecord";
+import type { CommandError } from "./bindings/CommandError";
+import type { Copy } from "./bindings/Copy";
+import type { OutboxEntry } from "./bindings/OutboxEntry";
+import type { Patron } from "./bindings/Patron";
+import type { SaveMode } from "./bindings/SaveMode";
+import type { SyncStatus } from "./bindings/SyncStatus";
 
-/** A book as the catalogue list shows it (shelfmark_store::BookSummary). */
-export interface BookSummary {
-  id: string;
-  title: string;
-  authors: string[];
-  year: number | null;
-  isbn: string;
-  copies_total: number;
-  copies_available: number;
-}
-
-export type Connection = "not_configured" | "connecting" | "online" | "offline";
-
-/** The status bar's facts (src-tauri's sync::SyncStatus). */
-export interface SyncStatus {
-  connection: Connection;
-  server: string | null;
-  user: string | null;
-  syncing: boolean;
-  last_sync: string | null;
-  last_error: string | null;
-  last_seq: number;
-  pending_edits: number;
-  failed_edits: number;
-  conflicts: number;
-}
+export type {
+  BarcodeMatch,
+  Book,
+  BookDetail,
+  BookPage,
+  BookQuery,
+  CachedRecord,
+  CommandError,
+  Copy,
+  OutboxEntry,
+  Patron,
+  SaveMode,
+  SyncStatus,
+};
+export type { BookSummary } from "./bindings/BookSummary";
+export type { Connection } from "./bindings/Connection";
+export type { CopyStatus } from "./bindings/CopyStatus";
+export type { FieldError } from "./bindings/FieldError";
 
 export interface Backend {
-  listBooks(query: string, limit?: number): Promise<BookSummary[]>;
+  listBooks(query: BookQuery): Promise<BookPage>;
+  branches(): Promise<string[]>;
+  bookDetail(id: string): Promise<BookDetail | null>;
+  saveBook(book: Book, mode: SaveMode): Promise<CachedRecord<Book>>;
+  saveCopy(copy: Copy, mode: SaveMode): Promise<CachedRecord<Copy>>;
+  deleteBook(id: string): Promise<void>;
+  deleteCopy(id: string): Promise<void>;
+  findByBarcode(barcode: string): Promise<BarcodeMatch | null>;
+  outbox(): Promise<OutboxEntry[]>;
+  retryEdit(seq: number): Promise<void>;
+  discardEdit(seq: number): Promise<void>;
+  searchPatrons(query: string): Promise<Patron[]>;
   syncStatus(): Promise<SyncStatus>;
   syncNow(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
@@ -39,8 +55,34 @@ export interface Backend {
 }
 
 export const tauriBackend: Backend = {
-  listBooks: (query, limit) => invoke<BookSummary[]>("list_books", { query, limit }),
-  syncStatus: () => invoke<SyncStatus>("sync_status"),
-  syncNow: () => invoke<void>("sync_now"),
+  listBooks: (query) => invoke("list_books", { query }),
+  branches: () => invoke("branches"),
+  bookDetail: (id) => invoke("book_detail", { id }),
+  saveBook: (book, mode) => invoke("save_book", { book, mode }),
+  saveCopy: (copy, mode) => invoke("save_copy", { copy, mode }),
+  deleteBook: (id) => invoke("delete_book", { id }),
+  deleteCopy: (id) => invoke("delete_copy", { id }),
+  findByBarcode: (barcode) => invoke("find_by_barcode", { barcode }),
+  outbox: () => invoke("outbox"),
+  retryEdit: (seq) => invoke("retry_edit", { seq }),
+  discardEdit: (seq) => invoke("discard_edit", { seq }),
+  searchPatrons: (query) => invoke("search_patrons", { query }),
+  syncStatus: () => invoke("sync_status"),
+  syncNow: () => invoke("sync_now"),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),
 };
+
+/** The message of whatever a command rejected with. */
+export function errorMessage(e: unknown): string {
+  if (typeof e === "object" && e !== null && "message" in e) return String((e as { message: unknown }).message);
+  return String(e);
+}
+
+/** The field errors of a rejected save, by field name. */
+export function fieldErrors(e: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof e === "object" && e !== null && "fields" in e) {
+    for (const f of (e as CommandError).fields) out[f.field] = out[f.field] ? `${out[f.field]}; ${f.message}` : f.message;
+  }
+  return out;
+}

@@ -1,23 +1,97 @@
-// An in-memory Backend for UI tests: the same interface the Tauri implementation fills.
-import type { Backend, BookSummary, SyncStatus } from "./backend";
+// An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
+// just enough behaviour (search, pending edits, an outbox) to exercise the screens.
+import type { Backend, Book, BookSummary, Copy, OutboxEntry, SyncStatus } from "./backend";
 
 export interface FakeBackend extends Backend {
+  books: Book[];
+  copies: Copy[];
+  entries: OutboxEntry[];
   queries: string[];
   syncRequests: number;
   emitStatus(status: SyncStatus): void;
 }
 
-export function fakeBackend(books: BookSummary[], status: SyncStatus): FakeBackend {
+export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = []): FakeBackend {
   const listeners = new Set<(s: SyncStatus) => void>();
+  const pending = new Set<string>();
+  const summary = (b: Book): BookSummary => {
+    const own = fake.copies.filter((c) => c.book_id === b.id);
+    return {
+      id: b.id,
+      title: b.title,
+      authors: b.authors,
+      year: b.year,
+      isbn: b.isbn,
+      copies_total: own.length,
+      copies_available: own.filter((c) => c.status === "available").length,
+      pending: pending.has(b.id),
+    };
+  };
   const fake: FakeBackend = {
+    books,
+    copies,
+    entries: [],
     queries: [],
     syncRequests: 0,
     async listBooks(query) {
-      fake.queries.push(query);
-      const q = query.trim().toLowerCase();
-      return books.filter(
-        (b) => !q || b.title.toLowerCase().includes(q) || b.authors.some((a) => a.toLowerCase().includes(q)),
-      );
+      fake.queries.push(query.text);
+      const q = query.text.trim().toLowerCase();
+      const rows = fake.books
+        .filter((b) => !q || b.title.toLowerCase().includes(q) || b.authors.some((a) => a.toLowerCase().includes(q)))
+        .filter((b) => !query.available_only || fake.copies.some((c) => c.book_id === b.id && c.status === "available"))
+        .sort((a, b) => a.title.localeCompare(b.title))
+        .map(summary);
+      return { total: rows.length, offset: query.offset, rows: rows.slice(query.offset, query.offset + query.limit) };
+    },
+    async branches() {
+      return [...new Set(fake.copies.map((c) => c.branch))].sort();
+    },
+    async bookDetail(id) {
+      const book = fake.books.find((b) => b.id === id);
+      if (!book) return null;
+      const record = <R>(r: R, p: boolean) => ({ record: r, etag: '"1"', pending: p, in_conflict: false });
+      return {
+        book: record(book, pending.has(id)),
+        copies: fake.copies.filter((c) => c.book_id === id).map((c) => record(c, pending.has(c.id))),
+        holds: [],
+      };
+    },
+    async saveBook(book, mode) {
+      if (!/^97[89]\d{10}$/.test(book.isbn.replace(/-/g, ""))) {
+        throw { message: "isbn: bad", fields: [{ field: "isbn", message: "the check digit is wrong" }] };
+      }
+      const saved = { ...book, id: mode === "create" ? `new-${fake.books.length}` : book.id };
+      fake.books = [...fake.books.filter((b) => b.id !== saved.id), saved];
+      pending.add(saved.id);
+      return { record: saved, etag: null, pending: true, in_conflict: false };
+    },
+    async saveCopy(copy, mode) {
+      const saved = { ...copy, id: mode === "create" ? `copy-${fake.copies.length}` : copy.id };
+      fake.copies = [...fake.copies.filter((c) => c.id !== saved.id), saved];
+      pending.add(saved.id);
+      return { record: saved, etag: null, pending: true, in_conflict: false };
+    },
+    async deleteBook(id) {
+      fake.books = fake.books.filter((b) => b.id !== id);
+    },
+    async deleteCopy(id) {
+      fake.copies = fake.copies.filter((c) => c.id !== id);
+    },
+    async findByBarcode(barcode) {
+      const copy = fake.copies.find((c) => c.barcode === barcode);
+      return copy ? { copy, book: fake.books.find((b) => b.id === copy.book_id) ?? null } : null;
+    },
+    async outbox() {
+      return fake.entries;
+    },
+    async retryEdit(seq) {
+      fake.entries = fake.entries.map((e) => (e.seq === seq ? { ...e, state: "pending", problem: null } : e));
+    },
+    async discardEdit(seq) {
+      fake.entries = fake.entries.filter((e) => e.seq !== seq);
+    },
+    async searchPatrons() {
+      return [];
     },
     async syncStatus() {
       return status;
@@ -37,16 +111,22 @@ export function fakeBackend(books: BookSummary[], status: SyncStatus): FakeBacke
   return fake;
 }
 
-export function book(title: string, authors: string[], available = 1, total = 2): BookSummary {
+export function book(title: string, authors: string[]): Book {
   return {
     id: `id-${title}`,
+    isbn: "9780306406157",
     title,
     authors,
+    publisher: "",
     year: 2001,
-    isbn: "9780306406157",
-    copies_available: available,
-    copies_total: total,
+    subjects: [],
+    summary: "",
+    notes: "",
   };
+}
+
+export function copyOf(b: Book, barcode: string, status: Copy["status"] = "available", branch = "Central"): Copy {
+  return { id: `copy-${barcode}`, book_id: b.id, barcode, branch, call_number: "", status };
 }
 
 export const onlineStatus: SyncStatus = {
