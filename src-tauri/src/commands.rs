@@ -2,6 +2,8 @@
 //! types they exchange derive TypeScript bindings (ts-rs) into `ui/src/lib/bindings/`.
 
 use serde::{Deserialize, Serialize};
+use shelfmark_client::ClientError;
+use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, Copy, FieldError, Hold, HoldStatus, Patron};
 use shelfmark_store::{
     BookPage, BookQuery, CachedRecord, Editable, Lookup, OutboxEntry, Store, StoreError,
@@ -245,6 +247,38 @@ pub(crate) async fn search_patrons(
     query: String,
 ) -> Result<Vec<Patron>> {
     with_store(&engine, move |s| s.search_patrons(&query, 50)).await
+}
+
+/// Signs in from the sign-in screen. The error says what to fix: the password, the address,
+/// the network, or the server's certificate.
+#[tauri::command]
+pub(crate) async fn sign_in(
+    engine: State<'_, Engine>,
+    server: String,
+    username: String,
+    password: String,
+) -> Result<UserInfo> {
+    engine
+        .sign_in(&server, &username, &password)
+        .await
+        .map_err(|e| CommandError {
+            message: match e {
+                ClientError::Unauthorized(_) => "Wrong user name or password.".into(),
+                ClientError::InvalidUrl(_) => format!(
+                    "“{server}” is not a server address (like https://library.example.org)."
+                ),
+                ClientError::Network(_) => format!("Cannot reach the server at {server}: {e}"),
+                other => other.to_string(),
+            },
+            fields: Vec::new(),
+        })
+}
+
+/// Signs out: forgets the session and its token; pending edits stay in the cache.
+#[tauri::command]
+pub(crate) async fn sign_out(engine: State<'_, Engine>) -> Result<()> {
+    engine.sign_out().await;
+    Ok(())
 }
 
 #[tauri::command]

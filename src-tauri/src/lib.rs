@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod session;
 mod sync;
 
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::discard_edit,
             commands::search_patrons,
             commands::sync_status,
+            commands::sign_in,
+            commands::sign_out,
             commands::sync_now,
         ])
         .setup(move |app| {
@@ -72,7 +75,7 @@ pub fn run() -> anyhow::Result<()> {
             let cache = data_dir.join("cache.db");
             let store = shelfmark_store::Store::open(&cache)
                 .with_context(|| format!("cannot open the cache {}", cache.display()))?;
-            let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone());
+            let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone(), data_dir);
             app.manage(engine.clone());
             tauri::async_runtime::spawn(engine.run(app.handle().clone()));
             Ok(())

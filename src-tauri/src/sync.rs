@@ -1,24 +1,28 @@
-//! The background sync loop: signs in, syncs (pull the change feed, push the outbox) at once,
-//! every `sync_interval`, and whenever the UI asks, backing off when the server is unreachable,
-//! and tells the window how things stand through the `sync-status` and `sync-event` events.
+//! The background sync loop and the session: signs in (from the sign-in screen, the
+//! environment, or the remembered session), syncs (pull the change feed, push the outbox) at
+//! once, every `sync_interval`, and whenever the UI asks, backs off while the server is
+//! unreachable, and tells the window how things stand through `sync-status` and `sync-event`.
 
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent, backoff};
+use shelfmark_core::wire::UserInfo;
 use tauri::{AppHandle, Emitter as _};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::session::{Session, keep_token};
 
 /// Whether the app talks to its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Connection {
-    /// No server configured: the cache is all there is.
-    NotConfigured,
+    /// Nobody is signed in: the window shows the sign-in screen.
+    SignedOut,
     Connecting,
     Online,
     Offline,
@@ -51,20 +55,18 @@ pub(crate) struct SyncStatus {
 pub(crate) struct Engine {
     pub(crate) store: SharedStore,
     config: Config,
+    data_dir: PathBuf,
+    client: Arc<tokio::sync::Mutex<Option<Client>>>,
     status: Arc<Mutex<SyncStatus>>,
     wake: Arc<Notify>,
     /// The app, once the loop runs (to emit events from commands).
-    app: Arc<std::sync::OnceLock<AppHandle>>,
+    app: Arc<OnceLock<AppHandle>>,
 }
 
 impl Engine {
-    pub(crate) fn new(store: SharedStore, config: Config) -> Engine {
+    pub(crate) fn new(store: SharedStore, config: Config, data_dir: PathBuf) -> Engine {
         let status = SyncStatus {
-            connection: if config.server_url.is_some() {
-                Connection::Connecting
-            } else {
-                Connection::NotConfigured
-            },
+            connection: Connection::Connecting,
             server: config.server_url.clone(),
             user: None,
             syncing: false,
@@ -78,9 +80,11 @@ impl Engine {
         let engine = Engine {
             store,
             config,
+            data_dir,
+            client: Arc::new(tokio::sync::Mutex::new(None)),
             status: Arc::new(Mutex::new(status)),
             wake: Arc::new(Notify::new()),
-            app: Arc::new(std::sync::OnceLock::new()),
+            app: Arc::new(OnceLock::new()),
         };
         engine.refresh_counts();
         engine
@@ -101,17 +105,12 @@ impl Engine {
     /// An edit was made in the window: refresh the counts, tell the window, and push soon.
     pub(crate) fn edited(&self) {
         self.refresh_counts();
-        if let Some(app) = self.app.get() {
-            let snapshot = self.status();
-            if let Err(e) = app.emit("sync-status", snapshot) {
-                tracing::warn!("cannot tell the window the sync status: {e}");
-            }
-        }
+        self.set(|_| {});
         self.sync_now();
     }
 
     /// Re-reads the cache's counts (after a sync, or an edit made in the window).
-    pub(crate) fn refresh_counts(&self) {
+    fn refresh_counts(&self) {
         let counts = self.store.lock().ok().and_then(|s| s.status().ok());
         if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
             status.pending_edits = c.pending_edits;
@@ -122,7 +121,8 @@ impl Engine {
         }
     }
 
-    fn update(&self, app: &AppHandle, f: impl FnOnce(&mut SyncStatus)) {
+    /// Changes the status and tells the window.
+    fn set(&self, f: impl FnOnce(&mut SyncStatus)) {
         let snapshot = {
             let mut guard = match self.status.lock() {
                 Ok(g) => g,
@@ -131,8 +131,10 @@ impl Engine {
             f(&mut guard);
             guard.clone()
         };
-        if let Err(e) = app.emit("sync-status", snapshot) {
-            tracing::warn!("cannot tell the window the sync status: {e}");
+        if let Some(app) = self.app.get() {
+            if let Err(e) = app.emit("sync-status", snapshot) {
+                tracing::warn!("cannot tell the window the sync status: {e}");
+            }
         }
     }
 
@@ -143,45 +145,104 @@ impl Engine {
         }
     }
 
-    /// The loop; returns only when there is no server to talk to.
-    pub(crate) async fn run(self, app: AppHandle) {
-        let _ = self.app.set(app.clone());
-        let Some(url) = self.config.server_url.clone() else {
-            self.update(&app, |s| s.connection = Connection::NotConfigured);
-            return;
+    /// Signs in with a user name and password (the sign-in screen, or the environment) and
+    /// remembers the session; the loop then syncs with it.
+    pub(crate) async fn sign_in(
+        &self,
+        server_url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<UserInfo, ClientError> {
+        let mut client = Client::new(server_url.trim())?;
+        let info = client.sign_in(user.trim(), password).await?;
+        let session = Session {
+            server_url: server_url.trim().to_owned(),
+            user: info.name.clone(),
         };
-        let mut client = match Client::new(&url) {
-            Ok(c) => c,
-            Err(e) => {
-                self.update(&app, |s| {
-                    s.connection = Connection::NotConfigured;
-                    s.last_error = Some(e.to_string());
-                });
-                return;
+        if let Some(token) = client.token() {
+            let (dir, token, session) = (self.data_dir.clone(), token.to_owned(), session.clone());
+            let remembered = tokio::task::spawn_blocking(move || -> Result<(), String> {
+                session.save(&dir).map_err(|e| e.to_string())?;
+                let tokens = session.tokens(&dir).map_err(|e| e.to_string())?;
+                keep_token(&tokens, &token);
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            if let Err(e) = remembered {
+                tracing::warn!("cannot remember the session: {e}");
             }
-        };
-        let mut signed_in = false;
+        }
+        *self.client.lock().await = Some(client);
+        self.set(|s| {
+            s.connection = Connection::Connecting;
+            s.server = Some(session.server_url.clone());
+            s.user = Some(info.name.clone());
+            s.last_error = None;
+        });
+        self.sync_now();
+        Ok(info)
+    }
+
+    /// Forgets the session and its token; the cache and its pending edits stay.
+    pub(crate) async fn sign_out(&self) {
+        *self.client.lock().await = None;
+        let dir = self.data_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(tokens) = Session::load(&dir).and_then(|s| s.tokens(&dir).ok()) {
+                if let Err(e) = tokens.forget() {
+                    tracing::warn!("cannot forget the session token: {e}");
+                }
+            }
+            if let Err(e) = Session::forget(&dir) {
+                tracing::warn!("cannot forget the session: {e}");
+            }
+        })
+        .await;
+        self.set(|s| {
+            s.connection = Connection::SignedOut;
+            s.user = None;
+            s.last_error = None;
+        });
+    }
+
+    /// The loop: signs in from the environment or the remembered session, then syncs at once,
+    /// every `sync_interval`, on request, and backs off while the server is unreachable.
+    pub(crate) async fn run(self, app: AppHandle) {
+        let _ = self.app.set(app);
+        self.resume().await;
         let mut failures = 0u32;
         loop {
-            let result = if signed_in {
-                self.sync(&app, &client).await
-            } else {
-                match self.sign_in(&app, &mut client).await {
-                    Ok(()) => {
-                        signed_in = true;
-                        self.sync(&app, &client).await
-                    }
-                    Err(e) => Err(e),
+            let client = self.client.lock().await.clone();
+            let Some(client) = client else {
+                // Signed out, or the server was unreachable at sign-in: wait, then try again.
+                self.wait(self.config.sync_interval.min(Duration::from_secs(5)))
+                    .await;
+                let unreachable = self.status().connection == Connection::Offline;
+                if unreachable && self.client.lock().await.is_none() {
+                    self.sign_in_from_env().await;
                 }
+                continue;
             };
-            let delay = match result {
+            let delay = match self.sync(&client).await {
                 Ok(()) => {
                     failures = 0;
                     self.config.sync_interval
                 }
-                // An expired session: sign in again at once.
-                Err(ClientError::Unauthorized(_)) if signed_in => {
-                    signed_in = false;
+                Err(ClientError::Unauthorized(_)) => {
+                    // The session expired: sign in again (pending edits stay in the cache).
+                    if !self.sign_in_from_env().await {
+                        *self.client.lock().await = None;
+                        self.set(|s| {
+                            s.connection = Connection::SignedOut;
+                            s.last_error = Some(
+                                "your session has expired: sign in again (nothing waiting to \
+                                 sync is lost)"
+                                    .into(),
+                            );
+                        });
+                    }
                     continue;
                 }
                 Err(e) if e.is_retryable() => {
@@ -195,43 +256,79 @@ impl Engine {
         }
     }
 
-    async fn sign_in(&self, app: &AppHandle, client: &mut Client) -> Result<(), ClientError> {
-        let (Some(user), Some(password)) = (&self.config.username, &self.config.password) else {
-            self.update(app, |s| {
-                s.connection = Connection::Offline;
-                s.last_error = Some("no account configured (SHELFMARK_USERNAME)".into());
-            });
-            return Err(ClientError::NotSignedIn);
-        };
-        match client.sign_in(user, password).await {
-            Ok(info) => {
-                self.update(app, |s| {
-                    s.user = Some(info.name);
-                    s.last_error = None;
+    /// Signs in from the environment, else picks up the remembered session and its token.
+    async fn resume(&self) {
+        if self.config.server_url.is_some() {
+            self.sign_in_from_env().await;
+            return;
+        }
+        let dir = self.data_dir.clone();
+        let remembered = tokio::task::spawn_blocking(move || {
+            let session = Session::load(&dir)?;
+            let token = session.tokens(&dir).ok()?.load().ok()??;
+            Some((session, token))
+        })
+        .await
+        .ok()
+        .flatten();
+        let resumed = remembered.and_then(|(session, token)| {
+            Client::with_token(&session.server_url, &token)
+                .ok()
+                .map(|c| (c, session))
+        });
+        match resumed {
+            Some((client, session)) => {
+                *self.client.lock().await = Some(client);
+                self.set(|s| {
+                    s.connection = Connection::Connecting;
+                    s.server = Some(session.server_url);
+                    s.user = Some(session.user);
                 });
-                Ok(())
             }
+            None => self.set(|s| s.connection = Connection::SignedOut),
+        }
+    }
+
+    /// Signs in with the account the environment names; false when it names none or fails.
+    async fn sign_in_from_env(&self) -> bool {
+        let (Some(url), Some(user), Some(password)) = (
+            &self.config.server_url,
+            &self.config.username,
+            &self.config.password,
+        ) else {
+            return false;
+        };
+        match self.sign_in(url, user, password).await {
+            Ok(_) => true,
             Err(e) => {
                 tracing::warn!("sign-in failed: {e}");
                 let message = e.to_string();
-                self.update(app, |s| {
-                    s.connection = Connection::Offline;
+                let offline = e.is_retryable();
+                self.set(|s| {
+                    s.connection = if offline {
+                        Connection::Offline
+                    } else {
+                        Connection::SignedOut
+                    };
+                    s.server = Some(url.clone());
                     s.last_error = Some(message);
                 });
-                Err(e)
+                false
             }
         }
     }
 
-    async fn sync(&self, app: &AppHandle, client: &Client) -> Result<(), ClientError> {
-        self.update(app, |s| s.syncing = true);
+    async fn sync(&self, client: &Client) -> Result<(), ClientError> {
+        self.set(|s| s.syncing = true);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncEvent>();
         let forward = {
-            let app = app.clone();
+            let app = self.app.get().cloned();
             tokio::spawn(async move {
                 while let Some(event) = rx.recv().await {
-                    if let Err(e) = app.emit("sync-event", &event) {
-                        tracing::warn!("cannot forward a sync event: {e}");
+                    if let Some(app) = &app {
+                        if let Err(e) = app.emit("sync-event", &event) {
+                            tracing::warn!("cannot forward a sync event: {e}");
+                        }
                     }
                 }
             })
@@ -249,7 +346,7 @@ impl Engine {
                     conflicts = report.push.conflicts,
                     "synced"
                 );
-                self.update(app, |s| {
+                self.set(|s| {
                     s.connection = Connection::Online;
                     s.syncing = false;
                     s.last_error = None;
@@ -259,7 +356,7 @@ impl Engine {
                 tracing::warn!("sync failed: {e}");
                 let offline = e.is_retryable();
                 let message = e.to_string();
-                self.update(app, |s| {
+                self.set(|s| {
                     if offline {
                         s.connection = Connection::Offline;
                     }

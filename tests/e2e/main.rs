@@ -202,3 +202,205 @@ async fn an_unreachable_server_shows_offline_with_the_reason() -> anyhow::Result
     app.close().await?;
     result
 }
+
+/// Text of the first element matching `css`, or None when there is none yet.
+async fn text_of(app: &Desktop, css: &str) -> anyhow::Result<Option<String>> {
+    let text = app
+        .client
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null",
+            vec![serde_json::json!(css)],
+        )
+        .await?;
+    Ok(text.as_str().map(str::to_owned))
+}
+
+/// Waits until the first element matching `css` has text satisfying `want`.
+async fn wait_text(
+    app: &Desktop,
+    css: &str,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    eventually(Duration::from_secs(30), what, || async {
+        Ok(text_of(app, css).await?.filter(|t| want(t)))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn signing_in_from_the_window_refuses_a_wrong_password_then_syncs() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch_with("sign-in", &xvfb, &[]).await?;
+    let result = async {
+        let form = app
+            .client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("[data-testid=sign-in-form]"))
+            .await?;
+        form.find(Locator::Css("[data-testid=sign-in-server]"))
+            .await?
+            .send_keys(&server.url)
+            .await?;
+        form.find(Locator::Css("[data-testid=sign-in-user]"))
+            .await?
+            .send_keys("librarian")
+            .await?;
+        let password = form
+            .find(Locator::Css("[data-testid=sign-in-password]"))
+            .await?;
+        password.send_keys("not-the-password").await?;
+        form.find(Locator::Css("[data-testid=sign-in-submit]"))
+            .await?
+            .click()
+            .await?;
+        let error = wait_text(
+            &app,
+            "[data-testid=sign-in-error]",
+            "the sign-in error",
+            |t| !t.is_empty(),
+        )
+        .await?;
+        assert_eq!(error, "Wrong user name or password.");
+        app.screenshot("sign-in-wrong-password").await?;
+
+        password.clear().await?;
+        password.send_keys(shelfmark_tests::DEMO_PASSWORD).await?;
+        form.find(Locator::Css("[data-testid=sign-in-submit]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=catalogue-count]",
+            "the synced catalogue",
+            |t| {
+                t.split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| n >= 2000)
+            },
+        )
+        .await?;
+        let user = wait_text(&app, "[data-testid=signed-in-user]", "the user", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        assert_eq!(user, "Signed in as librarian");
+        app.screenshot("catalogue-after-sign-in").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_book_edited_in_the_window_shows_pending_then_reaches_the_server() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("book-edit", &server, &xvfb, "librarian").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        let first = eventually(Duration::from_secs(30), "a book row", || async {
+            Ok(app
+                .client
+                .find(Locator::Css("[data-testid=book-row]"))
+                .await
+                .ok())
+        })
+        .await?;
+        first.click().await?;
+        let old_title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        app.screenshot("book-view").await?;
+        app.client
+            .find(Locator::Css("[data-testid=edit-book]"))
+            .await?
+            .click()
+            .await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-form]"))
+            .await?;
+        let title = form.find(Locator::Css("input[name=title]")).await?;
+        title.clear().await?;
+        let new_title = format!("{old_title} (revised)");
+        title.send_keys(&new_title).await?;
+        // A wrong check digit is refused in the form, before anything is queued.
+        let isbn = form.find(Locator::Css("input[name=isbn]")).await?;
+        let good_isbn = isbn.prop("value").await?.unwrap_or_default();
+        let last = good_isbn
+            .chars()
+            .last()
+            .and_then(|c| c.to_digit(10))
+            .unwrap_or(0);
+        isbn.clear().await?;
+        isbn.send_keys(&format!(
+            "{}{}",
+            &good_isbn[..good_isbn.len() - 1],
+            (last + 1) % 10
+        ))
+        .await?;
+        form.find(Locator::Css("[data-testid=book-form-save]"))
+            .await?
+            .click()
+            .await?;
+        let error = wait_text(&app, "[data-testid=error-isbn]", "the ISBN error", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        assert!(error.contains("check digit"), "{error}");
+        app.screenshot("book-form-isbn-error").await?;
+        isbn.clear().await?;
+        isbn.send_keys(&good_isbn).await?;
+        form.find(Locator::Css("[data-testid=book-form-save]"))
+            .await?
+            .click()
+            .await?;
+
+        // Shown at once with the edit, then synced: the pending mark goes away.
+        wait_text(&app, "[data-testid=book-title]", "the edited title", |t| {
+            t == new_title
+        })
+        .await?;
+        wait_text(&app, "[data-testid=status-pending]", "the push", |t| {
+            t == "0 pending"
+        })
+        .await?;
+        app.screenshot("book-edited-and-synced").await?;
+
+        // The server has it: another desk syncing from scratch sees the new title.
+        let mut client = shelfmark_client::Client::new(&server.url)?;
+        client
+            .sign_in("librarian", shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        let cache = std::sync::Arc::new(std::sync::Mutex::new(
+            shelfmark_store::Store::open_in_memory()?,
+        ));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        client.sync(&cache, &tx).await?;
+        let found = cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .list_books(&new_title, 5)?;
+        assert!(found.iter().any(|b| b.title == new_title), "{found:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}

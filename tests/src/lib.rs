@@ -237,6 +237,8 @@ impl Desktop {
             .env_remove("SHELFMARK_SERVER_URL")
             .env_remove("SHELFMARK_USERNAME")
             .env_remove("SHELFMARK_PASSWORD")
+            // Tests never touch a developer's real keyring.
+            .env("SHELFMARK_CREDENTIAL_STORE", "file")
             .envs(env.iter().copied())
             .env("SHELFMARK_DATA_DIR", data.path())
             .stdout(Stdio::null())

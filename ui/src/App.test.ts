@@ -86,11 +86,32 @@ describe("the catalogue window", () => {
     expect(screen.getByTestId("status-failed").textContent?.trim()).toBe("2 failed");
   });
 
-  it("says so when no server is configured", async () => {
-    const backend = fakeBackend([], { ...onlineStatus, connection: "not_configured", user: null, server: null });
+  it("asks to sign in when nobody is, and says plainly when the password is wrong", async () => {
+    const backend = fakeBackend([book("Kept", ["A"])], { ...onlineStatus, connection: "signed_out", user: null, server: null });
     render(App, { backend });
-    expect(await screen.findByText("No server configured")).toBeTruthy();
-    expect(await screen.findByTestId("catalogue-empty")).toBeTruthy();
+    const form = await screen.findByTestId("sign-in-form");
+    await fireEvent.input(within(form).getByTestId("sign-in-server"), { target: { value: "http://127.0.0.1:8080" } });
+    await fireEvent.input(within(form).getByTestId("sign-in-user"), { target: { value: "librarian" } });
+    await fireEvent.input(within(form).getByTestId("sign-in-password"), { target: { value: "wrong" } });
+    await fireEvent.submit(form);
+    expect((await screen.findByTestId("sign-in-error")).textContent).toBe("Wrong user name or password.");
+    await fireEvent.input(within(form).getByTestId("sign-in-password"), { target: { value: "right" } });
+    await fireEvent.submit(form);
+    expect(await screen.findByText("Kept")).toBeTruthy();
+    expect(backend.signIns).toEqual([
+      { server: "http://127.0.0.1:8080", username: "librarian" },
+      { server: "http://127.0.0.1:8080", username: "librarian" },
+    ]);
+  });
+
+  it("signs out after asking, warning that pending edits stay", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, pending_edits: 2 });
+    render(App, { backend });
+    await fireEvent.click(await screen.findByTestId("sign-out"));
+    const dialog = await screen.findByTestId("confirm-dialog");
+    expect(dialog.textContent).toContain("stay on this computer");
+    await fireEvent.click(within(dialog).getByTestId("confirm-yes"));
+    expect(await screen.findByTestId("sign-in-form")).toBeTruthy();
   });
 });
 

@@ -15,6 +15,7 @@ import type { OutboxEntry } from "./bindings/OutboxEntry";
 import type { Patron } from "./bindings/Patron";
 import type { SaveMode } from "./bindings/SaveMode";
 import type { SyncStatus } from "./bindings/SyncStatus";
+import type { UserInfo } from "./bindings/UserInfo";
 
 export type {
   BarcodeMatch,
@@ -29,6 +30,7 @@ export type {
   Patron,
   SaveMode,
   SyncStatus,
+  UserInfo,
 };
 export type { BookSummary } from "./bindings/BookSummary";
 export type { Connection } from "./bindings/Connection";
@@ -48,6 +50,8 @@ export interface Backend {
   retryEdit(seq: number): Promise<void>;
   discardEdit(seq: number): Promise<void>;
   searchPatrons(query: string): Promise<Patron[]>;
+  signIn(server: string, username: string, password: string): Promise<UserInfo>;
+  signOut(): Promise<void>;
   syncStatus(): Promise<SyncStatus>;
   syncNow(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
@@ -67,6 +71,8 @@ export const tauriBackend: Backend = {
   retryEdit: (seq) => invoke("retry_edit", { seq }),
   discardEdit: (seq) => invoke("discard_edit", { seq }),
   searchPatrons: (query) => invoke("search_patrons", { query }),
+  signIn: (server, username, password) => invoke("sign_in", { server, username, password }),
+  signOut: () => invoke("sign_out"),
   syncStatus: () => invoke("sync_status"),
   syncNow: () => invoke("sync_now"),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),

@@ -8,6 +8,7 @@ export interface FakeBackend extends Backend {
   entries: OutboxEntry[];
   queries: string[];
   syncRequests: number;
+  signIns: { server: string; username: string }[];
   emitStatus(status: SyncStatus): void;
 }
 
@@ -92,6 +93,16 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async searchPatrons() {
       return [];
+    },
+    signIns: [],
+    async signIn(server, username, password) {
+      fake.signIns.push({ server, username });
+      if (password !== "right") throw { message: "Wrong user name or password.", fields: [] };
+      fake.emitStatus({ ...status, connection: "online", server, user: username });
+      return { id: "u1", name: username, role: "librarian" };
+    },
+    async signOut() {
+      fake.emitStatus({ ...status, connection: "signed_out", user: null });
     },
     async syncStatus() {
       return status;

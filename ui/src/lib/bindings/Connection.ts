@@ -3,4 +3,4 @@
 /**
  * Whether the app talks to its server.
  */
-export type Connection = "not_configured" | "connecting" | "online" | "offline";
+export type Connection = "signed_out" | "connecting" | "online" | "offline";

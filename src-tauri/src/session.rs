@@ -1,0 +1,68 @@
+//! Which server and account the app signs in to, remembered between runs: `session.json`
+//! beside the cache names them (nothing secret), the token itself goes to the OS keyring or a
+//! private file (`shelfmark_client::credentials`).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use shelfmark_client::credentials::{Backend, CredentialError, Kept, TokenStore};
+
+/// The account the app last signed in with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Session {
+    pub(crate) server_url: String,
+    pub(crate) user: String,
+}
+
+impl Session {
+    fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("session.json")
+    }
+
+    /// The remembered session, if any (an unreadable file counts as none).
+    pub(crate) fn load(data_dir: &Path) -> Option<Session> {
+        let text = std::fs::read_to_string(Self::path(data_dir)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub(crate) fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(Self::path(data_dir), json)
+    }
+
+    pub(crate) fn forget(data_dir: &Path) -> std::io::Result<()> {
+        match std::fs::remove_file(Self::path(data_dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where this session's token is kept.
+    pub(crate) fn tokens(&self, data_dir: &Path) -> Result<TokenStore, CredentialError> {
+        Ok(TokenStore::new(
+            &self.server_url,
+            &self.user,
+            data_dir.join("token"),
+            Backend::from_env()?,
+        ))
+    }
+}
+
+/// Keeps the token, saying once where when it lands in a file.
+pub(crate) fn keep_token(tokens: &TokenStore, token: &str) {
+    match tokens.save(token) {
+        Ok(Kept::Keyring) => {}
+        Ok(Kept::File { path, first_time }) => {
+            if first_time {
+                tracing::warn!(
+                    "no keyring service on this machine: the session token is kept in {}, \
+                     readable only by you",
+                    path.display()
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot keep the session token ({e}); you will sign in again next time")
+        }
+    }
+}
