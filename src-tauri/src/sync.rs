@@ -131,10 +131,10 @@ impl Engine {
             f(&mut guard);
             guard.clone()
         };
-        if let Some(app) = self.app.get() {
-            if let Err(e) = app.emit("sync-status", snapshot) {
-                tracing::warn!("cannot tell the window the sync status: {e}");
-            }
+        if let Some(app) = self.app.get()
+            && let Err(e) = app.emit("sync-status", snapshot)
+        {
+            tracing::warn!("cannot tell the window the sync status: {e}");
         }
     }
 
@@ -190,10 +190,10 @@ impl Engine {
         *self.client.lock().await = None;
         let dir = self.data_dir.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if let Some(tokens) = Session::load(&dir).and_then(|s| s.tokens(&dir).ok()) {
-                if let Err(e) = tokens.forget() {
-                    tracing::warn!("cannot forget the session token: {e}");
-                }
+            if let Some(tokens) = Session::load(&dir).and_then(|s| s.tokens(&dir).ok())
+                && let Err(e) = tokens.forget()
+            {
+                tracing::warn!("cannot forget the session token: {e}");
             }
             if let Err(e) = Session::forget(&dir) {
                 tracing::warn!("cannot forget the session: {e}");
@@ -325,10 +325,10 @@ impl Engine {
             let app = self.app.get().cloned();
             tokio::spawn(async move {
                 while let Some(event) = rx.recv().await {
-                    if let Some(app) = &app {
-                        if let Err(e) = app.emit("sync-event", &event) {
-                            tracing::warn!("cannot forward a sync event: {e}");
-                        }
+                    if let Some(app) = &app
+                        && let Err(e) = app.emit("sync-event", &event)
+                    {
+                        tracing::warn!("cannot forward a sync event: {e}");
                     }
                 }
             })
