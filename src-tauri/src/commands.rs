@@ -6,7 +6,8 @@ use shelfmark_client::ClientError;
 use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, Copy, FieldError, Hold, HoldStatus, Patron};
 use shelfmark_store::{
-    BookPage, BookQuery, CachedRecord, Editable, Lookup, OutboxEntry, Store, StoreError,
+    BookPage, BookQuery, CachedRecord, Editable, Lookup, OutboxEntry, OutboxState, Store,
+    StoreError,
 };
 use tauri::State;
 use ts_rs::TS;
@@ -71,12 +72,17 @@ pub(crate) struct BookDetail {
     holds: Vec<HoldView>,
 }
 
-/// An active hold with its patron, as the book view lists it.
+/// A hold with its patron, as the book view lists it: active (with the copy it got), still
+/// waiting to reach the server, or lost (with the server's answer).
 #[derive(Debug, Serialize, TS)]
 #[ts(export)]
 pub(crate) struct HoldView {
     hold: CachedRecord<Hold>,
     patron: Option<Patron>,
+    copy: Option<Copy>,
+    /// For a hold the server could not fill: its `hold-unavailable` answer (`patron_premium`,
+    /// `escalation_id`...).
+    lost: Option<serde_json::Value>,
 }
 
 /// A copy found by its barcode.
@@ -123,7 +129,17 @@ pub(crate) async fn book_detail(engine: State<'_, Engine>, id: Uuid) -> Result<O
         for hold in cached_all::<Hold>(s, s.find_by::<Hold>(Lookup::BookId, &key)?)? {
             if hold.record.status == HoldStatus::Active {
                 let patron = s.get::<Patron>(hold.record.patron_id)?.map(|p| p.record);
-                holds.push(HoldView { hold, patron });
+                let copy = match hold.record.copy_id {
+                    Some(id) => s.get::<Copy>(id)?.map(|c| c.record),
+                    None => None,
+                };
+                let lost = s.hold_outcome(hold.record.id)?;
+                holds.push(HoldView {
+                    hold,
+                    patron,
+                    copy,
+                    lost,
+                });
             }
         }
         Ok(Some(BookDetail {
@@ -237,6 +253,43 @@ pub(crate) async fn retry_edit(engine: State<'_, Engine>, seq: i64) -> Result<()
 #[tauri::command]
 pub(crate) async fn discard_edit(engine: State<'_, Engine>, seq: i64) -> Result<()> {
     with_store(&engine, move |s| s.discard(seq)).await?;
+    engine.edited();
+    Ok(())
+}
+
+/// Places a hold for a patron on a book: queued at once (works offline); the server picks the
+/// copy when it syncs, or answers that every copy is taken.
+#[tauri::command]
+pub(crate) async fn place_hold(
+    engine: State<'_, Engine>,
+    patron_id: Uuid,
+    book_id: Uuid,
+) -> Result<CachedRecord<Hold>> {
+    let hold = Hold {
+        id: Uuid::now_v7(),
+        patron_id,
+        book_id,
+        copy_id: None,
+        status: HoldStatus::Active,
+        cancel_reason: None,
+    };
+    save(&engine, hold).await
+}
+
+/// Cancels a hold (queued; the server frees its copy), or dismisses a lost one.
+#[tauri::command]
+pub(crate) async fn cancel_hold(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
+    with_store(&engine, move |s| {
+        let lost = s
+            .outbox()?
+            .into_iter()
+            .find(|e| e.record_id == id && e.state == OutboxState::Lost);
+        match lost {
+            Some(entry) => s.discard(entry.seq),
+            None => s.delete::<Hold>(id).map(drop),
+        }
+    })
+    .await?;
     engine.edited();
     Ok(())
 }

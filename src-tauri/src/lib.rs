@@ -57,6 +57,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::retry_edit,
             commands::discard_edit,
             commands::search_patrons,
+            commands::place_hold,
+            commands::cancel_hold,
             commands::sync_status,
             commands::sign_in,
             commands::sign_out,

@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import App from "./App.svelte";
 import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
 import type { OutboxEntry } from "./lib/backend";
+import type { JsonValue } from "./lib/bindings/serde_json/JsonValue";
 
 afterEach(cleanup);
 
@@ -189,6 +190,51 @@ describe("a book and its copies", () => {
     await screen.findByText("A");
     await fireEvent.keyDown(window, { key: "k", ctrlKey: true });
     await waitFor(() => expect(document.activeElement).toBe(screen.getByTestId("catalogue-search")));
+  });
+});
+
+describe("holds", () => {
+  it("places a hold for a patron picked by name, premium patrons marked", async () => {
+    const b = book("Wanted", ["A"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1")]);
+    backend.patrons = [
+      { id: "p1", name: "Pat Premium", email: "pat@x.org", premium: true, branch: "North" },
+      { id: "p2", name: "Reg Ular", email: "reg@x.org", premium: false, branch: "North" },
+    ];
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Wanted"));
+    await fireEvent.click(await screen.findByTestId("place-hold"));
+    const dialog = await screen.findByTestId("hold-dialog");
+    const options = await within(dialog).findAllByTestId("patron-option");
+    expect(options[0].textContent).toContain("premium");
+    await fireEvent.input(within(dialog).getByTestId("patron-search"), { target: { value: "reg" } });
+    await waitFor(() => expect(within(dialog).getAllByTestId("patron-option")).toHaveLength(1));
+    await fireEvent.click(within(dialog).getByTestId("patron-option"));
+    await fireEvent.click(within(dialog).getByTestId("hold-place"));
+    const row = await screen.findByTestId("hold-row");
+    expect(row.textContent).toContain("Reg Ular");
+    expect(within(row).getByTestId("hold-outcome").textContent).toBe("Waiting to reach the server");
+  });
+
+  it("says plainly when a regular patron's hold is lost, and escalates a premium one", async () => {
+    const b = book("Scarce", ["A"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1", "held", "North"), copyOf(b, "C2", "on_loan", "South")]);
+    const hold = (id: string, premium: boolean, lost: JsonValue) => ({
+      hold: { record: { id, patron_id: id, book_id: b.id, copy_id: null, status: "active" as const, cancel_reason: null }, etag: null, pending: true, in_conflict: false },
+      patron: { id, name: premium ? "Vera Premium" : "Rob Regular", email: "x@y.org", premium, branch: "North" },
+      copy: null,
+      lost,
+    });
+    backend.holds = [
+      hold("h1", false, { patron_premium: false }),
+      hold("h2", true, { patron_premium: true, escalation_id: "esc-42" }),
+    ];
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Scarce"));
+    const rows = await screen.findAllByTestId("hold-row");
+    expect(within(rows[0]).getByTestId("hold-outcome").textContent).toBe("Not available: all copies are taken.");
+    expect(rows[0].textContent).toContain("North: 0 of 1 available · South: 0 of 1 available");
+    expect(within(rows[1]).getByTestId("hold-outcome").textContent).toContain("escalated to the manager (escalation esc-42)");
   });
 });
 

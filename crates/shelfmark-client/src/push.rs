@@ -32,6 +32,8 @@ pub struct PushReport {
     pub conflicts: usize,
     /// Edits the server refused (kept as failed).
     pub failed: usize,
+    /// Holds the server could not fill (every copy taken).
+    pub lost_holds: usize,
 }
 
 /// What became of one edit.
@@ -39,6 +41,7 @@ enum Outcome {
     Pushed { merged: bool },
     Conflict,
     Failed,
+    HoldLost,
 }
 
 impl Client {
@@ -60,6 +63,7 @@ impl Client {
                 }
                 Ok(Outcome::Conflict) => report.conflicts += 1,
                 Ok(Outcome::Failed) => report.failed += 1,
+                Ok(Outcome::HoldLost) => report.lost_holds += 1,
                 Err(e) => {
                     if e.is_retryable() {
                         with_store(store, move |s| s.count_attempt(seq)).await?;
@@ -168,6 +172,13 @@ impl Client {
                         }
                     }
                 }
+                // Every copy is taken: the hold is lost (the answer names the escalation opened
+                // for a premium patron). Kept for the librarian to see, never retried.
+                (StatusCode::CONFLICT, "hold-unavailable", EditOp::Create) => {
+                    let answer = serde_json::to_value(&problem).unwrap_or(Value::Null);
+                    with_store(store, move |s| s.hold_lost(seq, &answer)).await?;
+                    return Ok(Outcome::HoldLost);
+                }
                 (StatusCode::CONFLICT, "duplicate", _) => {
                     let detail = problem.detail.clone();
                     let existing = problem.extensions.get("existing_id").cloned();
@@ -270,12 +281,13 @@ impl Client {
 }
 
 /// A create met an existing record: the same one (our earlier create whose answer was lost)
-/// when every field the server keeps matches ours.
+/// when every field we sent matches; fields we left null are the server's to fill (a hold's
+/// copy).
 fn same_record(entry: &OutboxEntry, theirs: &Value) -> bool {
     match (&entry.body, theirs) {
         (Some(Value::Object(mine)), Value::Object(theirs)) => mine
             .iter()
-            .all(|(k, v)| theirs.get(k).is_none_or(|t| t == v)),
+            .all(|(k, v)| v.is_null() || theirs.get(k).is_none_or(|t| t == v)),
         _ => false,
     }
 }

@@ -92,6 +92,9 @@ pub struct Status {
     pub failed_edits: i64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub conflicts: i64,
+    /// Holds the server could not fill, not yet dismissed.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub lost_holds: i64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
     pub last_sync: Option<String>,
@@ -260,13 +263,14 @@ impl Store {
 
     /// Everything the status bar shows.
     pub fn status(&self) -> Result<Status, StoreError> {
-        let (pending_edits, failed_edits, conflicts) = self.conn.query_row(
+        let (pending_edits, failed_edits, conflicts, lost_holds) = self.conn.query_row(
             "SELECT count(*) FILTER (WHERE state = 'pending'),
                     count(*) FILTER (WHERE state = 'failed'),
-                    count(*) FILTER (WHERE state = 'conflict')
+                    count(*) FILTER (WHERE state = 'conflict'),
+                    count(*) FILTER (WHERE state = 'lost')
              FROM outbox",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
         let position = self.sync_position()?;
         Ok(Status {
@@ -277,6 +281,7 @@ impl Store {
             pending_edits,
             failed_edits,
             conflicts,
+            lost_holds,
             last_seq: position.last_seq,
             last_sync: position.last_sync,
         })

@@ -59,6 +59,9 @@ pub enum OutboxState {
     Failed,
     /// The server's record moved and the merge needs the librarian (see the inbox).
     Conflict,
+    /// A hold the server could not fill: every copy was taken. Kept, with the server's answer
+    /// (and the escalation opened for a premium patron), until the librarian has seen it.
+    Lost,
 }
 
 impl OutboxState {
@@ -67,6 +70,7 @@ impl OutboxState {
             "pending" => Ok(OutboxState::Pending),
             "failed" => Ok(OutboxState::Failed),
             "conflict" => Ok(OutboxState::Conflict),
+            "lost" => Ok(OutboxState::Lost),
             other => Err(bad_text(format!("unknown outbox state {other:?}"))),
         }
     }
@@ -286,6 +290,35 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// The server could not fill a hold (`409 hold-unavailable`): the hold stays, marked lost
+    /// with the server's answer, until the librarian dismisses it.
+    pub fn hold_lost(&mut self, seq: i64, answer: &Value) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET state = 'lost', outcome = ?2, attempts = attempts + 1
+             WHERE seq = ?1 AND kind = 'hold'",
+            params![seq, answer.to_string()],
+        )?;
+        if n == 0 {
+            Err(StoreError::NoSuchEdit(seq))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The server's answer to a lost hold, by hold id.
+    pub fn hold_outcome(&self, hold_id: Uuid) -> Result<Option<Value>, StoreError> {
+        let outcome: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT outcome FROM outbox WHERE kind = 'hold' AND record_id = ?1 AND state = 'lost'",
+                [hold_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        outcome.map(|o| Ok(serde_json::from_str(&o)?)).transpose()
     }
 
     /// Counts a failed attempt (network trouble, 5xx) without changing anything else.

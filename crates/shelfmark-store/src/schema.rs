@@ -52,9 +52,10 @@ const MIGRATIONS: &[&str] = &[
         base_etag TEXT,               -- the server state the edit started from (NULL: create)
         base TEXT,                    -- that state's representation
         body TEXT,                    -- mine (NULL: delete)
-        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed', 'conflict')),
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'failed', 'conflict', 'lost')),
         problem TEXT,                 -- the server's problem detail of a failed edit
-        outcome TEXT,                 -- what the server said of a hold (won / lost ...)
+        outcome TEXT,                 -- a lost hold: the server's hold-unavailable answer
         attempts INTEGER NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL,
         UNIQUE (kind, record_id)

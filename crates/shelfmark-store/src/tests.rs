@@ -546,3 +546,29 @@ fn patrons_are_found_by_name_or_email_premium_first() {
     assert!(names("100%").is_empty());
     assert_eq!(names("").len(), 3);
 }
+
+#[test]
+fn a_lost_hold_is_kept_with_the_servers_answer_until_dismissed() {
+    let mut store = synced_store();
+    let hold = Hold {
+        id: Uuid::from_u128(77),
+        patron_id: Uuid::from_u128(5),
+        book_id: Uuid::from_u128(1),
+        copy_id: None,
+        status: shelfmark_core::HoldStatus::Active,
+        cancel_reason: None,
+    };
+    let entry = store.save(&hold).expect("queues");
+    assert_eq!(entry.op, EditOp::Create);
+    let answer = json!({"type": "/problems/hold-unavailable", "patron_premium": true, "escalation_id": "e-1"});
+    store.hold_lost(entry.seq, &answer).expect("marks lost");
+    assert!(
+        store.pending_edits().expect("pending").is_empty(),
+        "a lost hold is never retried"
+    );
+    assert_eq!(store.status().expect("status").lost_holds, 1);
+    assert_eq!(store.hold_outcome(hold.id).expect("reads"), Some(answer));
+    store.discard(entry.seq).expect("dismisses");
+    assert!(store.get::<Hold>(hold.id).expect("reads").is_none());
+    assert_eq!(store.status().expect("status").lost_holds, 0);
+}

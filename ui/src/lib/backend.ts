@@ -11,6 +11,8 @@ import type { BookQuery } from "./bindings/BookQuery";
 import type { CachedRecord } from "./bindings/CachedRecord";
 import type { CommandError } from "./bindings/CommandError";
 import type { Copy } from "./bindings/Copy";
+import type { Hold } from "./bindings/Hold";
+import type { HoldView } from "./bindings/HoldView";
 import type { OutboxEntry } from "./bindings/OutboxEntry";
 import type { Patron } from "./bindings/Patron";
 import type { SaveMode } from "./bindings/SaveMode";
@@ -26,6 +28,8 @@ export type {
   CachedRecord,
   CommandError,
   Copy,
+  Hold,
+  HoldView,
   OutboxEntry,
   Patron,
   SaveMode,
@@ -50,6 +54,8 @@ export interface Backend {
   retryEdit(seq: number): Promise<void>;
   discardEdit(seq: number): Promise<void>;
   searchPatrons(query: string): Promise<Patron[]>;
+  placeHold(patronId: string, bookId: string): Promise<CachedRecord<Hold>>;
+  cancelHold(id: string): Promise<void>;
   signIn(server: string, username: string, password: string): Promise<UserInfo>;
   signOut(): Promise<void>;
   syncStatus(): Promise<SyncStatus>;
@@ -71,6 +77,8 @@ export const tauriBackend: Backend = {
   retryEdit: (seq) => invoke("retry_edit", { seq }),
   discardEdit: (seq) => invoke("discard_edit", { seq }),
   searchPatrons: (query) => invoke("search_patrons", { query }),
+  placeHold: (patronId, bookId) => invoke("place_hold", { patronId, bookId }),
+  cancelHold: (id) => invoke("cancel_hold", { id }),
   signIn: (server, username, password) => invoke("sign_in", { server, username, password }),
   signOut: () => invoke("sign_out"),
   syncStatus: () => invoke("sync_status"),

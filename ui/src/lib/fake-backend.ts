@@ -1,6 +1,6 @@
 // An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
-import type { Backend, Book, BookSummary, Copy, OutboxEntry, SyncStatus } from "./backend";
+import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncStatus } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -9,6 +9,8 @@ export interface FakeBackend extends Backend {
   queries: string[];
   syncRequests: number;
   signIns: { server: string; username: string }[];
+  patrons: Patron[];
+  holds: HoldView[];
   emitStatus(status: SyncStatus): void;
 }
 
@@ -54,7 +56,7 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       return {
         book: record(book, pending.has(id)),
         copies: fake.copies.filter((c) => c.book_id === id).map((c) => record(c, pending.has(c.id))),
-        holds: [],
+        holds: fake.holds.filter((h) => h.hold.record.book_id === id),
       };
     },
     async saveBook(book, mode) {
@@ -91,8 +93,19 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async discardEdit(seq) {
       fake.entries = fake.entries.filter((e) => e.seq !== seq);
     },
-    async searchPatrons() {
-      return [];
+    patrons: [],
+    holds: [],
+    async searchPatrons(query) {
+      const q = query.toLowerCase();
+      return fake.patrons.filter((p) => p.name.toLowerCase().includes(q));
+    },
+    async placeHold(patronId, bookId) {
+      const hold: Hold = { id: `hold-${fake.holds.length}`, patron_id: patronId, book_id: bookId, copy_id: null, status: "active", cancel_reason: null };
+      fake.holds.push({ hold: { record: hold, etag: null, pending: true, in_conflict: false }, patron: fake.patrons.find((p) => p.id === patronId) ?? null, copy: null, lost: null });
+      return fake.holds[fake.holds.length - 1].hold;
+    },
+    async cancelHold(id) {
+      fake.holds = fake.holds.filter((h) => h.hold.record.id !== id);
     },
     signIns: [],
     async signIn(server, username, password) {

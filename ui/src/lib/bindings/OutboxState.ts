@@ -3,4 +3,4 @@
 /**
  * Where an outbox entry stands.
  */
-export type OutboxState = "pending" | "failed" | "conflict";
+export type OutboxState = "pending" | "failed" | "conflict" | "lost";

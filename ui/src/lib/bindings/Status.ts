@@ -3,4 +3,8 @@
 /**
  * The counts behind the status bar and `shelfmark status`.
  */
-export type Status = { books: number, copies: number, patrons: number, holds: number, pending_edits: number, failed_edits: number, conflicts: number, last_seq: number, last_sync: string | null, };
+export type Status = { books: number, copies: number, patrons: number, holds: number, pending_edits: number, failed_edits: number, conflicts: number, 
+/**
+ * Holds the server could not fill, not yet dismissed.
+ */
+lost_holds: number, last_seq: number, last_sync: string | null, };
