@@ -39,3 +39,14 @@ if $want_test && ! command -v tauri-driver >/dev/null; then
   say "installing tauri-driver into $TOOLS"
   cargo install tauri-driver --locked --root "$TOOLS" --quiet
 fi
+
+# aiosmtpd (PyPI), the SMTP sink the server's mail tests deliver to on loopback (tests only),
+# in a venv of its own; its command is linked into $TOOLS/bin.
+if $want_test && [ ! -x "$TOOLS/bin/aiosmtpd" ]; then
+  say "installing aiosmtpd into $TOOLS"
+  command -v python3 >/dev/null || die "python3 not found: install it (Debian: python3 python3-venv)"
+  mkdir -p "$TOOLS/bin"
+  python3 -m venv "$TOOLS/aiosmtpd"
+  "$TOOLS/aiosmtpd/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==1.4.*"
+  ln -sf ../aiosmtpd/bin/aiosmtpd "$TOOLS/bin/aiosmtpd"
+fi

@@ -32,6 +32,13 @@ pub enum AppError {
     EditConflict(shelfmark_core::wire::EditConflict),
     #[error("{detail}")]
     Duplicate { detail: String, existing_id: Uuid },
+    /// No copy of the book was free for a hold; a premium patron's loss opened an escalation.
+    #[error("{}", hold_unavailable_detail(*escalation_id))]
+    HoldUnavailable {
+        book_id: Uuid,
+        patron_premium: bool,
+        escalation_id: Option<Uuid>,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error(
@@ -59,7 +66,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Validation(_) => StatusCode::BAD_REQUEST,
-            AppError::EditConflict(_) | AppError::Duplicate { .. } => StatusCode::CONFLICT,
+            AppError::EditConflict(_)
+            | AppError::Duplicate { .. }
+            | AppError::HoldUnavailable { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -77,6 +86,7 @@ impl AppError {
             AppError::Validation(_) => "validation",
             AppError::EditConflict(_) => "edit-conflict",
             AppError::Duplicate { .. } => "duplicate",
+            AppError::HoldUnavailable { .. } => "hold-unavailable",
             AppError::PreconditionFailed(_) => "precondition-failed",
             AppError::PreconditionRequired => "precondition-required",
             AppError::PayloadTooLarge => "payload-too-large",
@@ -93,6 +103,7 @@ impl AppError {
             AppError::Validation(_) => "Invalid request",
             AppError::EditConflict(_) => "Edit conflict",
             AppError::Duplicate { .. } => "Duplicate",
+            AppError::HoldUnavailable { .. } => "No copy available",
             AppError::PreconditionFailed(_) => "Precondition failed",
             AppError::PreconditionRequired => "Precondition required",
             AppError::PayloadTooLarge => "Payload too large",
@@ -118,6 +129,17 @@ impl AppError {
             AppError::Duplicate { existing_id, .. } => {
                 extensions.insert("existing_id".into(), json!(existing_id));
             }
+            AppError::HoldUnavailable {
+                book_id,
+                patron_premium,
+                escalation_id,
+            } => {
+                extensions.insert("book_id".into(), json!(book_id));
+                extensions.insert("patron_premium".into(), json!(patron_premium));
+                if let Some(id) = escalation_id {
+                    extensions.insert("escalation_id".into(), json!(id));
+                }
+            }
             _ => {}
         }
         Problem {
@@ -128,6 +150,18 @@ impl AppError {
             errors,
             extensions,
         }
+    }
+}
+
+/// What the desk reads when a hold loses: plain words, and for a premium patron what happens
+/// next.
+fn hold_unavailable_detail(escalation_id: Option<Uuid>) -> String {
+    match escalation_id {
+        None => "All copies of this book are taken: the hold cannot be placed now.".into(),
+        Some(id) => format!(
+            "All copies of this book are taken. The patron is premium: the manager has been told \
+             (escalation {id}) and will contact them."
+        ),
     }
 }
 
@@ -170,6 +204,33 @@ mod tests {
         assert_eq!(p.kind, "/problems/validation");
         assert_eq!(p.status, 400);
         assert_eq!(p.errors[0].field, "title");
+    }
+
+    #[test]
+    fn hold_unavailable_says_so_plainly_and_names_the_escalation_for_premium_patrons() {
+        let book_id = Uuid::nil();
+        let regular = AppError::HoldUnavailable {
+            book_id,
+            patron_premium: false,
+            escalation_id: None,
+        }
+        .problem();
+        assert_eq!(
+            (regular.kind.as_str(), regular.status),
+            ("/problems/hold-unavailable", 409)
+        );
+        assert!(regular.detail.contains("All copies of this book are taken"));
+        assert_eq!(regular.extensions["patron_premium"], false);
+        assert!(!regular.extensions.contains_key("escalation_id"));
+        let id = Uuid::now_v7();
+        let premium = AppError::HoldUnavailable {
+            book_id,
+            patron_premium: true,
+            escalation_id: Some(id),
+        }
+        .problem();
+        assert_eq!(premium.extensions["escalation_id"], json!(id));
+        assert!(premium.detail.contains(&id.to_string()));
     }
 
     #[test]

@@ -4,14 +4,17 @@
 //! a shutdown signal, letting in-flight requests finish. The binary (`src/main.rs`) only parses
 //! the command line and calls these, so the integration tests run the very same server.
 //!
-//! Code map: `http` (routes, extractors, conditional requests), `store` (the database behind a
-//! SQLite and a PostgreSQL implementation), `auth` (passwords, tokens), `demo` (seed data),
-//! `error` (the one problem+json error type).
+//! Code map: `http` (routes, extractors, conditional requests; `holds` and `escalations` for
+//! the business operations), `store` (the database behind a SQLite and a PostgreSQL
+//! implementation; `store::ops` the multi-record operations written once for both), `mail`
+//! (the manager's and patrons' mails, the outbox delivery over SMTP or into a spool folder),
+//! `auth` (passwords, tokens), `demo` (seed data), `error` (the one problem+json error type).
 
 pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod store;
 
 use std::future::Future;
@@ -26,6 +29,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::SessionCache;
 use crate::error::AppError;
+use crate::mail::MailSettings;
 use crate::store::Store;
 
 /// Settings of a running server.
@@ -35,6 +39,8 @@ pub struct Config {
     pub body_limit: usize,
     /// How long a session token stays valid.
     pub token_ttl: Duration,
+    /// Sender and manager addresses of the mails the server writes.
+    pub mail: MailSettings,
 }
 
 impl Default for Config {
@@ -42,6 +48,7 @@ impl Default for Config {
         Config {
             body_limit: 1024 * 1024,
             token_ttl: Duration::from_secs(12 * 3600),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -54,6 +61,9 @@ pub struct Shared {
     pub store: Store,
     pub sessions: SessionCache,
     pub config: Config,
+    /// Wakes the mail delivery task (`mail::spawn_delivery`) after a write that may have
+    /// queued a mail.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -62,6 +72,7 @@ impl AppState {
             store,
             sessions: SessionCache::default(),
             config,
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 }

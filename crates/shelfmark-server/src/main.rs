@@ -1,5 +1,8 @@
 //! `shelfmark-server`: the command line around the library (`shelfmark_server::serve`).
 //!
+//! Mail (the outbox of `shelfmark_server::mail`) leaves through `SHELFMARK_SMTP_URL` when it is
+//! set, else into `.eml` files in a spool folder beside the database, so nothing is lost.
+//!
 //! Stdout carries exactly one line once the socket is bound (`shelfmark-server listening on
 //! http://ADDR`), so scripts and tests can wait for it and learn the port; logs go to stderr.
 
@@ -10,6 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use shelfmark_core::wire::Role;
 use shelfmark_server::demo::{self, Seeded};
+use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery};
 use shelfmark_server::store::Store;
 use shelfmark_server::{AppState, Config, auth, serve};
 use tokio::net::TcpListener;
@@ -46,6 +50,24 @@ struct Cli {
     /// How long a login token stays valid, in hours.
     #[arg(long, env = "SHELFMARK_TOKEN_HOURS", default_value_t = 12)]
     token_hours: u64,
+    /// SMTP server for the mail outbox (`smtp://host:25`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`). Unset: mails are written to the spool folder.
+    #[arg(long, env = "SHELFMARK_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// Where the manager's mails go (premium patrons' lost holds).
+    #[arg(long, env = "SHELFMARK_MANAGER_EMAIL")]
+    manager_email: Option<String>,
+    /// The sender of the server's mails.
+    #[arg(
+        long,
+        env = "SHELFMARK_MAIL_FROM",
+        default_value = "Shelfmark <shelfmark@localhost>"
+    )]
+    mail_from: String,
+    /// Folder of `.eml` files when no SMTP server is set (default: `mail-spool` beside a SQLite
+    /// database, else in the platform data directory).
+    #[arg(long, env = "SHELFMARK_MAIL_SPOOL")]
+    mail_spool: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -89,6 +111,23 @@ fn default_database() -> String {
         .map(|d| d.join("shelfmark"))
         .unwrap_or_else(|| PathBuf::from("."));
     format!("sqlite://{}", dir.join("shelfmark-server.db").display())
+}
+
+/// The spool folder's default: beside a SQLite file, else in the platform data directory.
+fn default_spool(database_url: &str) -> PathBuf {
+    let sqlite_file = database_url
+        .strip_prefix("sqlite:")
+        .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .map(PathBuf::from);
+    match sqlite_file.as_deref().and_then(|f| f.parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("mail-spool"),
+        Some(_) => PathBuf::from("mail-spool"),
+        None => dirs::data_dir()
+            .map(|d| d.join("shelfmark"))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("mail-spool"),
+    }
 }
 
 fn read_password(name: &str) -> anyhow::Result<String> {
@@ -184,9 +223,27 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let manager = match (&cli.manager_email, &cli.smtp_url) {
+        (Some(m), _) => m.clone(),
+        (None, Some(_)) => bail!("SHELFMARK_SMTP_URL is set: set SHELFMARK_MANAGER_EMAIL too"),
+        (None, None) => "manager@localhost".into(),
+    };
+    let mail = MailSettings::new(&cli.mail_from, &manager)?;
+    let transport = match &cli.smtp_url {
+        Some(url) => Transport::smtp(url)?,
+        None => {
+            let spool = cli
+                .mail_spool
+                .clone()
+                .unwrap_or_else(|| default_spool(&url));
+            tracing::info!(spool = %spool.display(), "no SMTP server set: mails go to the spool folder");
+            Transport::Spool(spool)
+        }
+    };
     let config = Config {
         body_limit: cli.body_limit,
         token_ttl: std::time::Duration::from_secs(cli.token_hours.max(1) * 3600),
+        mail,
     };
     let listener = TcpListener::bind(&cli.listen)
         .await
@@ -197,6 +254,14 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "shelfmark-server listening on http://{addr}")?;
         out.flush()?;
     }
-    serve(listener, AppState::new(store, config), shutdown_signal()).await?;
+    let state = AppState::new(store, config);
+    let delivery = spawn_delivery(
+        state.store.clone(),
+        transport,
+        Retry::default(),
+        state.mail_wake.clone(),
+    );
+    serve(listener, state, shutdown_signal()).await?;
+    delivery.abort();
     Ok(())
 }

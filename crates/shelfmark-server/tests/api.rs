@@ -73,6 +73,7 @@ struct Server {
     http: reqwest::Client,
     token: String,
     db: TestDb,
+    state: AppState,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -101,7 +102,8 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve(listener, AppState::new(store, config), async {
+        let state = AppState::new(store, config);
+        tokio::spawn(serve(listener, state.clone(), async {
             let _ = stopped.await;
         }));
         let mut server = Server {
@@ -109,6 +111,7 @@ impl Server {
             http: reqwest::Client::new(),
             token: String::new(),
             db,
+            state,
             stop: Some(stop),
         };
         server.token = server.login("librarian").await;
@@ -239,6 +242,17 @@ on_both_backends!(
     concurrent_puts_on_one_etag_give_exactly_one_success,
     the_binary_seeds_the_demo_library_once_and_prints_its_address,
     hostile_inputs_never_get_a_500,
+    fifty_concurrent_holds_on_three_copies_give_three_winners_on_one_server,
+    fifty_concurrent_holds_on_three_copies_give_three_winners_across_two_instances,
+    the_database_refuses_a_second_active_hold_on_one_copy,
+    a_retried_lost_hold_gets_the_same_escalation_and_no_second_mail,
+    cancelling_a_hold_frees_its_copy_for_the_next_patron,
+    reassign_gives_the_copy_to_the_premium_patron_and_mails_the_one_who_lost_it,
+    escalation_actions_are_for_managers_and_need_the_current_etag,
+    a_reassign_that_fails_halfway_changes_nothing,
+    a_flagged_purchase_gives_the_next_new_copy_to_the_waiting_patron,
+    resolve_closes_an_escalation_with_a_note_once,
+    without_smtp_mails_are_spooled_as_eml_files,
 );
 
 async fn logging_in_gives_a_token_and_anything_else_needs_one(s: Server) {
@@ -1422,4 +1436,957 @@ async fn expired_tokens_answer_401() {
     let r = s.req(Method::GET, "/v1/books").send().await.expect("send");
     let p = problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert!(p["detail"].as_str().expect("detail").contains("expired"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holds, escalations, purchase requests and the mail outbox (issue 5).
+
+async fn new_patron(s: &Server, name: &str, premium: bool) -> Uuid {
+    let id = Uuid::now_v7();
+    let email = format!(
+        "{}.{}@example.org",
+        name.to_lowercase().replace(' ', "."),
+        id.simple()
+    );
+    s.create(
+        &format!("/v1/patrons/{id}"),
+        &json!({"id": id, "name": name, "email": email, "premium": premium, "branch": "Riverside"}),
+    )
+    .await;
+    id
+}
+
+/// A book with `copies` available copies.
+async fn book_with_copies(s: &Server, n: u32, copies: usize) -> (Uuid, Vec<Uuid>) {
+    let (book_id, _) = s.new_book(n, &format!("Contested {n}")).await;
+    let mut ids = Vec::new();
+    for i in 0..copies {
+        let id = Uuid::now_v7();
+        s.create(
+            &format!("/v1/copies/{id}"),
+            &copy(id, book_id, &format!("B{n}-{i}")),
+        )
+        .await;
+        ids.push(id);
+    }
+    (book_id, ids)
+}
+
+/// The desktop's placement: the whole record, `copy_id: null`, `If-None-Match: *`.
+fn place_hold(base: &str, s: &Server, hold_id: Uuid, patron: Uuid, book: Uuid) -> RequestBuilder {
+    s.http
+        .put(format!("{base}/v1/holds/{hold_id}"))
+        .bearer_auth(&s.token)
+        .header(IF_NONE_MATCH, "*")
+        .json(
+            &json!({"id": hold_id, "patron_id": patron, "book_id": book, "status": "active",
+                      "copy_id": null, "cancel_reason": null}),
+        )
+}
+
+async fn get_json(s: &Server, path: &str) -> (Value, String) {
+    let r = s.req(Method::GET, path).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+    let tag = etag(&r);
+    (r.json().await.expect("json"), tag)
+}
+
+async fn items(s: &Server, path: &str) -> Vec<Value> {
+    let (page, _) = get_json(s, path).await;
+    page["items"].as_array().expect("items").clone()
+}
+
+/// A second server instance on the same database; dropping the sender stops it.
+async fn second_instance(s: &Server) -> (String, oneshot::Sender<()>) {
+    let store = Store::connect(&s.db.url).await.expect("second instance");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let other = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        AppState::new(store, Config::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (other, stop)
+}
+
+async fn holds_race(s: Server, two_instances: bool) {
+    let (book_id, copies) = book_with_copies(&s, 60, 3).await;
+    let mut patrons = Vec::new();
+    for i in 0..50 {
+        let premium = i % 5 == 0;
+        patrons.push((
+            new_patron(&s, &format!("Reader {i}"), premium).await,
+            premium,
+        ));
+    }
+    let second = if two_instances {
+        Some(second_instance(&s).await)
+    } else {
+        None
+    };
+    let mut tasks = Vec::new();
+    for (i, (patron, premium)) in patrons.iter().copied().enumerate() {
+        let base = match &second {
+            Some((other, _)) if i % 2 == 1 => other.clone(),
+            _ => s.base.clone(),
+        };
+        let hold_id = Uuid::now_v7();
+        let request = place_hold(&base, &s, hold_id, patron, book_id);
+        tasks.push(tokio::spawn(async move {
+            let r = request.send().await.expect("send");
+            let status = r.status();
+            let body: Value = r.json().await.expect("json");
+            (hold_id, patron, premium, status, body)
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|r| r.3 == StatusCode::CREATED)
+        .collect();
+    let losers: Vec<_> = results
+        .iter()
+        .filter(|r| r.3 == StatusCode::CONFLICT)
+        .collect();
+    assert_eq!(
+        (winners.len(), losers.len()),
+        (3, 47),
+        "{:?}",
+        results.iter().map(|r| r.3).collect::<Vec<_>>()
+    );
+    let mut won: Vec<Uuid> = winners
+        .iter()
+        .map(|w| {
+            assert_eq!(w.4["status"], "active");
+            Uuid::parse_str(w.4["copy_id"].as_str().expect("copy_id")).expect("uuid")
+        })
+        .collect();
+    won.sort();
+    let mut expected = copies.clone();
+    expected.sort();
+    assert_eq!(won, expected, "each copy went to exactly one hold");
+    for c in &copies {
+        assert_eq!(
+            get_json(&s, &format!("/v1/copies/{c}")).await.0["status"],
+            "held"
+        );
+    }
+    let store = Store::connect(&s.db.url).await.expect("store");
+    let outbox = store.outbox().await.expect("outbox");
+    let open = items(&s, "/v1/escalations?status=open&limit=1000").await;
+    let mut premium_losers = 0;
+    for (hold_id, patron, premium, _, body) in &losers {
+        assert_eq!(body["type"], "/problems/hold-unavailable");
+        assert_eq!(body["book_id"], json!(book_id));
+        assert_eq!(body["patron_premium"], json!(premium));
+        if *premium {
+            premium_losers += 1;
+            let esc = body["escalation_id"].as_str().expect("escalation_id");
+            let mine: Vec<_> = open
+                .iter()
+                .filter(|e| e["patron_id"] == json!(patron))
+                .collect();
+            assert_eq!(mine.len(), 1, "one escalation per premium loser");
+            assert_eq!(mine[0]["id"], esc);
+            assert_eq!(mine[0]["hold_request_id"], json!(hold_id));
+            let mails = outbox.iter().filter(|m| m.raw.contains(esc)).count();
+            assert_eq!(mails, 1, "one mail per premium loser");
+        } else {
+            assert!(body.get("escalation_id").is_none());
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .expect("detail")
+                    .contains("All copies")
+            );
+        }
+    }
+    assert!(premium_losers > 0);
+    assert_eq!(open.len(), premium_losers);
+    assert_eq!(outbox.len(), premium_losers);
+    // The holds are in the change feed like every other record.
+    let (feed, _) = get_json(&s, "/v1/changes?since=0&limit=5000").await;
+    let kinds: Vec<&str> = feed["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "hold").count(), 3);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "escalation").count(),
+        premium_losers
+    );
+}
+
+async fn fifty_concurrent_holds_on_three_copies_give_three_winners_on_one_server(s: Server) {
+    holds_race(s, false).await;
+}
+
+async fn fifty_concurrent_holds_on_three_copies_give_three_winners_across_two_instances(s: Server) {
+    holds_race(s, true).await;
+}
+
+async fn the_database_refuses_a_second_active_hold_on_one_copy(s: Server) {
+    use shelfmark_server::store::{Actor, Index, Write};
+    let store = Store::connect(&s.db.url).await.expect("store");
+    let copy_id = Uuid::now_v7();
+    let hold = |status: &str| {
+        let id = Uuid::now_v7();
+        Write {
+            kind: shelfmark_core::RecordType::Hold,
+            id,
+            data: json!({"id": id, "patron_id": Uuid::nil(), "book_id": Uuid::nil(),
+                         "copy_id": copy_id, "status": status})
+            .to_string(),
+            index: Index {
+                ref3_id: Some(copy_id),
+                status: Some(status.into()),
+                ..Index::default()
+            },
+        }
+    };
+    let actor = Actor {
+        name: "test".into(),
+    };
+    // Bypassing every check of the code: only the index stands in the way.
+    let err = store
+        .insert_many(&actor, vec![hold("active"), hold("active")])
+        .await
+        .expect_err("two active holds on one copy");
+    assert!(err.is_unique_violation(), "{err}");
+    store
+        .insert_many(
+            &actor,
+            vec![hold("active"), hold("cancelled"), hold("cancelled")],
+        )
+        .await
+        .expect("one active hold and any number of finished ones");
+}
+
+async fn a_retried_lost_hold_gets_the_same_escalation_and_no_second_mail(s: Server) {
+    let (book_id, _) = book_with_copies(&s, 61, 0).await;
+    let patron = new_patron(&s, "Premium Pat", true).await;
+    let hold_id = Uuid::now_v7();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let r = place_hold(&s.base, &s, hold_id, patron, book_id)
+            .send()
+            .await
+            .expect("send");
+        answers.push(problem(r, StatusCode::CONFLICT, "hold-unavailable").await);
+    }
+    assert_eq!(answers[0]["escalation_id"], answers[1]["escalation_id"]);
+    assert_eq!(answers[0]["patron_premium"], true);
+    let outbox = s.state.store.outbox().await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    // The hold itself was not stored: it lost.
+    let r = s
+        .req(Method::GET, &format!("/v1/holds/{hold_id}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn cancelling_a_hold_frees_its_copy_for_the_next_patron(s: Server) {
+    let (book_id, copies) = book_with_copies(&s, 62, 1).await;
+    let (a, b) = (
+        new_patron(&s, "Ann", false).await,
+        new_patron(&s, "Bob", false).await,
+    );
+    let hold_a = Uuid::now_v7();
+    let r = place_hold(&s.base, &s, hold_a, a, book_id)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.headers().get(LOCATION).is_some());
+    let tag = etag(&r);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["copy_id"], json!(copies[0]));
+    let r = place_hold(&s.base, &s, Uuid::now_v7(), b, book_id)
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "hold-unavailable").await;
+    assert_eq!(p["patron_premium"], false);
+    // Cancel: 428 without If-Match, 409 with a stale one, then 204.
+    let path = format!("/v1/holds/{hold_a}");
+    let r = s.req(Method::DELETE, &path).send().await.expect("send");
+    problem(
+        r,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition-required",
+    )
+    .await;
+    let r = s
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, "\"v99\"")
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+    let r = s
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, &tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_json(&s, &format!("/v1/copies/{}", copies[0])).await.0["status"],
+        "available"
+    );
+    let r = place_hold(&s.base, &s, Uuid::now_v7(), b, book_id)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A hold naming a patron that does not exist is a 400, not a 409.
+    let r = place_hold(&s.base, &s, Uuid::now_v7(), Uuid::now_v7(), book_id)
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+/// A premium patron who lost the only copy of a book to a regular patron.
+struct Lost {
+    book_id: Uuid,
+    copy_id: Uuid,
+    regular: Uuid,
+    regular_hold: Uuid,
+    premium: Uuid,
+    escalation: Uuid,
+}
+
+async fn lose_a_hold(s: &Server, n: u32) -> Lost {
+    let (book_id, copies) = book_with_copies(s, n, 1).await;
+    let regular = new_patron(s, "Regular Reader", false).await;
+    let premium = new_patron(s, "Premium Reader", true).await;
+    let regular_hold = Uuid::now_v7();
+    let r = place_hold(&s.base, s, regular_hold, regular, book_id)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = place_hold(&s.base, s, Uuid::now_v7(), premium, book_id)
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "hold-unavailable").await;
+    Lost {
+        book_id,
+        copy_id: copies[0],
+        regular,
+        regular_hold,
+        premium,
+        escalation: Uuid::parse_str(p["escalation_id"].as_str().expect("escalation_id"))
+            .expect("uuid"),
+    }
+}
+
+impl Server {
+    /// A request as the manager.
+    async fn as_manager(&self, method: Method, path: &str) -> RequestBuilder {
+        let token = self.login("manager").await;
+        self.http.request(method, self.url(path)).bearer_auth(token)
+    }
+}
+
+async fn reassign_gives_the_copy_to_the_premium_patron_and_mails_the_one_who_lost_it(s: Server) {
+    let lost = lose_a_hold(&s, 63).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    // What the manager reads to decide.
+    let (detail, tag) = get_json(&s, &path).await;
+    assert_eq!(detail["status"], "open");
+    assert_eq!(detail["patron"]["id"], json!(lost.premium));
+    assert_eq!(detail["book"]["id"], json!(lost.book_id));
+    let active = detail["active_holds"].as_array().expect("active_holds");
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["hold"]["id"], json!(lost.regular_hold));
+    assert_eq!(active[0]["holder"]["id"], json!(lost.regular));
+    assert_eq!(active[0]["premium"], false);
+    assert_eq!(active[0]["branch"], "Central");
+    assert!(active[0]["since"].is_string());
+    assert!(
+        detail["purchase_requests"]
+            .as_array()
+            .expect("array")
+            .is_empty()
+    );
+    let r = s
+        .req(Method::GET, &path)
+        .header(IF_NONE_MATCH, &tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": lost.regular_hold, "note": "Phoned Mr Regular"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let new_tag = etag(&r);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["escalation"]["status"], "reassigned");
+    assert_eq!(body["hold"]["patron_id"], json!(lost.premium));
+    assert_eq!(body["hold"]["copy_id"], json!(lost.copy_id));
+    assert_eq!(body["hold"]["status"], "active");
+    let (old, _) = get_json(&s, &format!("/v1/holds/{}", lost.regular_hold)).await;
+    assert_eq!(
+        (old["status"].as_str(), old["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("reassigned"))
+    );
+    let (esc, esc_tag) = get_json(&s, &path).await;
+    assert!(esc_tag.starts_with(new_tag.trim_end_matches('"')));
+    assert_eq!(esc["resolution_note"], "Phoned Mr Regular");
+    // The patron who lost the copy is told.
+    let (regular, _) = get_json(&s, &format!("/v1/patrons/{}", lost.regular)).await;
+    let outbox = s.state.store.outbox().await.expect("outbox");
+    let to_regular: Vec<_> = outbox
+        .iter()
+        .filter(|m| m.recipients == [regular["email"].as_str().expect("email")])
+        .collect();
+    assert_eq!(to_regular.len(), 1);
+    assert!(to_regular[0].raw.contains("Contested 63"));
+    // The holds and the escalation are in the feed.
+    let (feed, _) = get_json(&s, "/v1/changes?since=0").await;
+    let ids: Vec<&Value> = feed["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert!(ids.contains(&&json!(lost.escalation)) && ids.contains(&&body["hold"]["id"]));
+}
+
+async fn escalation_actions_are_for_managers_and_need_the_current_etag(s: Server) {
+    let lost = lose_a_hold(&s, 64).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    let (_, tag) = get_json(&s, &path).await;
+    for action in ["reassign", "purchase", "resolve"] {
+        let body = json!({"hold_id": lost.regular_hold, "note": "n", "quantity": 1});
+        let url = format!("{path}/{action}");
+        let r = s
+            .req(Method::POST, &url)
+            .header(IF_MATCH, &tag)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+        let r = s
+            .as_manager(Method::POST, &url)
+            .await
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        problem(
+            r,
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+        )
+        .await;
+        let r = s
+            .as_manager(Method::POST, &url)
+            .await
+            .header(IF_MATCH, "\"v0\"")
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let p = problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+        assert_eq!(p["current"]["status"], "open");
+        assert_eq!(p["current_etag"], "\"v1\"");
+        let r = s
+            .as_manager(
+                Method::POST,
+                &format!("/v1/escalations/{}/{action}", Uuid::now_v7()),
+            )
+            .await
+            .header(IF_MATCH, &tag)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    }
+    // A hold that moved meanwhile: the regular patron's hold was fulfilled.
+    let hold_path = format!("/v1/holds/{}", lost.regular_hold);
+    let (mut hold, hold_tag) = get_json(&s, &hold_path).await;
+    hold["status"] = json!("fulfilled");
+    let r = s
+        .req(Method::PUT, &hold_path)
+        .header(IF_MATCH, &hold_tag)
+        .json(&hold)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        get_json(&s, &format!("/v1/copies/{}", lost.copy_id))
+            .await
+            .0["status"],
+        "on_loan"
+    );
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": lost.regular_hold}))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+    assert_eq!(p["current"]["status"], "fulfilled");
+    let (esc, tag_after) = get_json(&s, &path).await;
+    // The escalation did not change (its version leads the tag); the hold it shows did.
+    assert_eq!(esc["status"], "open");
+    assert!(
+        tag_after.starts_with("\"v1.") && tag_after != tag,
+        "{tag_after}"
+    );
+    // A premium patron's hold cannot be taken away: a 400 naming the field.
+    let other_premium = new_patron(&s, "Other Premium", true).await;
+    let (book2, _) = book_with_copies(&s, 65, 1).await;
+    let premium_hold = Uuid::now_v7();
+    let r = place_hold(&s.base, &s, premium_hold, other_premium, book2)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": premium_hold}))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+async fn a_reassign_that_fails_halfway_changes_nothing(s: Server) {
+    let lost = lose_a_hold(&s, 66).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    let (_, tag) = get_json(&s, &path).await;
+    let seq_before = s.state.store.latest_seq().await.expect("seq");
+    // The new hold's id is taken (by the very hold being cancelled): the operation has
+    // already cancelled that hold when it finds out, and must undo it.
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": lost.regular_hold, "new_hold_id": lost.regular_hold}))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    let (hold, _) = get_json(&s, &format!("/v1/holds/{}", lost.regular_hold)).await;
+    assert_eq!(hold["status"], "active");
+    assert_eq!(get_json(&s, &path).await.1, tag);
+    assert_eq!(s.state.store.latest_seq().await.expect("seq"), seq_before);
+    assert_eq!(
+        s.state.store.outbox().await.expect("outbox").len(),
+        1,
+        "only the manager's mail"
+    );
+}
+
+async fn a_flagged_purchase_gives_the_next_new_copy_to_the_waiting_patron(s: Server) {
+    let lost = lose_a_hold(&s, 67).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    let (_, tag) = get_json(&s, &path).await;
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/purchase"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"quantity": 2, "note": "Popular; buy two"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_owned();
+    let pr: Value = r.json().await.expect("json");
+    assert_eq!(
+        location,
+        format!("/v1/purchase-requests/{}", pr["id"].as_str().expect("id"))
+    );
+    assert_eq!(
+        (pr["quantity"].as_u64(), pr["status"].as_str()),
+        (Some(2), Some("requested"))
+    );
+    assert_eq!(pr["escalation_id"], json!(lost.escalation));
+    assert_eq!(pr["requested_by"], "manager");
+    let (esc, esc_tag) = get_json(&s, &path).await;
+    assert_eq!(esc["status"], "purchase_flagged");
+    assert_eq!(esc["purchase_requests"].as_array().expect("array").len(), 1);
+    // A second purchase on the same escalation: it is no longer open.
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/purchase"))
+        .await
+        .header(IF_MATCH, &esc_tag)
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+    // The new copy arrives: it goes to the premium patron at once.
+    let new_copy = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/copies/{new_copy}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&copy(new_copy, lost.book_id, "B67-new"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let stored: Value = r.json().await.expect("json");
+    assert_eq!(stored["status"], "held");
+    let holds = items(
+        &s,
+        &format!("/v1/holds?patron_id={}&status=active", lost.premium),
+    )
+    .await;
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0]["copy_id"], json!(new_copy));
+    let (esc, _) = get_json(&s, &path).await;
+    assert_eq!(esc["status"], "resolved");
+    assert_eq!(get_json(&s, &location).await.0["status"], "received");
+    assert_eq!(
+        items(&s, "/v1/purchase-requests?status=received")
+            .await
+            .len(),
+        1
+    );
+}
+
+async fn resolve_closes_an_escalation_with_a_note_once(s: Server) {
+    let lost = lose_a_hold(&s, 68).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    let (_, tag) = get_json(&s, &path).await;
+    let url = format!("{path}/resolve");
+    let r = s
+        .as_manager(Method::POST, &url)
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"note": " "}))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+    let r = s
+        .as_manager(Method::POST, &url)
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"note": "Phoned her: she will wait for the autumn reprint."}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let tag2 = etag(&r);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "resolved");
+    assert_eq!(items(&s, "/v1/escalations?status=resolved").await.len(), 1);
+    assert!(items(&s, "/v1/escalations?status=open").await.is_empty());
+    let r = s
+        .as_manager(Method::POST, &url)
+        .await
+        .header(IF_MATCH, &tag2)
+        .json(&json!({"note": "again"}))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+    assert_eq!(p["current"]["status"], "resolved");
+    let r = s
+        .req(Method::GET, "/v1/escalations?status=bogus")
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+/// Polls `check` until it holds, failing after `secs`.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fast_retry() -> shelfmark_server::mail::Retry {
+    shelfmark_server::mail::Retry {
+        base: Duration::from_millis(50),
+        max: Duration::from_millis(300),
+        poll: Duration::from_millis(50),
+        lease: Duration::from_secs(30),
+    }
+}
+
+fn files_in(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == ext) || ext.is_empty())
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads a mail as a client would: quoted-printable soft breaks joined.
+fn mail_text(raw: &str) -> String {
+    raw.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+async fn without_smtp_mails_are_spooled_as_eml_files(s: Server) {
+    let spool = tempfile::tempdir().expect("spool");
+    let delivery = shelfmark_server::mail::spawn_delivery(
+        s.state.store.clone(),
+        shelfmark_server::mail::Transport::Spool(spool.path().to_owned()),
+        fast_retry(),
+        s.state.mail_wake.clone(),
+    );
+    let lost = lose_a_hold(&s, 69).await;
+    eventually(20, "the spooled mail", || async {
+        files_in(spool.path(), "eml").len() == 1
+    })
+    .await;
+    let text =
+        mail_text(&std::fs::read_to_string(&files_in(spool.path(), "eml")[0]).expect("read"));
+    assert!(
+        text.contains(&format!("shelfmark://escalations/{}", lost.escalation)),
+        "{text}"
+    );
+    assert!(text.contains("Premium Reader") && text.contains("Contested 69"));
+    eventually(20, "the mail marked sent", || async {
+        s.state
+            .store
+            .outbox()
+            .await
+            .expect("outbox")
+            .iter()
+            .all(|m| m.sent)
+    })
+    .await;
+    delivery.abort();
+}
+
+// --- SMTP: a real SMTP server (aiosmtpd, installed by scripts/setup.sh --test) on loopback.
+
+/// The aiosmtpd command, if installed (`SHELFMARK_TEST_AIOSMTPD`, the PATH, or the tools dir).
+fn aiosmtpd() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("SHELFMARK_TEST_AIOSMTPD") {
+        return Some(p.into());
+    }
+    let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("aiosmtpd"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tools = std::env::var_os("SHELFMARK_TOOLS_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/shelfmark/tools"))
+        });
+    candidates.extend(tools.map(|t| t.join("bin/aiosmtpd")));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// An SMTP sink on `port` that stores every mail it accepts in the maildir `dir`.
+struct Smtpd {
+    child: tokio::process::Child,
+}
+
+impl Smtpd {
+    async fn start(bin: &std::path::Path, port: u16, dir: &std::path::Path) -> Smtpd {
+        let child = tokio::process::Command::new(bin)
+            .args([
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            // The handler makes the maildir itself (it refuses an existing empty folder).
+            .arg(dir.join("box"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start aiosmtpd");
+        eventually(30, "aiosmtpd to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Smtpd { child }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn smtp_server() -> Option<Server> {
+    if aiosmtpd().is_none() {
+        eprintln!("aiosmtpd is not installed (scripts/setup.sh --test): skipping the SMTP test");
+        return None;
+    }
+    let config = Config {
+        mail: shelfmark_server::mail::MailSettings::new(
+            "Shelfmark <noreply@library.example>",
+            "Library Manager <manager@library.example>",
+        )
+        .expect("addresses"),
+        ..Config::default()
+    };
+    Server::start_with(Backend::Sqlite, config).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_managers_mail_arrives_once_over_smtp_with_the_escalation() {
+    let Some(s) = smtp_server().await else { return };
+    let bin = aiosmtpd().expect("checked");
+    let (port, maildir) = (free_port(), tempfile::tempdir().expect("maildir"));
+    let mut smtpd = Smtpd::start(&bin, port, maildir.path()).await;
+    let transport =
+        shelfmark_server::mail::Transport::smtp(&format!("smtp://127.0.0.1:{port}")).expect("url");
+    let delivery = shelfmark_server::mail::spawn_delivery(
+        s.state.store.clone(),
+        transport.clone(),
+        fast_retry(),
+        s.state.mail_wake.clone(),
+    );
+    let lost = lose_a_hold(&s, 70).await;
+    let new = maildir.path().join("box/new");
+    eventually(30, "the mail in the maildir", || async {
+        files_in(&new, "").len() == 1
+    })
+    .await;
+    eventually(30, "the mail marked sent", || async {
+        s.state
+            .store
+            .outbox()
+            .await
+            .expect("outbox")
+            .iter()
+            .all(|m| m.sent)
+    })
+    .await;
+    delivery.abort();
+    let text = mail_text(&std::fs::read_to_string(&files_in(&new, "")[0]).expect("read"));
+    let (patron, _) = get_json(&s, &format!("/v1/patrons/{}", lost.premium)).await;
+    for needle in [
+        "X-RcptTo: manager@library.example".to_owned(),
+        "To: \"Library Manager\" <manager@library.example>".into(),
+        "Premium Reader".into(),
+        patron["email"].as_str().expect("email").into(),
+        "Riverside".into(),
+        "Contested 70".into(),
+        isbn::from_body(70),
+        lost.escalation.to_string(),
+        format!("shelfmark://escalations/{}", lost.escalation),
+    ] {
+        assert!(text.contains(&needle), "{needle} missing from\n{text}");
+    }
+    let outbox = s.state.store.outbox().await.expect("outbox");
+    assert!(text.contains(&format!("Message-ID: {}", outbox[0].message_id)));
+    // Another pass sends nothing more.
+    let again = shelfmark_server::mail::deliver_due(&s.state.store, &transport, &fast_retry())
+        .await
+        .expect("pass");
+    assert_eq!(again, 0);
+    assert_eq!(files_in(&new, "").len(), 1);
+    let _ = smtpd.child.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_waits_in_the_outbox_while_smtp_is_down_and_arrives_once_when_it_is_back() {
+    let Some(s) = smtp_server().await else { return };
+    let bin = aiosmtpd().expect("checked");
+    let (port, maildir) = (free_port(), tempfile::tempdir().expect("maildir"));
+    let transport =
+        shelfmark_server::mail::Transport::smtp(&format!("smtp://127.0.0.1:{port}")).expect("url");
+    let delivery = shelfmark_server::mail::spawn_delivery(
+        s.state.store.clone(),
+        transport,
+        fast_retry(),
+        s.state.mail_wake.clone(),
+    );
+    lose_a_hold(&s, 71).await;
+    eventually(30, "failed attempts", || async {
+        let outbox = s.state.store.outbox().await.expect("outbox");
+        outbox.len() == 1
+            && !outbox[0].sent
+            && outbox[0].attempts >= 3
+            && outbox[0].last_error.is_some()
+    })
+    .await;
+    let mut smtpd = Smtpd::start(&bin, port, maildir.path()).await;
+    let new = maildir.path().join("box/new");
+    eventually(30, "the mail in the maildir", || async {
+        files_in(&new, "").len() == 1
+    })
+    .await;
+    eventually(30, "the mail marked sent", || async {
+        s.state
+            .store
+            .outbox()
+            .await
+            .expect("outbox")
+            .iter()
+            .all(|m| m.sent)
+    })
+    .await;
+    delivery.abort();
+    // Further passes send nothing more: delivered once.
+    let transport =
+        shelfmark_server::mail::Transport::smtp(&format!("smtp://127.0.0.1:{port}")).expect("url");
+    for _ in 0..3 {
+        let n = shelfmark_server::mail::deliver_due(&s.state.store, &transport, &fast_retry())
+            .await
+            .expect("pass");
+        assert_eq!(n, 0);
+    }
+    assert_eq!(files_in(&new, "").len(), 1, "delivered once");
+    let _ = smtpd.child.kill().await;
 }

@@ -2,6 +2,8 @@
 //! query strings whose rejections become problem+json, entity-tag parsing and comparison).
 
 pub mod changes;
+pub mod escalations;
+pub mod holds;
 pub mod openapi;
 pub mod records;
 pub mod sessions;
@@ -39,12 +41,28 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/patrons/{id}"),
     ("DELETE", "/v1/patrons/{id}"),
     ("GET", "/v1/patrons/{id}/revisions"),
+    ("GET", "/v1/holds"),
+    ("GET", "/v1/holds/{id}"),
+    ("PUT", "/v1/holds/{id}"),
+    ("DELETE", "/v1/holds/{id}"),
+    ("GET", "/v1/holds/{id}/revisions"),
+    ("GET", "/v1/escalations"),
+    ("GET", "/v1/escalations/{id}"),
+    ("GET", "/v1/escalations/{id}/revisions"),
+    ("POST", "/v1/escalations/{id}/reassign"),
+    ("POST", "/v1/escalations/{id}/purchase"),
+    ("POST", "/v1/escalations/{id}/resolve"),
+    ("GET", "/v1/purchase-requests"),
+    ("GET", "/v1/purchase-requests/{id}"),
+    ("PUT", "/v1/purchase-requests/{id}"),
+    ("DELETE", "/v1/purchase-requests/{id}"),
+    ("GET", "/v1/purchase-requests/{id}/revisions"),
     ("GET", "/v1/openapi.json"),
 ];
 
 /// The API's router (state still to be provided).
 pub fn router(body_limit: usize) -> Router<AppState> {
-    use records::{Books, Copies, Patrons};
+    use records::{Books, Copies, Escalations, Holds, Patrons, PurchaseRequests};
     Router::new()
         .route("/v1/sessions", post(sessions::create))
         .route("/v1/changes", get(changes::feed))
@@ -52,6 +70,16 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .merge(records::routes::<Books>())
         .merge(records::routes::<Copies>())
         .merge(records::routes::<Patrons>())
+        .merge(records::read_routes::<Holds>())
+        .route(
+            "/v1/holds/{id}",
+            get(records::get_one::<Holds>)
+                .put(holds::put)
+                .delete(holds::delete),
+        )
+        .merge(records::read_routes::<Escalations>())
+        .merge(escalations::routes())
+        .merge(records::routes::<PurchaseRequests>())
         .fallback(|| async { AppError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             AppError::MethodNotAllowed("this route does not answer that method".into())

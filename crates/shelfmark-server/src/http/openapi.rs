@@ -34,6 +34,12 @@ fn record_schema(path: &str) -> &'static str {
         "Book"
     } else if path.starts_with("/v1/copies") {
         "Copy"
+    } else if path.starts_with("/v1/holds") {
+        "Hold"
+    } else if path.starts_with("/v1/escalations") {
+        "Escalation"
+    } else if path.starts_with("/v1/purchase-requests") {
+        "PurchaseRequest"
     } else {
         "Patron"
     }
@@ -141,6 +147,79 @@ fn operation(method: &str, path: &str) -> Value {
                 problem_ref("Bad filter, limit or cursor (`validation`)"),
             );
         }
+        ("POST", p) if p.starts_with("/v1/escalations/") => {
+            let action = p.rsplit('/').next().unwrap_or_default();
+            let (summary, body, ok) = match action {
+                "reassign" => (
+                    "Give the premium patron the copy of a regular patron's active hold (that hold is cancelled with `cancel_reason: reassigned`, its patron mailed); managers only",
+                    json!({"type": "object", "required": ["hold_id"], "properties": {
+                        "hold_id": {"type": "string", "format": "uuid"}, "note": {"type": "string"},
+                        "new_hold_id": {"type": "string", "format": "uuid", "description": "Optional id of the new hold"}}}),
+                    (
+                        "200",
+                        json!({"description": "The escalation (new ETag) and the new hold", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+                        "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "escalation": {"$ref": "#/components/schemas/Escalation"}, "hold": {"$ref": "#/components/schemas/Hold"}}}}}}),
+                    ),
+                ),
+                "purchase" => (
+                    "Flag a purchase: a purchase request; the next new copy of the book goes to the patron; managers only",
+                    json!({"type": "object", "properties": {
+                        "quantity": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}, "note": {"type": "string"},
+                        "id": {"type": "string", "format": "uuid", "description": "Optional id of the purchase request"}}}),
+                    ("201", {
+                        let mut created = json_ref("The purchase request", "PurchaseRequest");
+                        created["headers"]["Location"] = json!({"schema": {"type": "string"}});
+                        created
+                    }),
+                ),
+                _ => (
+                    "Close the escalation by hand, with a note; managers only",
+                    json!({"type": "object", "required": ["note"], "properties": {"note": {"type": "string", "minLength": 1}}}),
+                    (
+                        "200",
+                        json_ref("The escalation, with its new ETag", "Escalation"),
+                    ),
+                ),
+            };
+            op.insert("summary".into(), json!(summary));
+            parameters.push(id_param.clone());
+            parameters.push(json!({"name": "If-Match", "in": "header", "required": true, "schema": {"type": "string"},
+                "description": "The escalation's ETag (from the change feed or its GET)"}));
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": body}}}),
+            );
+            responses.insert(ok.0.into(), ok.1);
+            responses.insert(
+                "400".into(),
+                problem_ref("A bad body, or a hold that cannot be reassigned (`validation`)"),
+            );
+            responses.insert(
+                "404".into(),
+                problem_ref("No such escalation (`not-found`)"),
+            );
+            responses.insert("409".into(), json!({"description": "Stale `If-Match`, an escalation no longer open, or a hold that moved: `current` is its state (`edit-conflict`); nothing was done",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/EditConflictProblem"}}}}));
+            responses.insert(
+                "428".into(),
+                problem_ref("No If-Match (`precondition-required`)"),
+            );
+        }
+        ("GET", "/v1/escalations/{id}") => {
+            op.insert("summary".into(), json!("Read an escalation with what the manager needs to decide: the patron, the book, every active hold on its copies (holder, premium, branch, since), the purchase requests for the book"));
+            parameters.push(id_param.clone());
+            parameters.push(if_none_match.clone());
+            responses.insert(
+                "200".into(),
+                json_ref("The escalation and its context", "EscalationDetail"),
+            );
+            responses.insert("304".into(), json!({"description": "Not modified", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}));
+            responses.insert(
+                "404".into(),
+                problem_ref("No such escalation (`not-found`)"),
+            );
+        }
         ("GET", p) if p.ends_with("/revisions") => {
             op.insert(
                 "summary".into(),
@@ -197,10 +276,11 @@ fn operation(method: &str, path: &str) -> Value {
                 "404".into(),
                 problem_ref("`If-Match` on a record that does not exist (`not-found`)"),
             );
-            responses.insert("409".into(), json!({"description": "`edit-conflict` (stale `If-Match`: current, current_etag, base, base_etag) or `duplicate` (existing_id)",
+            responses.insert("409".into(), json!({"description": "`edit-conflict` (stale `If-Match`: current, current_etag, base, base_etag), `duplicate` (existing_id), or for a hold `hold-unavailable` (no copy free: book_id, patron_premium, and escalation_id for a premium patron)",
                 "content": {"application/problem+json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EditConflictProblem"},
-                    {"$ref": "#/components/schemas/DuplicateProblem"}]}}}}));
+                    {"$ref": "#/components/schemas/DuplicateProblem"},
+                    {"$ref": "#/components/schemas/HoldUnavailableProblem"}]}}}}));
             responses.insert(
                 "412".into(),
                 problem_ref("`If-None-Match: *` and the id exists (`precondition-failed`)"),
@@ -270,6 +350,27 @@ fn components() -> Value {
             "Patron": {"type": "object", "required": ["id", "name", "email", "branch"], "properties": {
                 "id": uuid, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
                 "premium": {"type": "boolean"}, "branch": {"type": "string"}}},
+            "Hold": {"type": "object", "required": ["id", "patron_id", "book_id"], "properties": {
+                "id": uuid, "patron_id": uuid, "book_id": uuid,
+                "copy_id": {"type": ["string", "null"], "format": "uuid", "description": "Set by the server when the hold is placed"},
+                "status": {"type": "string", "enum": ["active", "cancelled", "fulfilled"], "description": "Set by the server on creation"},
+                "cancel_reason": {"type": ["string", "null"]}}},
+            "Escalation": {"type": "object", "required": ["id", "patron_id", "book_id", "hold_request_id", "status", "created_at"], "properties": {
+                "id": uuid, "patron_id": uuid, "book_id": uuid, "hold_request_id": uuid,
+                "status": {"type": "string", "enum": ["open", "reassigned", "purchase_flagged", "resolved"]},
+                "resolution_note": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}}},
+            "EscalationDetail": {"allOf": [{"$ref": "#/components/schemas/Escalation"}, {"type": "object", "properties": {
+                "patron": {"$ref": "#/components/schemas/Patron"}, "book": {"$ref": "#/components/schemas/Book"},
+                "active_holds": {"type": "array", "items": {"type": "object", "properties": {
+                    "hold": {"$ref": "#/components/schemas/Hold"}, "hold_etag": {"type": "string"},
+                    "holder": {"type": ["object", "null"]}, "premium": {"type": "boolean"},
+                    "copy": {"type": ["object", "null"]}, "branch": {"type": ["string", "null"]},
+                    "since": {"type": ["string", "null"], "format": "date-time"}}}},
+                "purchase_requests": {"type": "array", "items": {"$ref": "#/components/schemas/PurchaseRequest"}}}}]},
+            "PurchaseRequest": {"type": "object", "required": ["id", "book_id", "isbn", "requested_by", "quantity", "status"], "properties": {
+                "id": uuid, "book_id": uuid, "isbn": {"type": "string"}, "escalation_id": {"type": ["string", "null"], "format": "uuid"},
+                "requested_by": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}, "note": {"type": "string"},
+                "status": {"type": "string", "enum": ["requested", "ordered", "received", "cancelled"]}}},
             "SessionRequest": {"type": "object", "required": ["username", "password"], "properties": {
                 "username": {"type": "string"}, "password": {"type": "string"}}},
             "SessionResponse": {"type": "object", "required": ["token", "user"], "properties": {
@@ -300,6 +401,10 @@ fn components() -> Value {
                 "required": ["current", "current_etag", "base", "base_etag"], "properties": {
                 "current": {"type": "object"}, "current_etag": {"type": "string"},
                 "base": {"type": ["object", "null"]}, "base_etag": {"type": ["string", "null"]}}}]},
+            "HoldUnavailableProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "required": ["book_id", "patron_premium"], "properties": {"book_id": uuid,
+                "patron_premium": {"type": "boolean"}, "escalation_id": {"type": "string", "format": "uuid",
+                "description": "Only for a premium patron: the escalation opened for the manager"}}}]},
             "DuplicateProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
                 "required": ["existing_id"], "properties": {"existing_id": uuid}}]}
         }

@@ -1,7 +1,10 @@
-//! Books, copies and patrons: conditional GET, PUT and DELETE, collections and history.
+//! Every kind of record: conditional GET, PUT and DELETE, collections and history.
 //!
-//! The three resources behave the same way and differ only in their record type, rules,
+//! Books, copies and patrons behave the same way and differ only in their record type, rules,
 //! indexed columns and filters, which [`Kind`] describes; the handlers are generic over it.
+//! Holds, escalations and purchase requests are read through the same handlers, while their
+//! writes are business operations (`super::holds`, `super::escalations`). Creating a copy is
+//! one too: a new copy goes first to a premium patron waiting on a purchase.
 //! The order of evaluation is the protocol's: authentication (the [`Staff`] extractor runs
 //! first), then existence and validity (404, 400), then preconditions (412, 428, 409 for a
 //! stale `If-Match`), with the uniqueness rule checked before the version so that a request
@@ -21,13 +24,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shelfmark_core::wire::{EditConflict, Role};
-use shelfmark_core::{Book, Copy, CopyStatus, Patron, RecordType, ValidationErrors};
+use shelfmark_core::{
+    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
+    PurchaseRequest, PurchaseStatus, RecordType, ValidationErrors,
+};
 use uuid::Uuid;
 
 use super::{JsonBody, Params, Tags, json_with_etag, location, not_modified};
 use crate::AppState;
 use crate::auth::Staff;
 use crate::error::AppError;
+use crate::store::ops::{Op, Outcome};
 use crate::store::{
     DeleteOutcome, Expect, Index, ListQuery, Row, Write, WriteOutcome, etag_for, version_of,
 };
@@ -36,6 +43,8 @@ use crate::store::{
 pub trait Kind: Send + Sync + 'static {
     const TYPE: RecordType;
     type Record: Serialize + DeserializeOwned + Send + Sync;
+    /// The role that may create, change and delete these records.
+    const WRITE_ROLE: Role = Role::Librarian;
 
     fn validate(record: &mut Self::Record) -> Result<(), ValidationErrors>;
     fn index(record: &Self::Record) -> Index;
@@ -56,6 +65,155 @@ pub trait Kind: Send + Sync + 'static {
 pub struct Books;
 pub struct Copies;
 pub struct Patrons;
+pub struct Holds;
+pub struct Escalations;
+pub struct PurchaseRequests;
+
+/// A `status` filter, checked against the kind's statuses.
+fn status_filter<T: DeserializeOwned>(
+    params: &Params,
+    values: &str,
+) -> Result<Option<String>, AppError> {
+    params
+        .text("status")
+        .map(|s| {
+            serde_json::from_value::<T>(Value::String(s.to_owned()))
+                .map(|_| s.to_owned())
+                .map_err(|_| AppError::field("status", format!("one of {values}")))
+        })
+        .transpose()
+}
+
+impl Kind for Holds {
+    const TYPE: RecordType = RecordType::Hold;
+    type Record = Hold;
+
+    fn validate(_record: &mut Hold) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    fn index(h: &Hold) -> Index {
+        Index {
+            ref_id: Some(h.patron_id),
+            ref2_id: Some(h.book_id),
+            ref3_id: h.copy_id,
+            status: Some(
+                match h.status {
+                    HoldStatus::Active => "active",
+                    HoldStatus::Cancelled => "cancelled",
+                    HoldStatus::Fulfilled => "fulfilled",
+                }
+                .to_owned(),
+            ),
+            ..Index::default()
+        }
+    }
+
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery {
+            ref_id: params.uuid("patron_id")?,
+            ref2_id: params.uuid("book_id")?,
+            status: status_filter::<HoldStatus>(params, "active, cancelled, fulfilled")?,
+            ..ListQuery::default()
+        })
+    }
+}
+
+impl Kind for Escalations {
+    const TYPE: RecordType = RecordType::Escalation;
+    type Record = Escalation;
+
+    fn validate(_record: &mut Escalation) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    fn index(e: &Escalation) -> Index {
+        Index {
+            // One escalation per lost hold request, enforced by the database.
+            unique_key: Some(e.hold_request_id.to_string()),
+            ref_id: Some(e.patron_id),
+            ref2_id: Some(e.book_id),
+            status: Some(
+                match e.status {
+                    EscalationStatus::Open => "open",
+                    EscalationStatus::Reassigned => "reassigned",
+                    EscalationStatus::PurchaseFlagged => "purchase_flagged",
+                    EscalationStatus::Resolved => "resolved",
+                }
+                .to_owned(),
+            ),
+            search: e.resolution_note.clone().unwrap_or_default(),
+            ..Index::default()
+        }
+    }
+
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery {
+            ref_id: params.uuid("patron_id")?,
+            ref2_id: params.uuid("book_id")?,
+            status: status_filter::<EscalationStatus>(
+                params,
+                "open, reassigned, purchase_flagged, resolved",
+            )?,
+            ..ListQuery::default()
+        })
+    }
+}
+
+impl Kind for PurchaseRequests {
+    const TYPE: RecordType = RecordType::PurchaseRequest;
+    type Record = PurchaseRequest;
+    const WRITE_ROLE: Role = Role::Manager;
+
+    fn validate(record: &mut PurchaseRequest) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if record.quantity == 0 {
+            errors.push("quantity", "buy at least one copy");
+        }
+        if record.requested_by.trim().is_empty() {
+            errors.push("requested_by", "say who asked for the purchase");
+        }
+        errors.into_result()
+    }
+
+    fn index(p: &PurchaseRequest) -> Index {
+        Index {
+            ref_id: Some(p.book_id),
+            ref2_id: p.escalation_id,
+            status: Some(
+                match p.status {
+                    PurchaseStatus::Requested => "requested",
+                    PurchaseStatus::Ordered => "ordered",
+                    PurchaseStatus::Received => "received",
+                    PurchaseStatus::Cancelled => "cancelled",
+                }
+                .to_owned(),
+            ),
+            search: format!("{} {}", p.isbn, p.note),
+            ..Index::default()
+        }
+    }
+
+    fn references(p: &PurchaseRequest) -> Vec<(&'static str, RecordType, Uuid)> {
+        let mut refs = vec![("book_id", RecordType::Book, p.book_id)];
+        if let Some(e) = p.escalation_id {
+            refs.push(("escalation_id", RecordType::Escalation, e));
+        }
+        refs
+    }
+
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery {
+            ref_id: params.uuid("book_id")?,
+            ref2_id: params.uuid("escalation_id")?,
+            status: status_filter::<PurchaseStatus>(
+                params,
+                "requested, ordered, received, cancelled",
+            )?,
+            ..ListQuery::default()
+        })
+    }
+}
 
 impl Kind for Books {
     const TYPE: RecordType = RecordType::Book;
@@ -154,6 +312,14 @@ pub fn routes<K: Kind>() -> Router<AppState> {
         .route(&format!("/v1/{c}/{{id}}/revisions"), get(revisions::<K>))
 }
 
+/// The collection and history routes of a kind whose single-record routes are its own.
+pub fn read_routes<K: Kind>() -> Router<AppState> {
+    let c = K::TYPE.collection();
+    Router::new()
+        .route(&format!("/v1/{c}"), get(list::<K>))
+        .route(&format!("/v1/{c}/{{id}}/revisions"), get(revisions::<K>))
+}
+
 /// A record id from the path; anything that is not a UUID names no record (404).
 pub struct IdPath(pub Uuid);
 
@@ -170,15 +336,19 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-fn not_found(kind: RecordType, id: Uuid) -> AppError {
+pub(crate) fn not_found(kind: RecordType, id: Uuid) -> AppError {
     AppError::NotFound(format!("no {} has id {id}", kind.as_str()))
 }
 
-async fn live_row(state: &AppState, kind: RecordType, id: Uuid) -> Result<Option<Row>, AppError> {
+pub(crate) async fn live_row(
+    state: &AppState,
+    kind: RecordType,
+    id: Uuid,
+) -> Result<Option<Row>, AppError> {
     Ok(state.store.get(kind, id).await?.filter(Row::is_live))
 }
 
-async fn get_one<K: Kind>(
+pub(crate) async fn get_one<K: Kind>(
     State(state): State<AppState>,
     _staff: Staff,
     IdPath(id): IdPath,
@@ -204,7 +374,7 @@ async fn get_one<K: Kind>(
 }
 
 /// Reads a full representation from the body: the id is the path's (and may be omitted).
-fn parse_record<K: Kind>(mut value: Value, id: Uuid) -> Result<K::Record, AppError> {
+pub(crate) fn parse_record<K: Kind>(mut value: Value, id: Uuid) -> Result<K::Record, AppError> {
     let Value::Object(map) = &mut value else {
         return Err(AppError::field("body", "expected a JSON object"));
     };
@@ -247,7 +417,7 @@ async fn check_references<K: Kind>(state: &AppState, record: &K::Record) -> Resu
 
 /// The version an `If-Match` list asks for, and the tag it was named by. With several strong
 /// tags the current one wins (any of them matching is a match).
-async fn expected_from_tags(
+pub(crate) async fn expected_from_tags(
     state: &AppState,
     kind: RecordType,
     id: Uuid,
@@ -280,7 +450,7 @@ async fn expected_from_tags(
 }
 
 /// The 409 answer for a stale `If-Match`, with the base revision from the history.
-async fn edit_conflict(
+pub(crate) async fn edit_conflict(
     state: &AppState,
     current: &Row,
     client_tag: Option<String>,
@@ -310,19 +480,14 @@ async fn put<K: Kind>(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
+    staff.require(K::WRITE_ROLE)?;
     let actor = staff.actor();
     let mut record = parse_record::<K>(body, id)?;
     K::validate(&mut record).map_err(AppError::Validation)?;
     check_references::<K>(&state, &record).await?;
     let data = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut index = K::index(&record);
-    // Control characters (NUL above all) have no place in search text, and PostgreSQL's
-    // text search refuses NUL outright.
-    index.search = index
-        .search
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    index.search = clean_search(&index.search);
 
     let if_match = Tags::from_headers(&headers, IF_MATCH);
     let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
@@ -350,7 +515,23 @@ async fn put<K: Kind>(
         data,
         index,
     };
-    match state.store.put(&actor, write, expect).await? {
+    let outcome = if K::TYPE == RecordType::Copy && expect == Expect::Absent {
+        // A new copy may be allocated at once to a premium patron waiting on a purchase.
+        let copy: Copy =
+            serde_json::from_str(&write.data).map_err(|e| AppError::Internal(e.to_string()))?;
+        let outcome = state
+            .store
+            .run(&actor, Op::CreateCopy(copy), &state.config.mail)
+            .await?;
+        state.mail_wake.notify_one();
+        match outcome {
+            Outcome::Written(w) => w,
+            other => return Err(AppError::Internal(format!("copy creation: {other:?}"))),
+        }
+    } else {
+        state.store.put(&actor, write, expect).await?
+    };
+    match outcome {
         WriteOutcome::Created(row) => Ok(json_with_etag(
             StatusCode::CREATED,
             &row.etag(),
@@ -387,6 +568,7 @@ async fn delete<K: Kind>(
     IdPath(id): IdPath,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    staff.require(K::WRITE_ROLE)?;
     let (version, client_tag) = match Tags::from_headers(&headers, IF_MATCH) {
         Some(tags) => expected_from_tags(&state, K::TYPE, id, tags).await?,
         None => {
@@ -405,6 +587,14 @@ async fn delete<K: Kind>(
         DeleteOutcome::NotFound => Err(not_found(K::TYPE, id)),
         DeleteOutcome::Conflict(current) => Err(edit_conflict(&state, &current, client_tag).await?),
     }
+}
+
+/// Search text without control characters: they have no place there, and PostgreSQL's text
+/// search refuses NUL outright.
+pub(crate) fn clean_search(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Words of a search: letters and digits, lower-cased; hyphens inside numbers (ISBNs) dropped.
@@ -440,7 +630,7 @@ fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
         .ok_or_else(|| AppError::field("cursor", "not a cursor this server gave"))
 }
 
-async fn list<K: Kind>(
+pub(crate) async fn list<K: Kind>(
     State(state): State<AppState>,
     _staff: Staff,
     params: Params,
@@ -487,7 +677,7 @@ async fn list<K: Kind>(
     ))
 }
 
-async fn revisions<K: Kind>(
+pub(crate) async fn revisions<K: Kind>(
     State(state): State<AppState>,
     staff: Staff,
     IdPath(id): IdPath,

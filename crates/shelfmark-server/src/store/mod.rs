@@ -3,8 +3,8 @@
 //! Handlers speak to [`Store`] only; it dispatches to [`sqlite::SqliteStore`] or
 //! [`postgres::PgStore`], which implement the same operations with the same semantics:
 //!
-//! - every record (book, copy, patron, and in the next issue hold, escalation, purchase request)
-//!   is a row of one `records` table: its JSON, a per-record `version` (the ETag), the `seq` of
+//! - every record (book, copy, patron, hold, escalation, purchase request) is a row of one
+//!   `records` table: its JSON, a per-record `version` (the ETag), the `seq` of
 //!   its last change (the change feed), and a few indexed columns extracted from it (unique key,
 //!   references, status, search text);
 //! - every write runs in one transaction that first takes the next value of a one-row sequence
@@ -12,8 +12,16 @@
 //!   feed reader can never skip one) and the compare-and-set `UPDATE ... WHERE version = $n`
 //!   is evaluated against the latest committed state, whatever the number of server instances;
 //! - every revision of every record is kept in `revisions`, for the `base` of a 409 answer and
-//!   an audit view.
+//!   an audit view;
+//! - an active hold's copy is an indexed column (`ref3_id`) under a unique partial index
+//!   (`kind = 'hold' AND status = 'active'`): the database itself refuses a copy to a second
+//!   active hold, whatever the code above it does;
+//! - the business operations that change several records at once (placing a hold, the
+//!   escalation actions) are written once, in [`ops`], against the small [`ops::TxOps`]
+//!   interface that each backend implements over its own transaction; mails they send go into
+//!   the `mail_outbox` table in that same transaction (see `crate::mail`).
 
+pub mod ops;
 pub mod postgres;
 pub mod sqlite;
 
@@ -22,7 +30,7 @@ use shelfmark_core::wire::Role;
 use uuid::Uuid;
 
 /// The schema version this binary writes. A database with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +50,21 @@ pub enum StoreError {
     Corrupt(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// A unique index refused a row another transaction committed first (two instances
+    /// racing past their own checks): the operation can simply be run again.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            StoreError::Postgres(sqlx::Error::Database(e)) => e.code().as_deref() == Some("23505"),
+            _ => false,
+        }
+    }
 }
 
 /// One record as stored: its JSON (absent once deleted) and its concurrency metadata.
@@ -92,6 +115,8 @@ pub struct Index {
     pub ref_id: Option<Uuid>,
     /// The second reference (a hold's book).
     pub ref2_id: Option<Uuid>,
+    /// The third reference (a hold's copy: unique among active holds).
+    pub ref3_id: Option<Uuid>,
     pub status: Option<String>,
     /// Words for full-text search.
     pub search: String,
@@ -300,6 +325,56 @@ impl Store {
         dispatch!(self, s => s.session(token_hash))
     }
 
+    /// Runs a business operation (several records, maybe a mail) in one transaction,
+    /// committed only when the operation says so. A unique-index race with another instance
+    /// runs it again (bounded).
+    pub async fn run(
+        &self,
+        actor: &Actor,
+        op: ops::Op,
+        mail: &crate::mail::MailSettings,
+    ) -> Result<ops::Outcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = dispatch!(self, s => s.run(actor, op.clone(), mail));
+            match result {
+                Err(e) if e.is_unique_violation() && attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Claims up to `limit` undelivered mails that are due, for `lease_ms`: another instance
+    /// delivering the same outbox skips them meanwhile.
+    pub async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        dispatch!(self, s => s.claim_mail(now_ms, lease_ms, limit))
+    }
+
+    /// Marks a mail delivered (the SMTP server accepted it, or it is in the spool).
+    pub async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
+        dispatch!(self, s => s.mail_sent(id))
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.mail_failed(id, error, next_attempt_ms))
+    }
+
+    /// Every mail of the outbox, oldest first (delivered ones too).
+    pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
+        dispatch!(self, s => s.outbox())
+    }
+
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, s => s.meta(key))
     }
@@ -307,6 +382,22 @@ impl Store {
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_meta(key, value))
     }
+}
+
+/// One mail of the outbox: the finished message and its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    /// `<...>`, stable across retries: a receiver can drop a repeated delivery.
+    pub message_id: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// The whole RFC 5322 message, headers included, as it is sent.
+    pub raw: String,
+    pub attempts: i64,
+    pub sent: bool,
+    pub last_error: Option<String>,
 }
 
 /// The time of a change, as stored and shown.

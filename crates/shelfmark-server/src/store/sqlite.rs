@@ -17,13 +17,16 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use shelfmark_core::RecordType;
 use uuid::Uuid;
 
+use super::ops::{self, Op, Outcome, TxOps};
 use super::{
-    Actor, DeleteOutcome, Expect, ListQuery, Revision, Row, SCHEMA_VERSION, StoreError, User,
-    Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
+    Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Revision, Row, SCHEMA_VERSION, StoreError,
+    User, Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
 };
+use crate::mail::MailSettings;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 INSERT INTO seq_counter (id, value) VALUES (1, 0);
 
@@ -74,7 +77,29 @@ CREATE TABLE tokens (
     created_at TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+ALTER TABLE records ADD COLUMN ref3_id TEXT;
+CREATE UNIQUE INDEX records_active_hold_copy ON records (ref3_id)
+    WHERE kind = 'hold' AND status = 'active' AND deleted = 0 AND ref3_id IS NOT NULL;
+
+CREATE TABLE mail_outbox (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL UNIQUE,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_until INTEGER NOT NULL DEFAULT 0,
+    sent_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL;
+"#,
+];
 
 const ROW_COLUMNS: &str = "kind, id, version, seq, deleted, data";
 const MAX_IDLE_READERS: usize = 16;
@@ -270,18 +295,20 @@ fn put_tx(
     let id = w.id.to_string();
     let ref_id = w.index.ref_id.map(|u| u.to_string());
     let ref2_id = w.index.ref2_id.map(|u| u.to_string());
+    let ref3_id = w.index.ref3_id.map(|u| u.to_string());
     let version =
         match (expect, current) {
             (Expect::Version(v), _) => {
                 let n = tx
                 .prepare_cached(
                     "UPDATE records SET version = version + 1, seq = ?1, data = ?2, unique_key = ?3,
-                        ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7, updated_by = ?8
+                        ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7, updated_by = ?8,
+                        ref3_id = ?12
                      WHERE kind = ?9 AND id = ?10 AND version = ?11 AND deleted = 0",
                 )?
                 .execute(params![
                     seq, w.data, w.index.unique_key, ref_id, ref2_id, w.index.status, now,
-                    actor.name, w.kind.as_str(), id, v
+                    actor.name, w.kind.as_str(), id, v, ref3_id
                 ])?;
                 match (n, live) {
                     (1, _) => v + 1,
@@ -293,7 +320,7 @@ fn put_tx(
                 tx.prepare_cached(
                     "UPDATE records SET version = version + 1, seq = ?1, deleted = 0, data = ?2,
                     unique_key = ?3, ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7,
-                    updated_by = ?8
+                    updated_by = ?8, ref3_id = ?11
                  WHERE kind = ?9 AND id = ?10",
                 )?
                 .execute(params![
@@ -306,19 +333,20 @@ fn put_tx(
                     now,
                     actor.name,
                     w.kind.as_str(),
-                    id
+                    id,
+                    ref3_id
                 ])?;
                 tombstone.version + 1
             }
             (Expect::Absent, None) => {
                 tx.prepare_cached(
                 "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
-                    ref2_id, status, updated_at, updated_by)
-                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    ref2_id, status, updated_at, updated_by, ref3_id)
+                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 w.kind.as_str(), id, seq, w.data, w.index.unique_key, ref_id, ref2_id,
-                w.index.status, now, actor.name
+                w.index.status, now, actor.name, ref3_id
             ])?;
                 1
             }
@@ -355,7 +383,7 @@ fn delete_tx(
     let n = tx
         .prepare_cached(
             "UPDATE records SET version = version + 1, seq = ?1, deleted = 1, data = NULL,
-                unique_key = NULL, ref_id = NULL, ref2_id = NULL, status = NULL, updated_at = ?2,
+                unique_key = NULL, ref_id = NULL, ref2_id = NULL, ref3_id = NULL, status = NULL, updated_at = ?2,
                 updated_by = ?3
              WHERE kind = ?4 AND id = ?5 AND version = ?6 AND deleted = 0",
         )?
@@ -381,6 +409,178 @@ fn delete_tx(
     };
     add_revision(tx, &row, actor, &now)?;
     Ok((DeleteOutcome::Deleted(row), true))
+}
+
+fn list_rows(c: &Connection, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
+    let mut sql =
+        String::from("SELECT r.kind, r.id, r.version, r.seq, r.deleted, r.data FROM records r");
+    let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(kind.as_str())];
+    if !q.words.is_empty() {
+        sql.push_str(" JOIN records_fts f ON f.rowid = r.rowid");
+    }
+    sql.push_str(" WHERE r.kind = ?1 AND r.deleted = 0");
+    let mut push = |clause: &str, arg: Box<dyn ToSql>, sql: &mut String| {
+        args.push(arg);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(r) = q.ref_id {
+        push("r.ref_id =", Box::new(r.to_string()), &mut sql);
+    }
+    if let Some(r) = q.ref2_id {
+        push("r.ref2_id =", Box::new(r.to_string()), &mut sql);
+    }
+    if let Some(s) = q.status {
+        push("r.status =", Box::new(s), &mut sql);
+    }
+    if !q.words.is_empty() {
+        let query = q
+            .words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        push("records_fts MATCH", Box::new(query), &mut sql);
+    }
+    if let Some(after) = q.after {
+        push("r.id >", Box::new(after.to_string()), &mut sql);
+    }
+    args.push(Box::new(q.limit));
+    sql.push_str(&format!(" ORDER BY r.id LIMIT ?{}", args.len()));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), row_from)?;
+    rows.map(|r| to_row(r?)).collect()
+}
+
+/// The steps of a business operation, over the writer's transaction.
+struct SqliteTx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+}
+
+const MAIL_COLUMNS: &str =
+    "id, message_id, sender, recipients, subject, raw, attempts, sent_at IS NOT NULL, last_error";
+
+fn mail_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailRaw> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+type MailRaw = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    Option<String>,
+);
+
+fn to_mail(
+    (id, message_id, sender, recipients, subject, raw, attempts, sent, last_error): MailRaw,
+) -> Result<OutboxMail, StoreError> {
+    Ok(OutboxMail {
+        id: parse_id(&id)?,
+        message_id,
+        sender,
+        recipients: recipients.split(',').map(str::to_owned).collect(),
+        subject,
+        raw,
+        attempts,
+        sent,
+        last_error,
+    })
+}
+
+impl TxOps for SqliteTx<'_, '_> {
+    async fn lock(&mut self) -> Result<(), StoreError> {
+        // `BEGIN IMMEDIATE` took the database's write lock already.
+        Ok(())
+    }
+
+    async fn get(&mut self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+        get_row(self.tx, kind, id)
+    }
+
+    async fn put(
+        &mut self,
+        actor: &Actor,
+        w: Write,
+        expect: Expect,
+    ) -> Result<WriteOutcome, StoreError> {
+        Ok(put_tx(self.tx, actor, w, expect)?.0)
+    }
+
+    async fn delete(
+        &mut self,
+        actor: &Actor,
+        kind: RecordType,
+        id: Uuid,
+        version: i64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        Ok(delete_tx(self.tx, actor, kind, id, version)?.0)
+    }
+
+    async fn by_unique_key(
+        &mut self,
+        kind: RecordType,
+        key: &str,
+    ) -> Result<Option<Row>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0"
+        ))?;
+        stmt.query_row(params![kind.as_str(), key], row_from)
+            .optional()?
+            .map(to_row)
+            .transpose()
+    }
+
+    async fn available_copy(&mut self, book_id: Uuid) -> Result<Option<Row>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
+             WHERE c.kind = 'copy' AND c.ref_id = ?1 AND c.status = 'available' AND c.deleted = 0
+               AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
+                   AND h.status = 'active' AND h.deleted = 0 AND h.ref3_id = c.id)
+             ORDER BY c.id LIMIT 1",
+        )?;
+        stmt.query_row([book_id.to_string()], row_from)
+            .optional()?
+            .map(to_row)
+            .transpose()
+    }
+
+    async fn list(&mut self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
+        list_rows(self.tx, kind, q)
+    }
+
+    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw, created_at,
+                next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                mail.id.to_string(),
+                mail.message_id,
+                mail.sender,
+                mail.recipients.join(","),
+                mail.subject,
+                mail.raw,
+                now_rfc3339(),
+                chrono::Utc::now().timestamp_millis()
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -491,8 +691,8 @@ impl SqliteStore {
             for (seq, w) in (first..).zip(writes) {
                 tx.prepare_cached(
                     "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
-                        ref2_id, status, updated_at, updated_by)
-                     VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        ref2_id, status, updated_at, updated_by, ref3_id)
+                     VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     w.kind.as_str(),
@@ -504,7 +704,8 @@ impl SqliteStore {
                     w.index.ref2_id.map(|u| u.to_string()),
                     w.index.status,
                     now,
-                    actor.name
+                    actor.name,
+                    w.index.ref3_id.map(|u| u.to_string())
                 ])?;
                 let rowid = tx.last_insert_rowid();
                 if !w.index.search.trim().is_empty() {
@@ -564,48 +765,7 @@ impl SqliteStore {
     }
 
     pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        self.read(move |c| {
-            let mut sql = String::from(
-                "SELECT r.kind, r.id, r.version, r.seq, r.deleted, r.data FROM records r",
-            );
-            let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(kind.as_str())];
-            if !q.words.is_empty() {
-                sql.push_str(" JOIN records_fts f ON f.rowid = r.rowid");
-            }
-            sql.push_str(" WHERE r.kind = ?1 AND r.deleted = 0");
-            let mut push = |clause: &str, arg: Box<dyn ToSql>, sql: &mut String| {
-                args.push(arg);
-                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-            };
-            if let Some(r) = q.ref_id {
-                push("r.ref_id =", Box::new(r.to_string()), &mut sql);
-            }
-            if let Some(r) = q.ref2_id {
-                push("r.ref2_id =", Box::new(r.to_string()), &mut sql);
-            }
-            if let Some(s) = q.status {
-                push("r.status =", Box::new(s), &mut sql);
-            }
-            if !q.words.is_empty() {
-                let query = q
-                    .words
-                    .iter()
-                    .map(|w| format!("\"{w}\"*"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                push("records_fts MATCH", Box::new(query), &mut sql);
-            }
-            if let Some(after) = q.after {
-                push("r.id >", Box::new(after.to_string()), &mut sql);
-            }
-            args.push(Box::new(q.limit));
-            sql.push_str(&format!(" ORDER BY r.id LIMIT ?{}", args.len()));
-            let mut stmt = c.prepare_cached(&sql)?;
-            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-            let rows = stmt.query_map(params.as_slice(), row_from)?;
-            rows.map(|r| to_row(r?)).collect()
-        })
-        .await
+        self.read(move |c| list_rows(c, kind, q)).await
     }
 
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
@@ -728,6 +888,99 @@ impl SqliteStore {
                 ))
             })
             .transpose()
+        })
+        .await
+    }
+
+    pub async fn run(
+        &self,
+        actor: &Actor,
+        op: Op,
+        mail: &MailSettings,
+    ) -> Result<Outcome, StoreError> {
+        let (actor, mail) = (actor.clone(), mail.clone());
+        let inner = self.inner.clone();
+        let handle = tokio::runtime::Handle::current();
+        blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The steps are synchronous underneath: the future never waits, block_on only
+            // drives it on this blocking-pool thread.
+            let (outcome, commit) =
+                handle.block_on(ops::run(&mut SqliteTx { tx: &tx }, &actor, op, &mail))?;
+            if commit {
+                tx.commit()?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    pub async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxMail>, StoreError> {
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE mail_outbox SET claimed_until = ?1
+                 WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL
+                     AND next_attempt_at <= ?2 AND claimed_until <= ?2
+                     ORDER BY next_attempt_at LIMIT ?3)
+                 RETURNING {MAIL_COLUMNS}"
+            ))?;
+            let rows = stmt.query_map(
+                params![now_ms.saturating_add(lease_ms), now_ms, limit],
+                mail_from,
+            )?;
+            let mails = rows
+                .map(|r| to_mail(r?))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok((mails, true))
+        })
+        .await
+    }
+
+    pub async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE mail_outbox SET sent_at = ?1, attempts = attempts + 1, claimed_until = 0,
+                    last_error = NULL
+                 WHERE id = ?2",
+                params![now_rfc3339(), id.to_string()],
+            )?;
+            Ok(((), true))
+        })
+        .await
+    }
+
+    pub async fn mail_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = 0,
+                    last_error = ?1, next_attempt_at = ?2
+                 WHERE id = ?3 AND sent_at IS NULL",
+                params![error, next_attempt_ms, id.to_string()],
+            )?;
+            Ok(((), true))
+        })
+        .await
+    }
+
+    pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([], mail_from)?;
+            rows.map(|r| to_mail(r?)).collect()
         })
         .await
     }

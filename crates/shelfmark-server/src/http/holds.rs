@@ -1,0 +1,159 @@
+//! Holds: placing one allocates a copy in the same transaction, or answers
+//! `409 hold-unavailable` (opening an escalation for a premium patron); cancelling one frees
+//! its copy. The rules themselves are `crate::store::ops`; this module maps HTTP onto them
+//! in the protocol's order of evaluation (authentication, existence and validity, then
+//! preconditions, then the business rules).
+
+use axum::extract::State;
+use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use shelfmark_core::RecordType;
+
+use super::records::{
+    Holds, IdPath, edit_conflict, expected_from_tags, live_row, not_found, parse_record,
+};
+use super::{JsonBody, Tags, json_with_etag, location};
+use crate::AppState;
+use crate::auth::Staff;
+use crate::error::AppError;
+use crate::store::ops::{Op, Outcome};
+use crate::store::{DeleteOutcome, WriteOutcome};
+
+/// Turns an operation's refusal into its answer.
+pub(crate) async fn refusal(state: &AppState, outcome: Outcome) -> AppError {
+    match outcome {
+        Outcome::Invalid(errors) => AppError::Validation(errors),
+        Outcome::NotFound(kind, id) => not_found(kind, id),
+        Outcome::HoldUnavailable {
+            book_id,
+            premium,
+            escalation_id,
+        } => AppError::HoldUnavailable {
+            book_id,
+            patron_premium: premium,
+            escalation_id,
+        },
+        Outcome::Conflict(current) => match edit_conflict(state, &current, None).await {
+            Ok(e) | Err(e) => e,
+        },
+        Outcome::Written(WriteOutcome::Exists(row)) => AppError::PreconditionFailed(format!(
+            "a {} with id {} already exists (ETag {})",
+            row.kind.as_str(),
+            row.id,
+            row.etag()
+        )),
+        Outcome::Written(WriteOutcome::NotFound) | Outcome::Deleted(DeleteOutcome::NotFound) => {
+            AppError::NotFound("no such record".into())
+        }
+        Outcome::Written(WriteOutcome::Conflict(current))
+        | Outcome::Deleted(DeleteOutcome::Conflict(current)) => {
+            match edit_conflict(state, &current, None).await {
+                Ok(e) | Err(e) => e,
+            }
+        }
+        other => AppError::Internal(format!("unexpected outcome {other:?}")),
+    }
+}
+
+/// `PUT /v1/holds/{id}`: place (`If-None-Match: *`) or update (`If-Match`: fulfil, cancel).
+pub async fn put(
+    State(state): State<AppState>,
+    staff: Staff,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+    JsonBody(mut body): JsonBody,
+) -> Result<Response, AppError> {
+    // The desktop sends the whole record; the protocol's minimal body has no status, and on
+    // a placement the server decides the status and the copy anyway.
+    if let Value::Object(map) = &mut body
+        && map.get("status").is_none_or(Value::is_null)
+    {
+        map.insert("status".into(), Value::String("active".into()));
+    }
+    let hold = parse_record::<Holds>(body, id)?;
+    let actor = staff.actor();
+    let if_match = Tags::from_headers(&headers, IF_MATCH);
+    let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
+    let (op, client_tag) = match (if_match, if_none_match) {
+        (Some(tags), _) => {
+            let (version, tag) = expected_from_tags(&state, RecordType::Hold, id, tags).await?;
+            (Op::UpdateHold { hold, version }, tag)
+        }
+        (None, Some(Tags::Any)) => (Op::PlaceHold(hold), None),
+        (None, Some(tags)) => match live_row(&state, RecordType::Hold, id).await? {
+            Some(row) if tags.matches_weak(&row.etag()) => {
+                return Err(AppError::PreconditionFailed(
+                    "the record is in a state the request excluded".into(),
+                ));
+            }
+            Some(row) => (
+                Op::UpdateHold {
+                    hold,
+                    version: row.version,
+                },
+                None,
+            ),
+            None => (Op::PlaceHold(hold), None),
+        },
+        (None, None) => return Err(AppError::PreconditionRequired),
+    };
+    let outcome = state.store.run(&actor, op, &state.config.mail).await?;
+    state.mail_wake.notify_one();
+    match outcome {
+        Outcome::HoldPlaced(row) => Ok(json_with_etag(
+            StatusCode::CREATED,
+            &row.etag(),
+            Some(location(RecordType::Hold, id)),
+            row.data.unwrap_or_default().into_bytes(),
+        )),
+        Outcome::Written(WriteOutcome::Updated(row)) => Ok(json_with_etag(
+            StatusCode::OK,
+            &row.etag(),
+            None,
+            row.data.unwrap_or_default().into_bytes(),
+        )),
+        Outcome::Conflict(current) | Outcome::Written(WriteOutcome::Conflict(current)) => {
+            Err(edit_conflict(&state, &current, client_tag).await?)
+        }
+        Outcome::NotFound(..) | Outcome::Written(WriteOutcome::NotFound) => {
+            Err(not_found(RecordType::Hold, id))
+        }
+        other => Err(refusal(&state, other).await),
+    }
+}
+
+/// `DELETE /v1/holds/{id}` with `If-Match`: the hold goes, its copy is available again.
+pub async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (version, client_tag) = match Tags::from_headers(&headers, IF_MATCH) {
+        Some(tags) => expected_from_tags(&state, RecordType::Hold, id, tags).await?,
+        None => {
+            return Err(match live_row(&state, RecordType::Hold, id).await? {
+                Some(_) => AppError::PreconditionRequired,
+                None => not_found(RecordType::Hold, id),
+            });
+        }
+    };
+    let outcome = state
+        .store
+        .run(
+            &staff.actor(),
+            Op::CancelHold { id, version },
+            &state.config.mail,
+        )
+        .await?;
+    match outcome {
+        Outcome::Deleted(DeleteOutcome::Deleted(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Deleted(DeleteOutcome::NotFound) => Err(not_found(RecordType::Hold, id)),
+        Outcome::Deleted(DeleteOutcome::Conflict(current)) => {
+            Err(edit_conflict(&state, &current, client_tag).await?)
+        }
+        other => Err(refusal(&state, other).await),
+    }
+}

@@ -1,0 +1,722 @@
+//! The operations that change several records at once, written once for both databases.
+//!
+//! Placing a hold allocates a copy; a premium patron's lost hold opens an escalation and puts
+//! a mail in the outbox; the manager's actions cancel, create and settle records together.
+//! Each must be all or nothing, so each runs inside one database transaction: the backends
+//! implement the few primitive reads and writes of [`TxOps`] over their own transaction
+//! (whose first write takes the sequence counter's lock, ordering every writer of every
+//! server instance), and [`run`] holds the rules. An operation answers what happened as an
+//! [`Outcome`] and whether to commit; a refusal rolls everything back.
+
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use shelfmark_core::{
+    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
+    PurchaseRequest, PurchaseStatus, RecordType, ValidationErrors,
+};
+use uuid::Uuid;
+
+use super::{
+    Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Row, StoreError, Write, WriteOutcome,
+};
+use crate::http::records::{Copies, Escalations, Holds, Kind, PurchaseRequests};
+use crate::mail::{self, MailSettings};
+
+/// The primitive steps an operation takes inside one transaction.
+pub(crate) trait TxOps {
+    /// Takes the writers' lock (the sequence counter's row) before anything is read, so every
+    /// read of the operation sees the state the previous writer committed.
+    async fn lock(&mut self) -> Result<(), StoreError>;
+    async fn get(&mut self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError>;
+    async fn put(
+        &mut self,
+        actor: &Actor,
+        w: Write,
+        expect: Expect,
+    ) -> Result<WriteOutcome, StoreError>;
+    async fn delete(
+        &mut self,
+        actor: &Actor,
+        kind: RecordType,
+        id: Uuid,
+        version: i64,
+    ) -> Result<DeleteOutcome, StoreError>;
+    /// The live record of `kind` whose unique key is `key`.
+    async fn by_unique_key(
+        &mut self,
+        kind: RecordType,
+        key: &str,
+    ) -> Result<Option<Row>, StoreError>;
+    /// An `available` copy of the book that no active hold has.
+    async fn available_copy(&mut self, book_id: Uuid) -> Result<Option<Row>, StoreError>;
+    async fn list(&mut self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError>;
+    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> Result<(), StoreError>;
+}
+
+/// A business operation.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// `PUT /v1/holds/{id}` with `If-None-Match: *`.
+    PlaceHold(Hold),
+    /// `PUT /v1/holds/{id}` with `If-Match`: fulfil or cancel.
+    UpdateHold { hold: Hold, version: i64 },
+    /// `DELETE /v1/holds/{id}`: the copy becomes available again.
+    CancelHold { id: Uuid, version: i64 },
+    /// A new copy: it goes first to a premium patron waiting on a purchase.
+    CreateCopy(Copy),
+    Reassign {
+        escalation_id: Uuid,
+        version: i64,
+        hold_id: Uuid,
+        note: String,
+        new_hold_id: Uuid,
+    },
+    FlagPurchase {
+        escalation_id: Uuid,
+        version: i64,
+        request_id: Uuid,
+        quantity: u32,
+        note: String,
+    },
+    Resolve {
+        escalation_id: Uuid,
+        version: i64,
+        note: String,
+    },
+}
+
+/// What an operation did (or why it did nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The hold got a copy: the stored hold.
+    HoldPlaced(Row),
+    /// No copy was free. For a premium patron, the escalation that was opened (or that an
+    /// earlier attempt of the same hold opened).
+    HoldUnavailable {
+        book_id: Uuid,
+        premium: bool,
+        escalation_id: Option<Uuid>,
+    },
+    Written(WriteOutcome),
+    Deleted(DeleteOutcome),
+    Invalid(ValidationErrors),
+    NotFound(RecordType, Uuid),
+    /// The record is not in the state the request expected (stale ETag, a hold that moved, an
+    /// escalation no longer open): its current state.
+    Conflict(Row),
+    /// An escalation action succeeded.
+    Settled {
+        escalation: Row,
+        hold: Option<Row>,
+        purchase: Option<Row>,
+    },
+}
+
+/// Runs `op`; the boolean says whether to commit.
+pub(crate) async fn run<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    op: Op,
+    mail: &MailSettings,
+) -> Result<(Outcome, bool), StoreError> {
+    tx.lock().await?;
+    match op {
+        Op::PlaceHold(hold) => place_hold(tx, actor, hold, mail).await,
+        Op::UpdateHold { hold, version } => update_hold(tx, actor, hold, version).await,
+        Op::CancelHold { id, version } => cancel_hold(tx, actor, id, version).await,
+        Op::CreateCopy(copy) => create_copy(tx, actor, copy).await,
+        Op::Reassign {
+            escalation_id,
+            version,
+            hold_id,
+            note,
+            new_hold_id,
+        } => {
+            reassign(
+                tx,
+                actor,
+                escalation_id,
+                version,
+                hold_id,
+                note,
+                new_hold_id,
+                mail,
+            )
+            .await
+        }
+        Op::FlagPurchase {
+            escalation_id,
+            version,
+            request_id,
+            quantity,
+            note,
+        } => {
+            flag_purchase(
+                tx,
+                actor,
+                escalation_id,
+                version,
+                request_id,
+                quantity,
+                note,
+            )
+            .await
+        }
+        Op::Resolve {
+            escalation_id,
+            version,
+            note,
+        } => resolve(tx, actor, escalation_id, version, note).await,
+    }
+}
+
+fn parse<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
+    let data = row.data.as_deref().ok_or_else(|| {
+        StoreError::Corrupt(format!("{} {} has no data", row.kind.as_str(), row.id))
+    })?;
+    serde_json::from_str(data).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{} {} does not parse: {e}",
+            row.kind.as_str(),
+            row.id
+        ))
+    })
+}
+
+fn write_of<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
+    Ok(Write {
+        kind: K::TYPE,
+        id,
+        data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        index: {
+            let mut index = K::index(record);
+            index.search = crate::http::records::clean_search(&index.search);
+            index
+        },
+    })
+}
+
+async fn live<T: TxOps>(tx: &mut T, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+    Ok(tx.get(kind, id).await?.filter(Row::is_live))
+}
+
+/// A write that cannot fail inside the writers' lock (the state was read under it).
+fn written(outcome: WriteOutcome, what: &str) -> Result<Row, StoreError> {
+    match outcome {
+        WriteOutcome::Created(row) | WriteOutcome::Updated(row) => Ok(row),
+        other => Err(StoreError::Corrupt(format!(
+            "{what}: unexpected {other:?} under the writers' lock"
+        ))),
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Outcome {
+    let mut errors = ValidationErrors::default();
+    errors.push(field, message);
+    Outcome::Invalid(errors)
+}
+
+/// Moves a copy from `from` to `to`; a copy in another state (or gone) is left alone.
+async fn set_copy_status<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    copy_id: Option<Uuid>,
+    from: CopyStatus,
+    to: CopyStatus,
+) -> Result<(), StoreError> {
+    let Some(copy_id) = copy_id else {
+        return Ok(());
+    };
+    let Some(row) = live(tx, RecordType::Copy, copy_id).await? else {
+        return Ok(());
+    };
+    let mut copy: Copy = parse(&row)?;
+    if copy.status != from {
+        return Ok(());
+    }
+    copy.status = to;
+    let w = write_of::<Copies>(copy.id, &copy)?;
+    written(
+        tx.put(actor, w, Expect::Version(row.version)).await?,
+        "copy",
+    )?;
+    Ok(())
+}
+
+async fn place_hold<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    mut hold: Hold,
+    settings: &MailSettings,
+) -> Result<(Outcome, bool), StoreError> {
+    let patron = live(tx, RecordType::Patron, hold.patron_id).await?;
+    let book = live(tx, RecordType::Book, hold.book_id).await?;
+    let mut errors = ValidationErrors::default();
+    if patron.is_none() {
+        errors.push("patron_id", format!("no patron has id {}", hold.patron_id));
+    }
+    if book.is_none() {
+        errors.push("book_id", format!("no book has id {}", hold.book_id));
+    }
+    let (Some(patron), Some(book)) = (patron, book) else {
+        return Ok((Outcome::Invalid(errors), false));
+    };
+    if let Some(row) = live(tx, RecordType::Hold, hold.id).await? {
+        return Ok((Outcome::Written(WriteOutcome::Exists(row)), false));
+    }
+    let patron: Patron = parse(&patron)?;
+    // A retry of a hold that lost gets the same answer, not a second escalation.
+    if let Some(escalation) = tx
+        .by_unique_key(RecordType::Escalation, &hold.id.to_string())
+        .await?
+    {
+        return Ok((
+            Outcome::HoldUnavailable {
+                book_id: hold.book_id,
+                premium: patron.premium,
+                escalation_id: Some(escalation.id),
+            },
+            false,
+        ));
+    }
+    if let Some(copy_row) = tx.available_copy(hold.book_id).await? {
+        let mut copy: Copy = parse(&copy_row)?;
+        copy.status = CopyStatus::Held;
+        let w = write_of::<Copies>(copy.id, &copy)?;
+        written(
+            tx.put(actor, w, Expect::Version(copy_row.version)).await?,
+            "copy",
+        )?;
+        hold.copy_id = Some(copy.id);
+        hold.status = HoldStatus::Active;
+        hold.cancel_reason = None;
+        let w = write_of::<Holds>(hold.id, &hold)?;
+        let row = written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
+        return Ok((Outcome::HoldPlaced(row), true));
+    }
+    if !patron.premium {
+        return Ok((
+            Outcome::HoldUnavailable {
+                book_id: hold.book_id,
+                premium: false,
+                escalation_id: None,
+            },
+            false,
+        ));
+    }
+    let book: Book = parse(&book)?;
+    let escalation = Escalation {
+        id: Uuid::now_v7(),
+        patron_id: patron.id,
+        book_id: book.id,
+        hold_request_id: hold.id,
+        status: EscalationStatus::Open,
+        resolution_note: None,
+        created_at: Utc::now(),
+    };
+    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    written(tx.put(actor, w, Expect::Absent).await?, "escalation")?;
+    let message = mail::manager_mail(settings, &patron, &book, &escalation)
+        .map_err(|e| StoreError::Corrupt(format!("cannot write the manager's mail: {e}")))?;
+    tx.enqueue_mail(&message).await?;
+    Ok((
+        Outcome::HoldUnavailable {
+            book_id: book.id,
+            premium: true,
+            escalation_id: Some(escalation.id),
+        },
+        true,
+    ))
+}
+
+async fn update_hold<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    hold: Hold,
+    version: i64,
+) -> Result<(Outcome, bool), StoreError> {
+    let Some(row) = live(tx, RecordType::Hold, hold.id).await? else {
+        return Ok((Outcome::NotFound(RecordType::Hold, hold.id), false));
+    };
+    let current: Hold = parse(&row)?;
+    let mut errors = ValidationErrors::default();
+    if hold.patron_id != current.patron_id {
+        errors.push(
+            "patron_id",
+            "a hold's patron cannot change: place a new hold",
+        );
+    }
+    if hold.book_id != current.book_id {
+        errors.push("book_id", "a hold's book cannot change: place a new hold");
+    }
+    use HoldStatus::{Active, Cancelled, Fulfilled};
+    match (current.status, hold.status) {
+        (a, b) if a == b => {}
+        (Active, Cancelled | Fulfilled) => {}
+        (_, Active) => errors.push(
+            "status",
+            "a cancelled or fulfilled hold cannot become active again: place a new hold",
+        ),
+        _ => errors.push("status", "a hold that is over cannot change its status"),
+    }
+    if !errors.0.is_empty() {
+        return Ok((Outcome::Invalid(errors), false));
+    }
+    if row.version != version {
+        return Ok((Outcome::Conflict(row), false));
+    }
+    let mut next = current.clone();
+    next.status = hold.status;
+    match (current.status, hold.status) {
+        (Active, Cancelled) => {
+            next.cancel_reason = hold.cancel_reason.or(Some("cancelled".into()));
+            set_copy_status(
+                tx,
+                actor,
+                current.copy_id,
+                CopyStatus::Held,
+                CopyStatus::Available,
+            )
+            .await?;
+        }
+        (Active, Fulfilled) => {
+            set_copy_status(
+                tx,
+                actor,
+                current.copy_id,
+                CopyStatus::Held,
+                CopyStatus::OnLoan,
+            )
+            .await?;
+        }
+        (Cancelled, Cancelled) => next.cancel_reason = hold.cancel_reason.or(next.cancel_reason),
+        _ => {}
+    }
+    let w = write_of::<Holds>(next.id, &next)?;
+    let outcome = tx.put(actor, w, Expect::Version(version)).await?;
+    let commit = matches!(outcome, WriteOutcome::Updated(_));
+    Ok((Outcome::Written(outcome), commit))
+}
+
+async fn cancel_hold<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    id: Uuid,
+    version: i64,
+) -> Result<(Outcome, bool), StoreError> {
+    let Some(row) = live(tx, RecordType::Hold, id).await? else {
+        return Ok((Outcome::Deleted(DeleteOutcome::NotFound), false));
+    };
+    if row.version != version {
+        return Ok((Outcome::Deleted(DeleteOutcome::Conflict(row)), false));
+    }
+    let hold: Hold = parse(&row)?;
+    if hold.status == HoldStatus::Active {
+        set_copy_status(
+            tx,
+            actor,
+            hold.copy_id,
+            CopyStatus::Held,
+            CopyStatus::Available,
+        )
+        .await?;
+    }
+    let outcome = tx.delete(actor, RecordType::Hold, id, version).await?;
+    let commit = matches!(outcome, DeleteOutcome::Deleted(_));
+    Ok((Outcome::Deleted(outcome), commit))
+}
+
+async fn create_copy<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    mut copy: Copy,
+) -> Result<(Outcome, bool), StoreError> {
+    let w = write_of::<Copies>(copy.id, &copy)?;
+    let outcome = tx.put(actor, w, Expect::Absent).await?;
+    let WriteOutcome::Created(created) = outcome else {
+        return Ok((Outcome::Written(outcome), false));
+    };
+    if copy.status != CopyStatus::Available {
+        return Ok((Outcome::Written(WriteOutcome::Created(created)), true));
+    }
+    // The oldest escalation waiting on a purchase of this book gets the copy.
+    let waiting = tx
+        .list(
+            RecordType::Escalation,
+            ListQuery {
+                ref2_id: Some(copy.book_id),
+                status: Some("purchase_flagged".into()),
+                limit: 1,
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+    let Some(esc_row) = waiting.into_iter().next() else {
+        return Ok((Outcome::Written(WriteOutcome::Created(created)), true));
+    };
+    let mut escalation: Escalation = parse(&esc_row)?;
+    copy.status = CopyStatus::Held;
+    let w = write_of::<Copies>(copy.id, &copy)?;
+    let copy_row = written(
+        tx.put(actor, w, Expect::Version(created.version)).await?,
+        "copy",
+    )?;
+    let hold = Hold {
+        id: Uuid::now_v7(),
+        patron_id: escalation.patron_id,
+        book_id: copy.book_id,
+        copy_id: Some(copy.id),
+        status: HoldStatus::Active,
+        cancel_reason: None,
+    };
+    let w = write_of::<Holds>(hold.id, &hold)?;
+    written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
+    escalation.status = EscalationStatus::Resolved;
+    escalation.resolution_note = Some(format!(
+        "The new copy {} went to the patron (hold {}).",
+        copy.barcode, hold.id
+    ));
+    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    written(
+        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        "escalation",
+    )?;
+    let requests = tx
+        .list(
+            RecordType::PurchaseRequest,
+            ListQuery {
+                ref2_id: Some(escalation.id),
+                limit: 100,
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+    for pr_row in requests {
+        let mut pr: PurchaseRequest = parse(&pr_row)?;
+        if matches!(
+            pr.status,
+            PurchaseStatus::Requested | PurchaseStatus::Ordered
+        ) {
+            pr.status = PurchaseStatus::Received;
+            let w = write_of::<PurchaseRequests>(pr.id, &pr)?;
+            written(
+                tx.put(actor, w, Expect::Version(pr_row.version)).await?,
+                "purchase",
+            )?;
+        }
+    }
+    Ok((Outcome::Written(WriteOutcome::Created(copy_row)), true))
+}
+
+/// The escalation an action names, if it is at `version` and in one of `allowed`.
+async fn escalation_for_action<T: TxOps>(
+    tx: &mut T,
+    id: Uuid,
+    version: i64,
+    allowed: &[EscalationStatus],
+) -> Result<Result<(Row, Escalation), Outcome>, StoreError> {
+    let Some(row) = live(tx, RecordType::Escalation, id).await? else {
+        return Ok(Err(Outcome::NotFound(RecordType::Escalation, id)));
+    };
+    if row.version != version {
+        return Ok(Err(Outcome::Conflict(row)));
+    }
+    let escalation: Escalation = parse(&row)?;
+    if !allowed.contains(&escalation.status) {
+        return Ok(Err(Outcome::Conflict(row)));
+    }
+    Ok(Ok((row, escalation)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reassign<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    escalation_id: Uuid,
+    version: i64,
+    hold_id: Uuid,
+    note: String,
+    new_hold_id: Uuid,
+    settings: &MailSettings,
+) -> Result<(Outcome, bool), StoreError> {
+    // Validity first (400), then the preconditions (409), as everywhere.
+    let Some(hold_row) = live(tx, RecordType::Hold, hold_id).await? else {
+        return Ok((
+            invalid("hold_id", format!("no hold has id {hold_id}")),
+            false,
+        ));
+    };
+    let Some(esc_row) = live(tx, RecordType::Escalation, escalation_id).await? else {
+        return Ok((
+            Outcome::NotFound(RecordType::Escalation, escalation_id),
+            false,
+        ));
+    };
+    let esc: Escalation = parse(&esc_row)?;
+    let hold: Hold = parse(&hold_row)?;
+    if hold.book_id != esc.book_id {
+        return Ok((invalid("hold_id", "this hold is on another book"), false));
+    }
+    let holder_row = live(tx, RecordType::Patron, hold.patron_id).await?;
+    let holder: Option<Patron> = holder_row.as_ref().map(parse).transpose()?;
+    if holder.as_ref().is_some_and(|p| p.premium) {
+        return Ok((
+            invalid(
+                "hold_id",
+                "this hold belongs to a premium patron: choose another",
+            ),
+            false,
+        ));
+    }
+    let (esc_row, mut escalation) = match escalation_for_action(
+        tx,
+        escalation_id,
+        version,
+        &[EscalationStatus::Open, EscalationStatus::PurchaseFlagged],
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(refusal) => return Ok((refusal, false)),
+    };
+    if hold.status != HoldStatus::Active || hold.copy_id.is_none() {
+        return Ok((Outcome::Conflict(hold_row), false));
+    }
+    let mut cancelled = hold.clone();
+    cancelled.status = HoldStatus::Cancelled;
+    cancelled.cancel_reason = Some("reassigned".into());
+    let w = write_of::<Holds>(cancelled.id, &cancelled)?;
+    written(
+        tx.put(actor, w, Expect::Version(hold_row.version)).await?,
+        "hold",
+    )?;
+    let new_hold = Hold {
+        id: new_hold_id,
+        patron_id: escalation.patron_id,
+        book_id: escalation.book_id,
+        copy_id: hold.copy_id,
+        status: HoldStatus::Active,
+        cancel_reason: None,
+    };
+    let w = write_of::<Holds>(new_hold.id, &new_hold)?;
+    let new_row = match tx.put(actor, w, Expect::Absent).await? {
+        WriteOutcome::Created(row) => row,
+        WriteOutcome::Exists(_) => {
+            return Ok((invalid("new_hold_id", "a hold with this id exists"), false));
+        }
+        other => return Err(StoreError::Corrupt(format!("new hold: {other:?}"))),
+    };
+    escalation.status = EscalationStatus::Reassigned;
+    escalation.resolution_note = Some(note).filter(|n| !n.trim().is_empty());
+    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let esc_row = written(
+        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        "escalation",
+    )?;
+    if let Some(holder) = holder {
+        let book: Option<Book> = live(tx, RecordType::Book, hold.book_id)
+            .await?
+            .as_ref()
+            .map(parse)
+            .transpose()?;
+        match book.map(|b| mail::reassigned_mail(settings, &holder, &b, &cancelled)) {
+            Some(Ok(message)) => tx.enqueue_mail(&message).await?,
+            Some(Err(e)) => {
+                tracing::warn!(patron = %holder.id, error = %e, "cannot mail the patron who lost the copy")
+            }
+            None => {}
+        }
+    }
+    Ok((
+        Outcome::Settled {
+            escalation: esc_row,
+            hold: Some(new_row),
+            purchase: None,
+        },
+        true,
+    ))
+}
+
+async fn flag_purchase<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    escalation_id: Uuid,
+    version: i64,
+    request_id: Uuid,
+    quantity: u32,
+    note: String,
+) -> Result<(Outcome, bool), StoreError> {
+    let (esc_row, mut escalation) =
+        match escalation_for_action(tx, escalation_id, version, &[EscalationStatus::Open]).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok((refusal, false)),
+        };
+    let Some(book_row) = live(tx, RecordType::Book, escalation.book_id).await? else {
+        return Ok((
+            invalid("book_id", "the escalation's book no longer exists"),
+            false,
+        ));
+    };
+    let book: Book = parse(&book_row)?;
+    let request = PurchaseRequest {
+        id: request_id,
+        book_id: book.id,
+        isbn: book.isbn,
+        escalation_id: Some(escalation.id),
+        requested_by: actor.name.clone(),
+        quantity,
+        note,
+        status: PurchaseStatus::Requested,
+    };
+    let w = write_of::<PurchaseRequests>(request.id, &request)?;
+    let pr_row = written(tx.put(actor, w, Expect::Absent).await?, "purchase request")?;
+    escalation.status = EscalationStatus::PurchaseFlagged;
+    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let esc_row = written(
+        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        "escalation",
+    )?;
+    Ok((
+        Outcome::Settled {
+            escalation: esc_row,
+            hold: None,
+            purchase: Some(pr_row),
+        },
+        true,
+    ))
+}
+
+async fn resolve<T: TxOps>(
+    tx: &mut T,
+    actor: &Actor,
+    escalation_id: Uuid,
+    version: i64,
+    note: String,
+) -> Result<(Outcome, bool), StoreError> {
+    let (esc_row, mut escalation) = match escalation_for_action(
+        tx,
+        escalation_id,
+        version,
+        &[EscalationStatus::Open, EscalationStatus::PurchaseFlagged],
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(refusal) => return Ok((refusal, false)),
+    };
+    escalation.status = EscalationStatus::Resolved;
+    escalation.resolution_note = Some(note);
+    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let esc_row = written(
+        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        "escalation",
+    )?;
+    Ok((
+        Outcome::Settled {
+            escalation: esc_row,
+            hold: None,
+            purchase: None,
+        },
+        true,
+    ))
+}
