@@ -1,6 +1,7 @@
 //! The demo library (`--demo`): a few thousand plausible books with copies in three branches,
-//! patrons (some premium) and the two staff users, so the desktop app has something to show
-//! on first start and the tests have a realistic catalogue.
+//! patrons (some premium), a few active holds, open escalations of premium patrons who found
+//! every copy taken, and the two staff users, so the desktop app (the escalation screen too)
+//! has something to show on first start and the tests have a realistic catalogue.
 //!
 //! The data is generated from a fixed seed, so every demo database holds the same records, and
 //! inserted in one transaction (a second or so even in a debug build). Seeding happens only on
@@ -10,15 +11,22 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use shelfmark_core::wire::Role;
-use shelfmark_core::{Book, Copy, CopyStatus, Patron, RecordType, isbn};
+use shelfmark_core::{
+    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron, RecordType,
+    isbn,
+};
 use uuid::Uuid;
 
 use crate::auth::add_user;
-use crate::http::records::{Books, Copies, Kind, Patrons};
+use crate::http::records::{Books, Copies, Escalations, Holds, Kind, Patrons};
 use crate::store::{Actor, Store, StoreError, Write};
 
 pub const BOOKS: usize = 2_400;
 pub const PATRONS: usize = 72;
+/// Books whose every copy is on hold, each with an open escalation of a premium patron.
+pub const ESCALATED_BOOKS: usize = 4;
+/// Further books with one copy on hold.
+pub const SINGLE_HOLDS: usize = 8;
 pub const BRANCHES: [&str; 3] = ["Central", "Riverside", "Hillcrest"];
 const SEEDED_KEY: &str = "demo_seeded";
 
@@ -301,12 +309,20 @@ fn title(rng: &mut StdRng) -> String {
     match rng.random_range(0..8) {
         0 => format!("The {adj} {noun}"),
         1 => format!("The {noun} of {place}"),
-        2 => format!("A {noun} for {first}"),
+        2 => format!("{} {noun} for {first}", indefinite_article(noun)),
         3 => format!("{adj} {noun}s"),
         4 => format!("Letters from {place}"),
         5 => format!("The Last {noun}"),
         6 => format!("Beyond the {adj} {noun}"),
         _ => format!("{first} and the {noun}"),
+    }
+}
+
+/// "A" or "An", as the word's first sound asks (vowel letters stand for it here).
+fn indefinite_article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "An",
+        _ => "A",
     }
 }
 
@@ -337,6 +353,8 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
     let mut rng = StdRng::seed_from_u64(0x0053_4845_4c46_4d4b);
     let mut writes = Vec::with_capacity(BOOKS * 4);
     let mut barcode = 31_000_000u32;
+    // Each book's id and the positions of its copies in `writes`.
+    let mut shelves: Vec<(Uuid, Vec<usize>)> = Vec::with_capacity(BOOKS);
     for i in 0..BOOKS {
         let n_authors = if rng.random_bool(0.15) { 2 } else { 1 };
         let authors: Vec<(String, String)> = (0..n_authors).map(|_| person(&mut rng)).collect();
@@ -380,6 +398,7 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             "{class} {}",
             surname.chars().take(3).collect::<String>().to_uppercase()
         );
+        shelves.push((book.id, Vec::new()));
         for _ in 0..rng.random_range(1..=4) {
             barcode += 1;
             let status = match rng.random_range(0..100) {
@@ -395,9 +414,13 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
                 call_number: call_number.clone(),
                 status,
             };
+            if let Some((_, copies)) = shelves.last_mut() {
+                copies.push(writes.len());
+            }
             writes.push(write::<Copies>(copy.id, &copy)?);
         }
     }
+    let mut patrons = Vec::with_capacity(PATRONS);
     for i in 0..PATRONS {
         let (first, last) = person(&mut rng);
         let patron = Patron {
@@ -411,9 +434,83 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             premium: i % 9 == 0,
             branch: pick(&mut rng, &BRANCHES).to_owned(),
         };
+        patrons.push((patron.id, patron.premium));
         writes.push(write::<Patrons>(patron.id, &patron)?);
     }
+    add_holds(&mut rng, &mut writes, &shelves, &patrons)?;
     Ok(writes)
+}
+
+/// Puts copies on hold for regular patrons: every copy of a few books (each with an open
+/// escalation of a premium patron who found them all taken), and one copy of a few more.
+fn add_holds(
+    rng: &mut StdRng,
+    writes: &mut Vec<Write>,
+    shelves: &[(Uuid, Vec<usize>)],
+    patrons: &[(Uuid, bool)],
+) -> Result<(), StoreError> {
+    let regular: Vec<Uuid> = patrons.iter().filter(|p| !p.1).map(|p| p.0).collect();
+    let premium: Vec<Uuid> = patrons.iter().filter(|p| p.1).map(|p| p.0).collect();
+    let copy_at = |writes: &[Write], i: usize| -> Result<Copy, StoreError> {
+        serde_json::from_str(&writes[i].data).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    let all_available = |writes: &[Write], copies: &[usize]| {
+        copies
+            .iter()
+            .all(|&i| copy_at(writes, i).is_ok_and(|c| c.status == CopyStatus::Available))
+    };
+    let mut holders = regular.iter().cycle();
+    let mut new_records = Vec::new();
+    let (mut escalated, mut single) = (0, 0);
+    let created_at = chrono::DateTime::from_timestamp(1_767_000_000, 0).unwrap_or_default();
+    // Spread over the catalogue rather than its first books.
+    for (book_id, copies) in shelves.iter().step_by(97) {
+        if !all_available(writes, copies) {
+            continue;
+        }
+        let escalate = escalated < ESCALATED_BOOKS && copies.len() <= 2;
+        if !escalate && single >= SINGLE_HOLDS {
+            continue;
+        }
+        let held = if escalate { copies.len() } else { 1 };
+        for &i in copies.iter().take(held) {
+            let mut copy = copy_at(writes, i)?;
+            copy.status = CopyStatus::Held;
+            writes[i] = write::<Copies>(copy.id, &copy)?;
+            let hold = Hold {
+                id: uuid(rng),
+                patron_id: holders.next().copied().unwrap_or_default(),
+                book_id: *book_id,
+                copy_id: Some(copy.id),
+                status: HoldStatus::Active,
+                cancel_reason: None,
+            };
+            new_records.push(write::<Holds>(hold.id, &hold)?);
+        }
+        if escalate {
+            let escalation = Escalation {
+                id: uuid(rng),
+                patron_id: premium
+                    .get(escalated % premium.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
+                book_id: *book_id,
+                hold_request_id: uuid(rng),
+                status: EscalationStatus::Open,
+                resolution_note: None,
+                created_at: created_at + chrono::Duration::minutes(37 * escalated as i64),
+            };
+            new_records.push(write::<Escalations>(escalation.id, &escalation)?);
+            escalated += 1;
+        } else {
+            single += 1;
+        }
+        if escalated >= ESCALATED_BOOKS && single >= SINGLE_HOLDS {
+            break;
+        }
+    }
+    writes.extend(new_records);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -443,5 +540,35 @@ mod tests {
         isbns.sort();
         isbns.dedup();
         assert_eq!(isbns.len(), n, "ISBNs and barcodes are unique");
+        assert_eq!(count(RecordType::Escalation), ESCALATED_BOOKS);
+        assert_eq!(
+            count(RecordType::Hold),
+            a.iter()
+                .filter(|w| w.kind == RecordType::Copy && w.data.contains("\"held\""))
+                .count()
+        );
+        assert!(count(RecordType::Hold) >= ESCALATED_BOOKS + SINGLE_HOLDS);
+        let mut held: Vec<_> = a.iter().filter_map(|w| w.index.ref3_id).collect();
+        let n = held.len();
+        held.sort();
+        held.dedup();
+        assert_eq!(held.len(), n, "one hold per copy");
+    }
+
+    #[test]
+    fn generated_titles_say_an_before_a_vowel() {
+        assert_eq!(indefinite_article("Alphabet"), "An");
+        assert_eq!(indefinite_article("Orchard"), "An");
+        assert_eq!(indefinite_article("Garden"), "A");
+        let writes = records().expect("generates");
+        for w in writes.iter().filter(|w| w.kind == RecordType::Book) {
+            assert!(
+                !w.data.contains("\"title\":\"A A")
+                    && !w.data.contains("\"title\":\"A O")
+                    && !w.data.contains("\"title\":\"A I"),
+                "{}",
+                w.data
+            );
+        }
     }
 }

@@ -1139,6 +1139,11 @@ async fn the_binary_seeds_the_demo_library_once_and_prints_its_address(s: Server
             counts["patron"] >= 60 && counts["premium"] >= 5,
             "{counts:?}"
         );
+        // Something for the escalation screen: open escalations beside active holds.
+        assert!(
+            counts["hold"] >= 12 && counts["escalation"] == 4,
+            "{counts:?}"
+        );
         let started = Instant::now();
         let manager: Value = http
             .post(format!("{base}/v1/sessions"))
