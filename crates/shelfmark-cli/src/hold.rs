@@ -35,7 +35,10 @@ pub struct PlaceArgs {
 enum Outcome {
     /// The server placed it on a copy.
     Placed { hold: Value },
-    /// The server refused it (for example no copy available); the problem says why.
+    /// Every copy was taken: the hold is lost. The server's answer says whether the patron is
+    /// premium and names the escalation it opened for the manager.
+    Lost { hold_id: Uuid, answer: Value },
+    /// The server refused it for another reason; the problem says why.
     Refused { hold_id: Uuid, problem: Value },
     /// Not sent yet (no connection): it waits in the outbox.
     Pending { hold_id: Uuid, reason: String },
@@ -46,7 +49,7 @@ pub fn run(cache: &Cache, command: &HoldCommand) -> Result<bool, CliError> {
     place(cache, args)
 }
 
-/// Places the hold; false when the server refused it.
+/// Places the hold; false when the server refused it or every copy was taken.
 fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
     let store = cache.open_shared()?;
     let hold = Hold {
@@ -86,6 +89,10 @@ fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
                 .transpose()?
                 .unwrap_or(Value::Null),
         },
+        (_, Some(e)) if e.state == OutboxState::Lost => Outcome::Lost {
+            hold_id: hold.id,
+            answer: s.hold_outcome(hold.id)?.unwrap_or(Value::Null),
+        },
         (_, Some(e)) if e.state == OutboxState::Failed => Outcome::Refused {
             hold_id: hold.id,
             problem: e.problem.unwrap_or(Value::Null),
@@ -99,7 +106,7 @@ fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
             reason: "an earlier edit is still waiting".into(),
         },
     };
-    let placed = !matches!(outcome, Outcome::Refused { .. });
+    let placed = !matches!(outcome, Outcome::Refused { .. } | Outcome::Lost { .. });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
         return Ok(placed);
@@ -110,6 +117,12 @@ fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
             hold["id"].as_str().unwrap_or_default(),
             hold["copy_id"].as_str().unwrap_or("(none)")
         ),
+        Outcome::Lost { hold_id, answer } => {
+            println!("hold {hold_id} lost: no copy of this book is available");
+            if let Some(escalation) = answer["escalation_id"].as_str() {
+                println!("a premium patron: escalation {escalation} was opened for the manager");
+            }
+        }
         Outcome::Refused { hold_id, problem } => {
             println!(
                 "hold {hold_id} refused: {}",

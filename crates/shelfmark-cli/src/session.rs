@@ -137,7 +137,7 @@ impl Cache {
         } = self.tokens(session)?.save(token)?
         {
             eprintln!(
-                "shelfmark: no keyring service here; the session token is kept in {} \
+                "shelfmark: no keyring service in use here; the session token is kept in {} \
                  (readable only by you)",
                 path.display()
             );

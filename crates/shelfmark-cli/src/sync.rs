@@ -62,6 +62,9 @@ fn summary(r: &SyncReport) -> String {
             r.push.conflicts
         );
     }
+    if r.push.lost_holds > 0 {
+        s += &format!("; {} hold(s) lost: every copy taken", r.push.lost_holds);
+    }
     if r.push.failed > 0 {
         s += &format!("; {} edit(s) refused by the server", r.push.failed);
     }
@@ -82,7 +85,9 @@ async fn progress(mut events: UnboundedReceiver<SyncEvent>, show: bool, pending:
     while let Some(event) = events.recv().await {
         match event {
             SyncEvent::Started => bar.set_message("connecting"),
-            SyncEvent::PagePulled { changes, last_seq } => {
+            SyncEvent::PagePulled {
+                changes, last_seq, ..
+            } => {
                 pulled += changes;
                 bar.set_message(format!("pulled {pulled} change(s), feed at {last_seq}"));
             }
