@@ -79,6 +79,20 @@ describe("the catalogue window", () => {
     expect(backend.syncRequests).toBe(1);
   });
 
+  it("shows a progress bar while a long first sync pulls pages", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, last_seq: 0 });
+    render(App, { backend });
+    await screen.findByTestId("status-connection");
+    backend.emitEvent({ kind: "started" });
+    backend.emitEvent({ kind: "page_pulled", changes: 1000, last_seq: 1000, server_seq: 4000 });
+    const bar = (await screen.findByTestId("sync-progress")) as HTMLProgressElement;
+    expect([bar.value, bar.max]).toEqual([1000, 4000]);
+    backend.emitEvent({ kind: "page_pulled", changes: 1000, last_seq: 3000, server_seq: 4000 });
+    await waitFor(() => expect((screen.getByTestId("sync-progress") as HTMLProgressElement).value).toBe(3000));
+    backend.emitEvent({ kind: "failed", message: "network" });
+    await waitFor(() => expect(screen.queryByTestId("sync-progress")).toBeNull());
+  });
+
   it("shows pending, conflicting and failed edit counts in the status bar", async () => {
     const backend = fakeBackend([], { ...onlineStatus, pending_edits: 3, conflicts: 1, failed_edits: 2 });
     render(App, { backend });

@@ -32,17 +32,26 @@ const PAGE_SIZE: u32 = 1000;
 /// Progress of a sync, for a progress bar or a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum SyncEvent {
     Started,
     /// One page of the change feed was applied to the cache.
     PagePulled {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         changes: usize,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         last_seq: i64,
+        /// The server's latest sequence number (from the feed's ETag), for a progress bar.
+        #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+        server_seq: Option<i64>,
     },
     /// One outbox entry was settled (running totals of this push).
     EditPushed {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         pushed: usize,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         conflicts: usize,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         failed: usize,
     },
     Finished {
@@ -55,17 +64,21 @@ pub enum SyncEvent {
 
 /// What one pull did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PullReport {
     /// Pages that came back with a body (0: the server answered 304, nothing changed).
     pub pages: u32,
     /// Records applied to the cache.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub changes: usize,
     /// The feed position after the pull.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
 }
 
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncReport {
     pub pull: PullReport,
     pub push: PushReport,
@@ -239,6 +252,9 @@ impl Client {
             let _ = events.send(SyncEvent::PagePulled {
                 changes: applied,
                 last_seq: feed.last_seq,
+                server_seq: etag
+                    .as_deref()
+                    .and_then(|t| t.trim_matches('"').parse().ok()),
             });
             if !more {
                 return Ok(report);

@@ -23,16 +23,22 @@ const MAX_REBASES: usize = 3;
 
 /// What one push did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct PushReport {
     /// Edits the server accepted.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub pushed: usize,
     /// Of those, edits that met a concurrent change and merged cleanly.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub merged: usize,
     /// Edits that went to the conflict inbox.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub conflicts: usize,
     /// Edits the server refused (kept as failed).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub failed: usize,
     /// Holds the server could not fill (every copy taken).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub lost_holds: usize,
 }
 

@@ -16,6 +16,7 @@ import type { HoldView } from "./bindings/HoldView";
 import type { OutboxEntry } from "./bindings/OutboxEntry";
 import type { Patron } from "./bindings/Patron";
 import type { SaveMode } from "./bindings/SaveMode";
+import type { SyncEvent } from "./bindings/SyncEvent";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UserInfo } from "./bindings/UserInfo";
 
@@ -33,6 +34,7 @@ export type {
   OutboxEntry,
   Patron,
   SaveMode,
+  SyncEvent,
   SyncStatus,
   UserInfo,
 };
@@ -62,6 +64,8 @@ export interface Backend {
   syncNow(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
   onSyncStatus(handler: (status: SyncStatus) => void): Promise<UnlistenFn>;
+  /** Calls `handler` on every step of a sync (pages pulled, edits pushed...). */
+  onSyncEvent(handler: (event: SyncEvent) => void): Promise<UnlistenFn>;
 }
 
 export const tauriBackend: Backend = {
@@ -84,6 +88,7 @@ export const tauriBackend: Backend = {
   syncStatus: () => invoke("sync_status"),
   syncNow: () => invoke("sync_now"),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),
+  onSyncEvent: (handler) => listen<SyncEvent>("sync-event", (e) => handler(e.payload)),
 };
 
 /** The message of whatever a command rejected with. */

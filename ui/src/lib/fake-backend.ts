@@ -1,6 +1,6 @@
 // An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
-import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncStatus } from "./backend";
+import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncEvent, SyncStatus } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -12,10 +12,12 @@ export interface FakeBackend extends Backend {
   patrons: Patron[];
   holds: HoldView[];
   emitStatus(status: SyncStatus): void;
+  emitEvent(event: SyncEvent): void;
 }
 
 export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = []): FakeBackend {
   const listeners = new Set<(s: SyncStatus) => void>();
+  const eventListeners = new Set<(e: SyncEvent) => void>();
   const pending = new Set<string>();
   const summary = (b: Book): BookSummary => {
     const own = fake.copies.filter((c) => c.book_id === b.id);
@@ -126,6 +128,13 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async onSyncStatus(handler) {
       listeners.add(handler);
       return () => listeners.delete(handler);
+    },
+    async onSyncEvent(handler) {
+      eventListeners.add(handler);
+      return () => eventListeners.delete(handler);
+    },
+    emitEvent(e) {
+      for (const l of eventListeners) l(e);
     },
     emitStatus(s) {
       status = s;
