@@ -71,8 +71,9 @@ fn summary(r: &SyncReport) -> String {
     s
 }
 
-/// Draws the sync's events: a spinner while pulling (the feed does not say how much is left),
-/// a bar over the pending edits while pushing.
+/// Draws the sync's events: a bar over the feed while pulling (the server's latest sequence
+/// number bounds it; a spinner when the server did not say), then a bar over the pending
+/// edits while pushing.
 async fn progress(mut events: UnboundedReceiver<SyncEvent>, show: bool, pending: i64) {
     let bar = if show {
         ProgressBar::new_spinner()
@@ -80,16 +81,28 @@ async fn progress(mut events: UnboundedReceiver<SyncEvent>, show: bool, pending:
         ProgressBar::hidden()
     };
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let style = |template: &str| {
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+    };
     let mut pulled = 0usize;
+    let mut first_seq = None;
     let mut pushing = false;
     while let Some(event) = events.recv().await {
         match event {
             SyncEvent::Started => bar.set_message("connecting"),
             SyncEvent::PagePulled {
-                changes, last_seq, ..
+                changes,
+                last_seq,
+                server_seq,
             } => {
                 pulled += changes;
-                bar.set_message(format!("pulled {pulled} change(s), feed at {last_seq}"));
+                let start = *first_seq.get_or_insert(last_seq - changes as i64);
+                if let Some(end) = server_seq.filter(|&end| end > start) {
+                    bar.set_style(style("pulling {bar:30.cyan/blue} {percent:>3}% {msg}"));
+                    bar.set_length(u64::try_from(end - start).unwrap_or(1));
+                    bar.set_position(u64::try_from(last_seq - start).unwrap_or(0));
+                }
+                bar.set_message(format!("{pulled} change(s)"));
             }
             SyncEvent::EditPushed {
                 pushed,
@@ -98,10 +111,7 @@ async fn progress(mut events: UnboundedReceiver<SyncEvent>, show: bool, pending:
             } => {
                 if !pushing {
                     pushing = true;
-                    bar.set_style(
-                        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} edits {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
+                    bar.set_style(style("pushing {bar:30.cyan/blue} {pos}/{len} edits {msg}"));
                     bar.set_length(u64::try_from(pending.max(1)).unwrap_or(1));
                 }
                 let done = pushed + conflicts + failed;
