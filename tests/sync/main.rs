@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use shelfmark_client::{Client, ClientError, SyncEvent, SyncReport};
-use shelfmark_core::Book;
+use shelfmark_core::{Book, Copy, CopyStatus, Hold, HoldStatus, Patron, RecordType};
 use shelfmark_store::{CachedRecord, Store};
 use shelfmark_tests::{DEMO_PASSWORD, DemoServer};
 use uuid::Uuid;
@@ -325,5 +325,116 @@ async fn an_edit_the_server_refuses_is_kept_as_failed_with_its_problem() -> anyh
             .as_deref()
             .is_some_and(|d| d.contains(&books[0].id.to_string()))
     );
+    Ok(())
+}
+
+/// A patron of the demo library, premium or not, as a desk's cache has it.
+fn some_patron(cache: &shelfmark_client::SharedStore, premium: bool) -> anyhow::Result<Patron> {
+    let s = cache.lock().expect("cache");
+    s.search_patrons("", 500)?
+        .into_iter()
+        .find(|p| p.premium == premium)
+        .context("no such patron")
+}
+
+fn hold_for(patron: &Patron, book: Uuid) -> Hold {
+    Hold {
+        id: Uuid::now_v7(),
+        patron_id: patron.id,
+        book_id: book,
+        copy_id: None,
+        status: HoldStatus::Active,
+        cancel_reason: None,
+    }
+}
+
+#[tokio::test]
+async fn a_hold_placed_offline_gets_a_copy_when_it_syncs() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let book = {
+        let s = a_cache.lock().expect("cache");
+        s.list_books("", 3000)?
+            .into_iter()
+            .find(|b| b.copies_available >= 1)
+            .context("no available book")?
+    };
+    let hold = hold_for(&some_patron(&a_cache, false)?, book.id);
+    a_cache.lock().expect("cache").save(&hold)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!((report.push.pushed, report.push.lost_holds), (1, 0));
+    let won = a_cache
+        .lock()
+        .expect("cache")
+        .get::<Hold>(hold.id)?
+        .context("hold cached")?;
+    assert!(!won.pending);
+    let copy = won.record.copy_id.context("the server picked a copy")?;
+    sync(&a, &a_cache).await?;
+    let copy = a_cache
+        .lock()
+        .expect("cache")
+        .get::<Copy>(copy)?
+        .context("copy cached")?;
+    assert_eq!(
+        (copy.record.book_id, copy.record.status),
+        (book.id, CopyStatus::Held)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hold_on_a_book_with_every_copy_taken_is_lost_plainly_or_escalated_for_premium()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let taken = {
+        let s = a_cache.lock().expect("cache");
+        s.list_books("", 3000)?
+            .into_iter()
+            .find(|b| b.copies_total > 0 && b.copies_available == 0)
+            .context("the demo has books with every copy taken")?
+    };
+    let escalations_before = a_cache
+        .lock()
+        .expect("cache")
+        .count(RecordType::Escalation)?;
+    let regular = hold_for(&some_patron(&a_cache, false)?, taken.id);
+    let premium = hold_for(&some_patron(&a_cache, true)?, taken.id);
+    a_cache.lock().expect("cache").save(&regular)?;
+    a_cache.lock().expect("cache").save(&premium)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!((report.push.pushed, report.push.lost_holds), (0, 2));
+
+    let s = a_cache.lock().expect("cache");
+    let plain = s
+        .hold_outcome(regular.id)?
+        .context("the regular hold is marked lost")?;
+    assert_eq!(plain["patron_premium"], false);
+    assert!(
+        plain
+            .get("escalation_id")
+            .is_none_or(serde_json::Value::is_null)
+    );
+    let escalated = s
+        .hold_outcome(premium.id)?
+        .context("the premium hold is marked lost")?;
+    assert_eq!(escalated["patron_premium"], true);
+    assert!(
+        escalated["escalation_id"]
+            .as_str()
+            .is_some_and(|id| Uuid::parse_str(id).is_ok())
+    );
+    assert_eq!(s.status()?.lost_holds, 2);
+    assert!(s.pending_edits()?.is_empty(), "lost holds are not retried");
+    drop(s);
+
+    // The escalation the server opened reaches the cache with the next sync.
+    sync(&a, &a_cache).await?;
+    let escalations_after = a_cache
+        .lock()
+        .expect("cache")
+        .count(RecordType::Escalation)?;
+    assert_eq!(escalations_after, escalations_before + 1);
     Ok(())
 }
