@@ -406,28 +406,29 @@ async fn a_hold_on_a_book_with_every_copy_taken_is_lost_plainly_or_escalated_for
     let report = sync(&a, &a_cache).await?;
     assert_eq!((report.push.pushed, report.push.lost_holds), (0, 2));
 
-    let s = a_cache.lock().expect("cache");
-    let plain = s
-        .hold_outcome(regular.id)?
-        .context("the regular hold is marked lost")?;
-    assert_eq!(plain["patron_premium"], false);
-    assert!(
-        plain
-            .get("escalation_id")
-            .is_none_or(serde_json::Value::is_null)
-    );
-    let escalated = s
-        .hold_outcome(premium.id)?
-        .context("the premium hold is marked lost")?;
-    assert_eq!(escalated["patron_premium"], true);
-    assert!(
-        escalated["escalation_id"]
-            .as_str()
-            .is_some_and(|id| Uuid::parse_str(id).is_ok())
-    );
-    assert_eq!(s.status()?.lost_holds, 2);
-    assert!(s.pending_edits()?.is_empty(), "lost holds are not retried");
-    drop(s);
+    {
+        let s = a_cache.lock().expect("cache");
+        let plain = s
+            .hold_outcome(regular.id)?
+            .context("the regular hold is marked lost")?;
+        assert_eq!(plain["patron_premium"], false);
+        assert!(
+            plain
+                .get("escalation_id")
+                .is_none_or(serde_json::Value::is_null)
+        );
+        let escalated = s
+            .hold_outcome(premium.id)?
+            .context("the premium hold is marked lost")?;
+        assert_eq!(escalated["patron_premium"], true);
+        assert!(
+            escalated["escalation_id"]
+                .as_str()
+                .is_some_and(|id| Uuid::parse_str(id).is_ok())
+        );
+        assert_eq!(s.status()?.lost_holds, 2);
+        assert!(s.pending_edits()?.is_empty(), "lost holds are not retried");
+    }
 
     // The escalation the server opened reaches the cache with the next sync.
     sync(&a, &a_cache).await?;
