@@ -53,8 +53,8 @@ pub fn status(cache: &Cache, args: &StatusArgs) -> Result<(), CliError> {
         status.books, status.copies, status.patrons, status.holds
     );
     println!(
-        "outbox: {} pending, {} failed; {} conflict(s)",
-        status.pending_edits, status.failed_edits, status.conflicts
+        "outbox: {} pending, {} failed, {} lost hold(s); {} conflict(s)",
+        status.pending_edits, status.failed_edits, status.lost_holds, status.conflicts
     );
     println!(
         "last sync: {} (feed at {})",

@@ -327,30 +327,56 @@ fn the_same_line_edited_on_two_desks_lands_in_the_inbox_with_its_open_hunk() -> 
 }
 
 #[test]
-fn a_hold_is_sent_at_once_and_never_left_silently_pending() -> anyhow::Result<()> {
+fn a_hold_on_an_available_book_is_placed_on_a_copy_at_once() -> anyhow::Result<()> {
     let server = DemoServer::start()?;
     let desk = Desk::synced(&server)?;
-    let book = desk.first_book("garden")?;
-    let patron = first_patron()?;
+    let book = book_where(&desk, |b| b["copies_available"].as_u64() >= Some(1))?;
+    let patron = demo_patron(false)?;
     let out = desk.run(&[
         "hold", "place", "--patron", &patron, "--book", &book, "--json",
     ])?;
-    let outcome: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("no JSON outcome: {}", stderr(&out)))?;
-    match outcome["outcome"].as_str() {
-        Some("placed") => {
-            assert!(out.status.success());
-            assert!(outcome["hold"]["copy_id"].is_string(), "{outcome}");
-        }
-        Some("refused" | "lost") => {
-            assert_eq!(out.status.code(), Some(1));
-            assert!(
-                outcome["problem"]["status"].is_u64() || outcome["answer"].is_object(),
-                "{outcome}"
-            );
-        }
-        _ => bail!("the server was reachable, yet: {outcome}"),
-    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let outcome: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(outcome["outcome"], "placed", "{outcome}");
+    let copy = outcome["hold"]["copy_id"]
+        .as_str()
+        .context("the server picked a copy")?;
+    desk.ok(&["sync"])?;
+    let shown = desk.book(&book)?;
+    let held = shown["copies"]
+        .as_array()
+        .context("copies")?
+        .iter()
+        .find(|c| c["id"] == copy)
+        .context("the held copy is one of the book's")?;
+    assert_eq!(held["status"], "held");
+    assert_eq!(desk.status()?["pending_edits"], 0);
+    Ok(())
+}
+
+#[test]
+fn a_premium_patrons_hold_on_a_book_with_every_copy_taken_is_lost_with_its_escalation()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let book = book_where(&desk, |b| {
+        b["copies_total"].as_u64() >= Some(1) && b["copies_available"] == 0
+    })?;
+    let patron = demo_patron(true)?;
+    let out = desk.run(&[
+        "hold", "place", "--patron", &patron, "--book", &book, "--json",
+    ])?;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let outcome: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(outcome["outcome"], "lost", "{outcome}");
+    assert_eq!(outcome["answer"]["patron_premium"], true);
+    assert!(outcome["answer"]["escalation_id"].is_string(), "{outcome}");
+    let text = desk.ok(&["status"])?;
+    assert!(
+        text.contains("0 pending"),
+        "a lost hold is not retried: {text}"
+    );
+
     let unknown = desk.run(&[
         "hold",
         "place",
@@ -368,14 +394,30 @@ fn a_hold_is_sent_at_once_and_never_left_silently_pending() -> anyhow::Result<()
     Ok(())
 }
 
-/// A patron of the demo library (the server's own seed data, so the ids are the ones it has).
-fn first_patron() -> anyhow::Result<String> {
-    let records = shelfmark_server::demo::records()?;
-    let patron = records
+/// The first cached book (of the whole catalogue) that `pred` accepts.
+fn book_where(desk: &Desk, pred: impl Fn(&Value) -> bool) -> anyhow::Result<String> {
+    let books = desk.json(&["search", "", "--json", "--limit", "5000"])?;
+    let book = books
+        .as_array()
+        .context("a list")?
         .iter()
-        .find(|w| w.kind == shelfmark_core::RecordType::Patron)
-        .context("the demo has patrons")?;
-    Ok(patron.id.to_string())
+        .find(|b| pred(b))
+        .context("no such book in the demo library")?;
+    Ok(book["id"].as_str().context("id")?.to_owned())
+}
+
+/// A patron of the demo library, premium or not (the server's own seed data, so the ids are
+/// the ones it has).
+fn demo_patron(premium: bool) -> anyhow::Result<String> {
+    for w in shelfmark_server::demo::records()? {
+        if w.kind == shelfmark_core::RecordType::Patron {
+            let patron: shelfmark_core::Patron = serde_json::from_str(&w.data)?;
+            if patron.premium == premium {
+                return Ok(patron.id.to_string());
+            }
+        }
+    }
+    bail!("the demo has no such patron")
 }
 
 /// Without any D-Bus session (a headless machine, CI) there is no keyring service: the token
