@@ -178,6 +178,15 @@ impl Drop for Xvfb {
     }
 }
 
+/// Whether a failed WebDriver session request only met a driver that was not listening yet.
+fn is_not_ready(e: &fantoccini::error::NewSessionError) -> bool {
+    use fantoccini::error::NewSessionError;
+    matches!(
+        e,
+        NewSessionError::Failed(_) | NewSessionError::FailedC(_) | NewSessionError::Lost(_)
+    )
+}
+
 /// Where screenshots go: `$SHELFMARK_SCREENSHOT_DIR`, else `target/e2e-screenshots/` at the
 /// repository's root (whatever `CARGO_TARGET_DIR` is).
 pub fn screenshot_dir() -> PathBuf {
@@ -260,15 +269,23 @@ impl Desktop {
             "tauri:options".into(),
             serde_json::json!({ "application": app.to_string_lossy() }),
         );
-        let client = match fantoccini::ClientBuilder::rustls()?
-            .capabilities(caps)
-            .connect(&webdriver)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                terminate(&mut driver);
-                bail!("cannot open a WebDriver session on the app: {e}");
+        // tauri-driver accepts connections before its WebKitWebDriver is ready: a session
+        // request that meets no answer is tried again for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match fantoccini::ClientBuilder::rustls()?
+                .capabilities(caps.clone())
+                .connect(&webdriver)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() < deadline && is_not_ready(&e) => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => {
+                    terminate(&mut driver);
+                    bail!("cannot open a WebDriver session on the app: {e}");
+                }
             }
         };
         Ok(Desktop {
