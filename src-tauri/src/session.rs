@@ -6,12 +6,20 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use shelfmark_client::credentials::{Backend, CredentialError, Kept, TokenStore};
+use shelfmark_core::wire::Role;
 
 /// The account the app last signed in with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Session {
     pub(crate) server_url: String,
     pub(crate) user: String,
+    /// What the user may do (the server checks it again on every request).
+    #[serde(default = "librarian")]
+    pub(crate) role: Role,
+}
+
+fn librarian() -> Role {
+    Role::Librarian
 }
 
 impl Session {

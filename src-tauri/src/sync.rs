@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent, backoff};
-use shelfmark_core::wire::UserInfo;
+use shelfmark_core::wire::{Role, UserInfo};
 use tauri::{AppHandle, Emitter as _};
 use tokio::sync::Notify;
 
@@ -35,6 +35,8 @@ pub(crate) struct SyncStatus {
     connection: Connection,
     server: Option<String>,
     user: Option<String>,
+    /// The signed-in user's role: managers act on escalations, librarians only read them.
+    role: Option<Role>,
     syncing: bool,
     /// RFC 3339 time of the last successful sync.
     last_sync: Option<String>,
@@ -69,6 +71,7 @@ impl Engine {
             connection: Connection::Connecting,
             server: config.server_url.clone(),
             user: None,
+            role: None,
             syncing: false,
             last_sync: None,
             last_error: None,
@@ -158,6 +161,7 @@ impl Engine {
         let session = Session {
             server_url: server_url.trim().to_owned(),
             user: info.name.clone(),
+            role: info.role,
         };
         if let Some(token) = client.token() {
             let (dir, token, session) = (self.data_dir.clone(), token.to_owned(), session.clone());
@@ -179,6 +183,7 @@ impl Engine {
             s.connection = Connection::Connecting;
             s.server = Some(session.server_url.clone());
             s.user = Some(info.name.clone());
+            s.role = Some(info.role);
             s.last_error = None;
         });
         self.sync_now();
@@ -203,6 +208,7 @@ impl Engine {
         self.set(|s| {
             s.connection = Connection::SignedOut;
             s.user = None;
+            s.role = None;
             s.last_error = None;
         });
     }
@@ -283,6 +289,7 @@ impl Engine {
                     s.connection = Connection::Connecting;
                     s.server = Some(session.server_url);
                     s.user = Some(session.user);
+                    s.role = Some(session.role);
                 });
             }
             None => self.set(|s| s.connection = Connection::SignedOut),

@@ -166,6 +166,7 @@ export const onlineStatus: SyncStatus = {
   connection: "online",
   server: "http://127.0.0.1:8080",
   user: "librarian",
+  role: "librarian",
   syncing: false,
   last_sync: "2026-11-22T10:00:00Z",
   last_error: null,
