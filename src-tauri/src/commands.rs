@@ -45,10 +45,19 @@ impl From<tauri::Error> for CommandError {
     }
 }
 
+impl CommandError {
+    pub(crate) fn message(message: String) -> CommandError {
+        CommandError {
+            message,
+            fields: Vec::new(),
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, CommandError>;
 
 /// Runs `f` on the cache off the UI thread.
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     engine: &Engine,
     f: impl FnOnce(&mut Store) -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {

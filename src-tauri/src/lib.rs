@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod merge;
 mod session;
 mod sync;
 
@@ -59,6 +60,10 @@ pub fn run() -> anyhow::Result<()> {
             commands::search_patrons,
             commands::place_hold,
             commands::cancel_hold,
+            merge::conflict_inbox,
+            merge::merge_view,
+            merge::save_merge,
+            merge::keep_mine,
             commands::sync_status,
             commands::sign_in,
             commands::sign_out,

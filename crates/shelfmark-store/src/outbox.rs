@@ -436,24 +436,37 @@ impl Store {
             return self.discard(seq);
         };
         let tx = self.conn.transaction()?;
-        // Theirs gone (deleted on the server): settling recreates the record.
-        let op = if conflict.theirs.is_some() {
-            EditOp::Update
-        } else {
-            EditOp::Create
-        };
         tx.execute("DELETE FROM conflicts WHERE outbox_seq = ?1", [seq])?;
-        tx.execute(
-            "UPDATE outbox SET state = 'pending', op = ?2, base_etag = ?3, base = ?4, body = ?5,
-                problem = NULL WHERE seq = ?1",
-            params![
-                seq,
-                op.as_str(),
-                conflict.theirs_etag,
-                conflict.theirs.as_ref().map(Value::to_string),
-                settled.to_string()
-            ],
-        )?;
+        match (conflict.theirs.as_ref(), conflict.reason.as_str()) {
+            // Merged with theirs: the edit now starts from theirs.
+            (Some(theirs), _) => {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', op = 'update', base_etag = ?2,
+                        base = ?3, body = ?4, problem = NULL WHERE seq = ?1",
+                    params![
+                        seq,
+                        conflict.theirs_etag,
+                        theirs.to_string(),
+                        settled.to_string()
+                    ],
+                )?;
+            }
+            // Deleted on the server: settling recreates the record.
+            (None, "deleted") => {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', op = 'create', base_etag = NULL,
+                        base = NULL, body = ?2, problem = NULL WHERE seq = ?1",
+                    params![seq, settled.to_string()],
+                )?;
+            }
+            // A duplicate ISBN or barcode: the edit keeps its base, with the value changed.
+            (None, _) => {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', body = ?2, problem = NULL WHERE seq = ?1",
+                    params![seq, settled.to_string()],
+                )?;
+            }
+        }
         tx.execute(
             "UPDATE records SET data = ?3, deleted = 0 WHERE kind = ?1 AND id = ?2",
             params![

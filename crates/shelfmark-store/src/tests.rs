@@ -572,3 +572,42 @@ fn a_lost_hold_is_kept_with_the_servers_answer_until_dismissed() {
     assert!(store.get::<Hold>(hold.id).expect("reads").is_none());
     assert_eq!(store.status().expect("status").lost_holds, 0);
 }
+
+#[test]
+fn settling_a_duplicate_keeps_the_edit_an_update_of_its_base() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.isbn = isbn::from_body(5);
+    let entry = store.save(&book).expect("saves");
+    store
+        .conflict(entry.seq, None, "duplicate", Some("taken"))
+        .expect("records");
+    book.isbn = isbn::from_body(6);
+    store
+        .resolve(entry.seq, Some(&serde_json::to_value(&book).expect("json")))
+        .expect("resolves");
+    let pending = store.pending_edits().expect("pending");
+    assert_eq!(
+        (pending[0].op, pending[0].base_etag.as_deref()),
+        (EditOp::Update, Some("\"1\""))
+    );
+}
+
+#[test]
+fn settling_a_deletion_on_the_server_by_keeping_mine_recreates_the_record() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.notes = "mine".into();
+    let entry = store.save(&book).expect("saves");
+    store
+        .conflict(entry.seq, None, "deleted", None)
+        .expect("records");
+    store
+        .resolve(entry.seq, Some(&serde_json::to_value(&book).expect("json")))
+        .expect("resolves");
+    let pending = store.pending_edits().expect("pending");
+    assert_eq!(
+        (pending[0].op, pending[0].base_etag.as_deref()),
+        (EditOp::Create, None)
+    );
+}
