@@ -120,6 +120,8 @@ pub(crate) struct ConflictView {
 #[ts(export)]
 pub(crate) struct MergeView {
     summary: ConflictSummary,
+    /// The librarian's whole version of the record (for the deleted and duplicate screens).
+    mine: Value,
     fields: Vec<FieldRow>,
     conflicts: Vec<ConflictView>,
     /// Choices that no longer apply (the server moved again and the conflict went away or
@@ -317,6 +319,7 @@ fn merge<R: Record + Serialize + DeserializeOwned>(
     };
     let view = MergeView {
         summary: summary(c),
+        mine: c.mine.clone().unwrap_or(Value::Null),
         fields,
         conflicts,
         dropped,
@@ -331,6 +334,7 @@ fn merge_any(c: &ConflictEntry, choices: &[Settled]) -> Result<(MergeView, Optio
         // Deleted on the server, or a duplicate: no three-way merge, the screen offers choices.
         let view = MergeView {
             summary: summary(c),
+            mine: c.mine.clone().unwrap_or(Value::Null),
             fields: Vec::new(),
             conflicts: Vec::new(),
             dropped: choices.to_vec(),

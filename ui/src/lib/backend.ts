@@ -17,6 +17,10 @@ import type { OutboxEntry } from "./bindings/OutboxEntry";
 import type { Patron } from "./bindings/Patron";
 import type { SaveMode } from "./bindings/SaveMode";
 import type { SyncEvent } from "./bindings/SyncEvent";
+import type { ConflictSummary } from "./bindings/ConflictSummary";
+import type { MergeView } from "./bindings/MergeView";
+import type { Settled } from "./bindings/Settled";
+import type { JsonValue } from "./bindings/serde_json/JsonValue";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UserInfo } from "./bindings/UserInfo";
 
@@ -39,6 +43,11 @@ export type {
   UserInfo,
 };
 export type { BookSummary } from "./bindings/BookSummary";
+export type { ConflictSummary, MergeView, Settled, JsonValue };
+export type { Choice } from "./bindings/Choice";
+export type { ConflictView } from "./bindings/ConflictView";
+export type { FieldRow } from "./bindings/FieldRow";
+export type { Words } from "./bindings/Words";
 export type { Connection } from "./bindings/Connection";
 export type { CopyStatus } from "./bindings/CopyStatus";
 export type { FieldError } from "./bindings/FieldError";
@@ -60,6 +69,10 @@ export interface Backend {
   cancelHold(id: string): Promise<void>;
   signIn(server: string, username: string, password: string): Promise<UserInfo>;
   signOut(): Promise<void>;
+  conflictInbox(): Promise<ConflictSummary[]>;
+  mergeView(seq: number, choices: Settled[]): Promise<MergeView>;
+  saveMerge(seq: number, choices: Settled[]): Promise<void>;
+  keepMine(seq: number, record: JsonValue | null): Promise<void>;
   syncStatus(): Promise<SyncStatus>;
   syncNow(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
@@ -85,6 +98,10 @@ export const tauriBackend: Backend = {
   cancelHold: (id) => invoke("cancel_hold", { id }),
   signIn: (server, username, password) => invoke("sign_in", { server, username, password }),
   signOut: () => invoke("sign_out"),
+  conflictInbox: () => invoke("conflict_inbox"),
+  mergeView: (seq, choices) => invoke("merge_view", { seq, choices }),
+  saveMerge: (seq, choices) => invoke("save_merge", { seq, choices }),
+  keepMine: (seq, record) => invoke("keep_mine", { seq, record }),
   syncStatus: () => invoke("sync_status"),
   syncNow: () => invoke("sync_now"),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),

@@ -1,5 +1,6 @@
 // An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
+import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncEvent, SyncStatus } from "./backend";
 
 export interface FakeBackend extends Backend {
@@ -10,6 +11,9 @@ export interface FakeBackend extends Backend {
   syncRequests: number;
   signIns: { server: string; username: string }[];
   patrons: Patron[];
+  inbox: ConflictSummary[];
+  merges: Map<number, (choices: Settled[]) => MergeView>;
+  savedMerges: { seq: number; choices: Settled[]; record?: JsonValue | null }[];
   holds: HoldView[];
   emitStatus(status: SyncStatus): void;
   emitEvent(event: SyncEvent): void;
@@ -118,6 +122,25 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async signOut() {
       fake.emitStatus({ ...status, connection: "signed_out", user: null });
+    },
+    inbox: [],
+    merges: new Map(),
+    savedMerges: [],
+    async conflictInbox() {
+      return fake.inbox;
+    },
+    async mergeView(seq, choices) {
+      const make = fake.merges.get(seq);
+      if (!make) throw { message: `no conflict ${seq}`, fields: [] };
+      return make(choices);
+    },
+    async saveMerge(seq, choices) {
+      fake.savedMerges.push({ seq, choices });
+      fake.inbox = fake.inbox.filter((c) => c.seq !== seq);
+    },
+    async keepMine(seq, record) {
+      fake.savedMerges.push({ seq, choices: [], record });
+      fake.inbox = fake.inbox.filter((c) => c.seq !== seq);
     },
     async syncStatus() {
       return status;

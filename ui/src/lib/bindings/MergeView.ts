@@ -3,11 +3,16 @@ import type { ConflictSummary } from "./ConflictSummary";
 import type { ConflictView } from "./ConflictView";
 import type { FieldRow } from "./FieldRow";
 import type { Settled } from "./Settled";
+import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
  * The merge screen's whole state.
  */
-export type MergeView = { summary: ConflictSummary, fields: Array<FieldRow>, conflicts: Array<ConflictView>, 
+export type MergeView = { summary: ConflictSummary, 
+/**
+ * The librarian's whole version of the record (for the deleted and duplicate screens).
+ */
+mine: JsonValue, fields: Array<FieldRow>, conflicts: Array<ConflictView>, 
 /**
  * Choices that no longer apply (the server moved again and the conflict went away or
  * changed shape).
