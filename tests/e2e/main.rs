@@ -404,3 +404,155 @@ async fn a_book_edited_in_the_window_shows_pending_then_reaches_the_server() -> 
     app.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_server()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("merge", &server, &xvfb, "librarian").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        let row = eventually(Duration::from_secs(30), "a book row", || async {
+            Ok(app
+                .client
+                .find(Locator::Css("[data-testid=book-row]"))
+                .await
+                .ok())
+        })
+        .await?;
+        row.click().await?;
+        let title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
+            !t.is_empty()
+        })
+        .await?;
+
+        // Someone at another desk retitles the book first.
+        let mut other = shelfmark_client::Client::new(&server.url)?;
+        other
+            .sign_in("librarian", shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        let cache = std::sync::Arc::new(std::sync::Mutex::new(
+            shelfmark_store::Store::open_in_memory()?,
+        ));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        other.sync(&cache, &tx).await?;
+        let theirs_title = format!("{title} (their edition)");
+        {
+            let store = cache.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let found = store.list_books(&title, 50)?;
+            let id = found
+                .iter()
+                .find(|b| b.title == title)
+                .map(|b| b.id)
+                .ok_or_else(|| anyhow::anyhow!("book not found"))?;
+            let mut book = store
+                .get::<shelfmark_core::Book>(id)?
+                .ok_or_else(|| anyhow::anyhow!("not cached"))?
+                .record;
+            drop(store);
+            book.title = theirs_title.clone();
+            cache
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .save(&book)?;
+        }
+        other.sync(&cache, &tx).await?;
+
+        // The librarian retitles it too, here: the push meets a 409 on the same field.
+        app.client
+            .find(Locator::Css("[data-testid=edit-book]"))
+            .await?
+            .click()
+            .await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-form]"))
+            .await?;
+        let input = form.find(Locator::Css("input[name=title]")).await?;
+        input.clear().await?;
+        input.send_keys(&format!("{title} (my edition)")).await?;
+        form.find(Locator::Css("[data-testid=book-form-save]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=conflicts-badge]",
+            "the conflict badge",
+            |t| t == "1",
+        )
+        .await?;
+
+        app.client
+            .find(Locator::Css("[data-testid=nav-conflicts]"))
+            .await?
+            .click()
+            .await?;
+        let entry = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=conflict-entry] button"))
+            .await?;
+        app.screenshot("conflict-inbox").await?;
+        entry.click().await?;
+        let counter = wait_text(
+            &app,
+            "[data-testid=merge-counter]",
+            "the merge screen",
+            |t| !t.is_empty(),
+        )
+        .await?;
+        assert_eq!(counter, "1 of 1 conflicts left");
+        app.screenshot("merge-screen-title-conflict").await?;
+        app.client
+            .find(Locator::Css("[data-testid=take-theirs]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=merge-counter]",
+            "the settled merge",
+            |t| t == "No conflict left",
+        )
+        .await?;
+        app.screenshot("merge-screen-settled").await?;
+        app.client
+            .find(Locator::Css("[data-testid=merge-save]"))
+            .await?
+            .click()
+            .await?;
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=conflicts-empty]"))
+            .await?;
+        wait_text(&app, "[data-testid=status-pending]", "the push", |t| {
+            t == "0 pending"
+        })
+        .await?;
+
+        // The server has the settled title, and the other desk sees it.
+        other.sync(&cache, &tx).await?;
+        let found = cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .list_books(&title, 50)?;
+        assert!(
+            found.iter().any(|b| b.title == theirs_title && !b.pending),
+            "{found:?}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
