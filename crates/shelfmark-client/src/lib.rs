@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod credentials;
 mod error;
+pub mod escalations;
 mod push;
 
 pub use error::ClientError;
@@ -27,7 +28,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub type SharedStore = Arc<Mutex<Store>>;
 
 /// How many changes one page of the feed asks for.
-const PAGE_SIZE: u32 = 1000;
+const PAGE_SIZE: u32 = 5000;
 
 /// Progress of a sync, for a progress bar or a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -202,6 +203,20 @@ impl Client {
     /// the server says there is no more, each page applied in one transaction. When nothing
     /// changed this is exactly one request, answered 304.
     pub async fn pull(
+        &self,
+        store: &SharedStore,
+        events: &UnboundedSender<SyncEvent>,
+    ) -> Result<PullReport, ClientError> {
+        // Into an empty cache, the search index is built once at the end, not row by row.
+        let bulk = with_store(store, |s| s.begin_bulk_load()).await?;
+        let result = self.pull_pages(store, events).await;
+        if bulk {
+            with_store(store, |s| s.end_bulk_load()).await?;
+        }
+        result
+    }
+
+    async fn pull_pages(
         &self,
         store: &SharedStore,
         events: &UnboundedSender<SyncEvent>,

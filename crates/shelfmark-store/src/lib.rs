@@ -11,6 +11,7 @@
 
 mod catalogue;
 mod error;
+pub mod escalations;
 mod feed;
 mod outbox;
 mod schema;
@@ -109,7 +110,51 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        Ok(Store { conn })
+        let mut store = Store { conn };
+        // A first sync was cut short: its rows are there, their search entries are not.
+        store.end_bulk_load()?;
+        Ok(store)
+    }
+
+    /// Before loading a whole library into an empty cache (a first sync): the search index is
+    /// left for [`Store::end_bulk_load`] to build in one pass, and commits skip the fsync (a
+    /// crash only means pages fetched again). Does nothing when the cache holds books.
+    pub fn begin_bulk_load(&mut self) -> Result<bool, StoreError> {
+        let empty: bool = self.conn.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM records WHERE kind = 'book')",
+            [],
+            |r| r.get(0),
+        )?;
+        if empty {
+            self.conn.execute("UPDATE fts_state SET live = 0", [])?;
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        Ok(empty)
+    }
+
+    /// Ends a bulk load: builds the search index from the records and restores durable
+    /// commits. Harmless when no bulk load is under way.
+    pub fn end_bulk_load(&mut self) -> Result<(), StoreError> {
+        let live: bool = self
+            .conn
+            .query_row("SELECT live FROM fts_state", [], |r| r.get(0))?;
+        if !live {
+            let tx = self.conn.transaction()?;
+            // Only books are indexed ('rebuild' would read every kind of record).
+            tx.execute(
+                "INSERT INTO books_fts (books_fts) VALUES ('delete-all')",
+                [],
+            )?;
+            tx.execute(
+                "INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
+                 SELECT rowid, title, authors, subjects, isbn FROM records WHERE kind = 'book'",
+                [],
+            )?;
+            tx.execute("UPDATE fts_state SET live = 1", [])?;
+            tx.commit()?;
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(())
     }
 
     pub fn sync_position(&self) -> Result<SyncPosition, StoreError> {

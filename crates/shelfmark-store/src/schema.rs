@@ -71,19 +71,23 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT,
         created_at TEXT NOT NULL
     );
+    -- 0 while a first sync loads the cache: the index is built once at the end instead of row
+    -- by row (a cache opened with 0 after a crash rebuilds it).
+    CREATE TABLE fts_state (live INTEGER NOT NULL);
+    INSERT INTO fts_state (live) VALUES (1);
     CREATE VIRTUAL TABLE books_fts USING fts5 (
         title, authors, subjects, isbn,
         content = 'records', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
     );
-    CREATE TRIGGER books_fts_insert AFTER INSERT ON records WHEN new.kind = 'book' BEGIN
+    CREATE TRIGGER books_fts_insert AFTER INSERT ON records WHEN new.kind = 'book' AND (SELECT live FROM fts_state) BEGIN
         INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
         VALUES (new.rowid, new.title, new.authors, new.subjects, new.isbn);
     END;
-    CREATE TRIGGER books_fts_delete AFTER DELETE ON records WHEN old.kind = 'book' BEGIN
+    CREATE TRIGGER books_fts_delete AFTER DELETE ON records WHEN old.kind = 'book' AND (SELECT live FROM fts_state) BEGIN
         INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
         VALUES ('delete', old.rowid, old.title, old.authors, old.subjects, old.isbn);
     END;
-    CREATE TRIGGER books_fts_update AFTER UPDATE OF data ON records WHEN old.kind = 'book' BEGIN
+    CREATE TRIGGER books_fts_update AFTER UPDATE OF data ON records WHEN old.kind = 'book' AND (SELECT live FROM fts_state) BEGIN
         INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
         VALUES ('delete', old.rowid, old.title, old.authors, old.subjects, old.isbn);
         INSERT INTO books_fts (rowid, title, authors, subjects, isbn)

@@ -611,3 +611,61 @@ fn settling_a_deletion_on_the_server_by_keeping_mine_recreates_the_record() {
         (EditOp::Create, None)
     );
 }
+
+#[test]
+fn a_bulk_load_builds_the_search_index_once_at_the_end() {
+    let mut store = Store::open_in_memory().expect("opens");
+    assert!(store.begin_bulk_load().expect("begins"));
+    store
+        .apply_changes(
+            &feed(
+                vec![
+                    book_change(1, 1, "Harbour Lights", &["Ann"]),
+                    copy_change(2, 1, 1, "available"),
+                ],
+                false,
+            ),
+            None,
+        )
+        .expect("applies");
+    assert!(
+        store
+            .list_books("harbour", 10)
+            .expect("searches")
+            .is_empty(),
+        "not indexed yet"
+    );
+    store.end_bulk_load().expect("ends");
+    assert_eq!(store.list_books("harbour", 10).expect("searches").len(), 1);
+    // Later changes are indexed as they come, and a second bulk load is refused.
+    store
+        .apply_changes(
+            &feed(vec![book_change(3, 2, "Harbour Nights", &["B"])], false),
+            None,
+        )
+        .expect("applies");
+    assert_eq!(store.list_books("harbour", 10).expect("searches").len(), 2);
+    assert!(
+        !store.begin_bulk_load().expect("checks"),
+        "the cache holds books"
+    );
+}
+
+#[test]
+fn a_first_sync_cut_short_has_its_index_built_when_the_cache_reopens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.db");
+    {
+        let mut store = Store::open(&path).expect("creates");
+        store.begin_bulk_load().expect("begins");
+        store
+            .apply_changes(
+                &feed(vec![book_change(1, 1, "Harbour Lights", &["Ann"])], true),
+                None,
+            )
+            .expect("applies");
+        // The process dies here: no end_bulk_load.
+    }
+    let store = Store::open(&path).expect("reopens");
+    assert_eq!(store.list_books("harbour", 10).expect("searches").len(), 1);
+}
