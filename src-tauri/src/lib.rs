@@ -4,6 +4,7 @@
 
 mod commands;
 mod config;
+mod escalations;
 mod merge;
 mod session;
 mod sync;
@@ -68,6 +69,11 @@ pub fn run() -> anyhow::Result<()> {
             commands::sign_in,
             commands::sign_out,
             commands::sync_now,
+            escalations::escalations,
+            escalations::escalation_detail,
+            escalations::reassign_copy,
+            escalations::flag_purchase,
+            escalations::resolve_escalation,
         ])
         .setup(move |app| {
             let data_dir = match &config.data_dir {

@@ -100,6 +100,11 @@ impl Engine {
         }
     }
 
+    /// The signed-in client, for the online-only actions (the manager's escalation actions).
+    pub(crate) async fn client(&self) -> Option<Client> {
+        self.client.lock().await.clone()
+    }
+
     /// Asks the loop to sync now.
     pub(crate) fn sync_now(&self) {
         self.wake.notify_one();

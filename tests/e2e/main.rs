@@ -7,6 +7,8 @@ use std::time::Duration;
 use fantoccini::Locator;
 use shelfmark_tests::{DemoServer, Desktop, Xvfb};
 
+mod escalations;
+
 /// The titles in the catalogue's rows, read in one go (the list re-renders as syncs land, so
 /// element handles can go stale between two WebDriver calls).
 async fn row_titles(app: &Desktop) -> anyhow::Result<Vec<String>> {

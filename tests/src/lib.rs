@@ -81,6 +81,8 @@ pub fn wait_for(
 pub struct DemoServer {
     child: Child,
     pub url: String,
+    /// The folder of `.eml` files the server writes its mails to (no SMTP in tests).
+    pub mail_spool: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -88,10 +90,14 @@ impl DemoServer {
     pub fn start() -> anyhow::Result<DemoServer> {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("server.db");
+        let mail_spool = dir.path().join("mail-spool");
         let mut child = Command::new(workspace_bin("shelfmark-server")?)
             .args(["--listen", "127.0.0.1:0", "--demo", "--database"])
             .arg(format!("sqlite://{}", db.display()))
+            .arg("--mail-spool")
+            .arg(&mail_spool)
             .env("SHELFMARK_DEMO_PASSWORD", DEMO_PASSWORD)
+            .env_remove("SHELFMARK_SMTP_URL")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -115,6 +121,7 @@ impl DemoServer {
             Ok(url) => Ok(DemoServer {
                 child,
                 url,
+                mail_spool,
                 _dir: dir,
             }),
             Err(_) => {

@@ -23,6 +23,9 @@ import type { Settled } from "./bindings/Settled";
 import type { JsonValue } from "./bindings/serde_json/JsonValue";
 import type { SyncStatus } from "./bindings/SyncStatus";
 import type { UserInfo } from "./bindings/UserInfo";
+import type { ActionOutcome } from "./bindings/ActionOutcome";
+import type { EscalationDetail } from "./bindings/EscalationDetail";
+import type { EscalationSummary } from "./bindings/EscalationSummary";
 
 export type {
   BarcodeMatch,
@@ -51,6 +54,10 @@ export type { Words } from "./bindings/Words";
 export type { Connection } from "./bindings/Connection";
 export type { CopyStatus } from "./bindings/CopyStatus";
 export type { FieldError } from "./bindings/FieldError";
+export type { ActionOutcome, EscalationDetail, EscalationSummary };
+export type { ActiveHold } from "./bindings/ActiveHold";
+export type { EscalationStatus } from "./bindings/EscalationStatus";
+export type { PurchaseRequest } from "./bindings/PurchaseRequest";
 
 export interface Backend {
   listBooks(query: BookQuery): Promise<BookPage>;
@@ -75,6 +82,14 @@ export interface Backend {
   keepMine(seq: number, record: JsonValue | null): Promise<void>;
   syncStatus(): Promise<SyncStatus>;
   syncNow(): Promise<void>;
+  /** Every cached escalation, open ones first. */
+  escalations(): Promise<EscalationSummary[]>;
+  /** The server's detail when it answers, else the cache's (`offline`). */
+  escalationDetail(id: string): Promise<EscalationDetail | null>;
+  /** Manager only, online only; `etag` is the detail's. */
+  reassignCopy(id: string, etag: string, holdId: string, note: string): Promise<ActionOutcome>;
+  flagPurchase(id: string, etag: string, quantity: number, note: string): Promise<ActionOutcome>;
+  resolveEscalation(id: string, etag: string, note: string): Promise<ActionOutcome>;
   /** Calls `handler` on every status change until the returned function is called. */
   onSyncStatus(handler: (status: SyncStatus) => void): Promise<UnlistenFn>;
   /** Calls `handler` on every step of a sync (pages pulled, edits pushed...). */
@@ -104,6 +119,11 @@ export const tauriBackend: Backend = {
   keepMine: (seq, record) => invoke("keep_mine", { seq, record }),
   syncStatus: () => invoke("sync_status"),
   syncNow: () => invoke("sync_now"),
+  escalations: () => invoke("escalations"),
+  escalationDetail: (id) => invoke("escalation_detail", { id }),
+  reassignCopy: (id, etag, holdId, note) => invoke("reassign_copy", { id, etag, holdId, note }),
+  flagPurchase: (id, etag, quantity, note) => invoke("flag_purchase", { id, etag, quantity, note }),
+  resolveEscalation: (id, etag, note) => invoke("resolve_escalation", { id, etag, note }),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),
   onSyncEvent: (handler) => listen<SyncEvent>("sync-event", (e) => handler(e.payload)),
 };

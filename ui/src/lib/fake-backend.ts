@@ -2,6 +2,7 @@
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
 import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncEvent, SyncStatus } from "./backend";
+import type { ActionOutcome, EscalationDetail, EscalationSummary } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -15,6 +16,12 @@ export interface FakeBackend extends Backend {
   merges: Map<number, (choices: Settled[]) => MergeView>;
   savedMerges: { seq: number; choices: Settled[]; record?: JsonValue | null }[];
   holds: HoldView[];
+  /** The escalations the server knows, with their detail; the list is derived from them. */
+  escalationDetails: EscalationDetail[];
+  /** The manager actions asked for, in order. */
+  escalationActions: { action: string; id: string; etag: string; args: (string | number)[] }[];
+  /** When set, the next action answers this conflict (and the detail becomes its detail). */
+  nextConflict: { message: string; detail: EscalationDetail } | null;
   emitStatus(status: SyncStatus): void;
   emitEvent(event: SyncEvent): void;
 }
@@ -145,6 +152,37 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async syncStatus() {
       return status;
     },
+    escalationDetails: [],
+    escalationActions: [],
+    nextConflict: null,
+    async escalations() {
+      const rows: EscalationSummary[] = fake.escalationDetails.map((d) => {
+        const { patron, book, active_holds: _h, purchase_requests: _p, etag, offline: _o, ...escalation } = d;
+        return { escalation, etag, patron_name: patron?.name ?? null, book_title: book?.title ?? null, branch: patron?.branch ?? null };
+      });
+      return rows.sort((a, b) => Number(a.escalation.status !== "open") - Number(b.escalation.status !== "open"));
+    },
+    async escalationDetail(id) {
+      return fake.escalationDetails.find((d) => d.id === id) ?? null;
+    },
+    async reassignCopy(id, etag, holdId, note) {
+      return escalationAction("reassign", id, etag, [holdId, note], (d) => {
+        const lost = d.active_holds.find((h) => h.hold.id === holdId)!;
+        const hold: Hold = { id: `new-hold-${holdId}`, patron_id: d.patron_id, book_id: d.book_id, copy_id: lost.hold.copy_id, status: "active", cancel_reason: null };
+        const won = { ...lost, hold, hold_etag: '"1"', holder: d.patron, premium: true, since: "2026-11-22T11:00:00Z" };
+        return { ...d, status: "reassigned", resolution_note: note || null, active_holds: [...d.active_holds.filter((h) => h !== lost), won] };
+      });
+    },
+    async flagPurchase(id, etag, quantity, note) {
+      return escalationAction("purchase", id, etag, [quantity, note], (d) => ({
+        ...d,
+        status: "purchase_flagged",
+        purchase_requests: [...d.purchase_requests, { id: `pr-${id}`, book_id: d.book_id, isbn: d.book?.isbn ?? "", escalation_id: id, requested_by: "manager", quantity, note, status: "requested" }],
+      }));
+    },
+    async resolveEscalation(id, etag, note) {
+      return escalationAction("resolve", id, etag, [note], (d) => ({ ...d, status: "resolved", resolution_note: note }));
+    },
     async syncNow() {
       fake.syncRequests += 1;
     },
@@ -164,6 +202,26 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       for (const l of listeners) l(s);
     },
   };
+  function escalationAction(
+    action: string,
+    id: string,
+    etag: string,
+    args: (string | number)[],
+    change: (d: EscalationDetail) => EscalationDetail,
+  ): ActionOutcome {
+    fake.escalationActions.push({ action, id, etag, args });
+    const replace = (next: EscalationDetail) => (fake.escalationDetails = fake.escalationDetails.map((d) => (d.id === id ? next : d)));
+    if (fake.nextConflict) {
+      const { message, detail } = fake.nextConflict;
+      fake.nextConflict = null;
+      replace(detail);
+      return { outcome: "conflict", message, detail };
+    }
+    const current = fake.escalationDetails.find((d) => d.id === id)!;
+    const next = { ...change(current), etag: `"v${Number(current.etag?.replace(/\D/g, "") || 1) + 1}"` };
+    replace(next);
+    return { outcome: "done", detail: next };
+  }
   return fake;
 }
 

@@ -1,0 +1,268 @@
+//! The escalation screen's commands: the list and the detail (from the server when it can be
+//! asked, else from the cache), and the manager's actions (reassign a copy, flag a purchase,
+//! resolve by hand), which are online-only: they call the server through the client, then ask
+//! the loop to sync so the cache follows. A `409` is an outcome, not an error: the window gets
+//! the refreshed detail with a sentence saying what changed.
+
+use serde::Serialize;
+use shelfmark_client::escalations::conflict_current;
+use shelfmark_client::{Client, ClientError};
+use shelfmark_core::FieldError;
+use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
+use shelfmark_store::{Store, StoreError};
+use tauri::State;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::sync::Engine;
+
+/// An error as the window receives it (the shape of `CommandError`: a message, and the fields
+/// of a refused form).
+#[derive(Debug, Serialize)]
+pub(crate) struct Failure {
+    message: String,
+    fields: Vec<FieldError>,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match &e {
+            ClientError::Server { status: 403, .. } => {
+                Failure::new("Only a manager can act on escalations.")
+            }
+            ClientError::Server {
+                status: 400,
+                problem: Some(problem),
+            } => Failure {
+                message: if problem.errors.is_empty() {
+                    problem.detail.clone()
+                } else {
+                    problem
+                        .errors
+                        .iter()
+                        .map(|f| f.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                },
+                fields: problem.errors.clone(),
+            },
+            ClientError::NotSignedIn => Failure::new("Sign in to act on escalations."),
+            _ if e.is_retryable() => Failure::new(format!(
+                "This needs the server, and it cannot be reached now ({e}). Try again when \
+                 the status bar says Online."
+            )),
+            _ => Failure::new(e.to_string()),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// What a manager's action came to.
+#[derive(Debug, Serialize, TS)]
+#[ts(export)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub(crate) enum ActionOutcome {
+    /// Done: the escalation as it is now.
+    Done { detail: Option<EscalationDetail> },
+    /// Something changed meanwhile (a hold moved, someone settled the escalation, the detail
+    /// was stale): nothing was done; the refreshed detail, and what changed.
+    Conflict {
+        message: String,
+        detail: Option<EscalationDetail>,
+    },
+}
+
+async fn with_store<T: Send + 'static>(
+    engine: &Engine,
+    f: impl FnOnce(&Store) -> std::result::Result<T, StoreError> + Send + 'static,
+) -> Result<T> {
+    let store = engine.store.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let store = store
+            .lock()
+            .map_err(|_| Failure::new("the cache is unavailable; restart the app"))?;
+        f(&store).map_err(Failure::from)
+    })
+    .await
+    .map_err(|e| Failure::new(e.to_string()))?
+}
+
+/// Every cached escalation, open ones first.
+#[tauri::command]
+pub(crate) async fn escalations(engine: State<'_, Engine>) -> Result<Vec<EscalationSummary>> {
+    with_store(&engine, |s| s.escalations()).await
+}
+
+/// The detail: the server's (fresh, with when each hold was placed) when it answers, else the
+/// cache's (`offline`).
+#[tauri::command]
+pub(crate) async fn escalation_detail(
+    engine: State<'_, Engine>,
+    id: Uuid,
+) -> Result<Option<EscalationDetail>> {
+    detail(&engine, engine.client().await.as_ref(), id).await
+}
+
+async fn detail(
+    engine: &Engine,
+    client: Option<&Client>,
+    id: Uuid,
+) -> Result<Option<EscalationDetail>> {
+    if let Some(client) = client {
+        match client.escalation_detail(id).await {
+            Ok(detail) => return Ok(Some(detail)),
+            Err(ClientError::Server { status: 404, .. }) => return Ok(None),
+            Err(e) if e.is_retryable() => {
+                tracing::info!("escalation detail from the cache: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    with_store(engine, move |s| s.escalation_detail(id)).await
+}
+
+/// Gives the copy of the (non-premium) hold `hold_id` to the escalation's premium patron.
+#[tauri::command]
+pub(crate) async fn reassign_copy(
+    engine: State<'_, Engine>,
+    id: Uuid,
+    etag: String,
+    hold_id: Uuid,
+    note: String,
+) -> Result<ActionOutcome> {
+    let client = signed_in(&engine).await?;
+    let result = client.reassign_copy(id, &etag, hold_id, note.trim()).await;
+    settle(&engine, &client, id, result.map(|_| ())).await
+}
+
+/// Flags a purchase of `quantity` copies for the escalation's book.
+#[tauri::command]
+pub(crate) async fn flag_purchase(
+    engine: State<'_, Engine>,
+    id: Uuid,
+    etag: String,
+    quantity: u32,
+    note: String,
+) -> Result<ActionOutcome> {
+    let client = signed_in(&engine).await?;
+    let result = client.flag_purchase(id, &etag, quantity, note.trim()).await;
+    settle(&engine, &client, id, result.map(|_| ())).await
+}
+
+/// Closes the escalation by hand, with a note saying how it was settled.
+#[tauri::command]
+pub(crate) async fn resolve_escalation(
+    engine: State<'_, Engine>,
+    id: Uuid,
+    etag: String,
+    note: String,
+) -> Result<ActionOutcome> {
+    let client = signed_in(&engine).await?;
+    let result = client.resolve_escalation(id, &etag, note.trim()).await;
+    settle(&engine, &client, id, result.map(|_| ())).await
+}
+
+async fn signed_in(engine: &Engine) -> Result<Client> {
+    engine
+        .client()
+        .await
+        .ok_or_else(|| Failure::new("Sign in to act on escalations."))
+}
+
+/// After an action: a sync so the cache follows, and the refreshed detail; a 409 becomes a
+/// `Conflict` outcome explaining what changed.
+async fn settle(
+    engine: &Engine,
+    client: &Client,
+    id: Uuid,
+    result: std::result::Result<(), ClientError>,
+) -> Result<ActionOutcome> {
+    match result {
+        Ok(()) => {
+            engine.sync_now();
+            let detail = detail(engine, Some(client), id).await?;
+            Ok(ActionOutcome::Done { detail })
+        }
+        Err(e) => match conflict_current(&e) {
+            Some(current) => {
+                let message = conflict_message(current);
+                engine.sync_now();
+                let detail = detail(engine, Some(client), id).await?;
+                Ok(ActionOutcome::Conflict { message, detail })
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// What a 409's `current` says changed: the hold that was chosen, or the escalation.
+fn conflict_message(current: &serde_json::Value) -> String {
+    let status = current
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or("changed")
+        .replace('_', " ");
+    if current.get("hold_request_id").is_some() {
+        if status == "open" {
+            "The escalation changed on the server since this view was loaded, so nothing was \
+             done. It has been refreshed: check it and try again."
+                .into()
+        } else {
+            format!(
+                "Someone settled this escalation meanwhile (it is now {status}), so nothing was \
+                 done. This is its current state."
+            )
+        }
+    } else {
+        let reason = current
+            .get("cancel_reason")
+            .and_then(|r| r.as_str())
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default();
+        format!(
+            "The hold you chose changed meanwhile (it is now {status}{reason}), so nothing was \
+             done. The holds below are the current ones: choose again."
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::conflict_message;
+
+    #[test]
+    fn a_conflict_says_whether_the_hold_or_the_escalation_moved() {
+        let hold = json!({"id": "h", "patron_id": "p", "book_id": "b", "copy_id": null,
+                          "status": "cancelled", "cancel_reason": "cancelled at the desk"});
+        let m = conflict_message(&hold);
+        assert!(
+            m.starts_with(
+                "The hold you chose changed meanwhile (it is now cancelled, cancelled at the desk)"
+            ),
+            "{m}"
+        );
+        let settled = json!({"id": "e", "hold_request_id": "r", "status": "purchase_flagged"});
+        let m = conflict_message(&settled);
+        assert!(m.contains("it is now purchase flagged"), "{m}");
+        let stale = json!({"id": "e", "hold_request_id": "r", "status": "open"});
+        assert!(conflict_message(&stale).contains("refreshed"));
+    }
+}
