@@ -558,3 +558,357 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
     app.close().await?;
     result
 }
+
+/// Another librarian's desk in the test: a signed-in client with its own synced cache.
+async fn other_desk(
+    server: &DemoServer,
+) -> anyhow::Result<(shelfmark_client::Client, shelfmark_client::SharedStore)> {
+    let mut client = shelfmark_client::Client::new(&server.url)?;
+    client
+        .sign_in("librarian", shelfmark_tests::DEMO_PASSWORD)
+        .await?;
+    let cache = std::sync::Arc::new(std::sync::Mutex::new(
+        shelfmark_store::Store::open_in_memory()?,
+    ));
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    client.sync(&cache, &tx).await?;
+    Ok((client, cache))
+}
+
+fn locked(
+    cache: &shelfmark_client::SharedStore,
+) -> anyhow::Result<std::sync::MutexGuard<'_, shelfmark_store::Store>> {
+    cache.lock().map_err(|_| anyhow::anyhow!("cache poisoned"))
+}
+
+/// Searches the catalogue for `title` and opens the book of that exact title.
+async fn open_book(app: &Desktop, title: &str) -> anyhow::Result<()> {
+    let search = app
+        .client
+        .find(Locator::Css("[data-testid=catalogue-search]"))
+        .await?;
+    search.clear().await?;
+    search.send_keys(title).await?;
+    // Found and clicked in one script: the list re-renders as results arrive.
+    eventually(Duration::from_secs(20), "the book in the list", || async {
+        let clicked = app
+            .client
+            .execute(
+                "const row = [...document.querySelectorAll('[data-testid=book-row]')]\
+                   .find(r => r.querySelector('.title').firstChild.textContent.trim() === arguments[0]);\
+                 if (row) row.click();\
+                 return row ? true : document.querySelector('[data-testid=catalogue-count]').textContent",
+                vec![serde_json::json!(title)],
+            )
+            .await?;
+        Ok((clicked == serde_json::json!(true)).then_some(()))
+    })
+    .await?;
+    wait_text(app, "[data-testid=book-title]", "the book view", |t| {
+        t == title
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_book_edited_while_the_server_is_down_is_pending_then_synced_when_it_returns()
+-> anyhow::Result<()> {
+    let mut server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("offline-edit", &server, &xvfb, "librarian").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        let row = eventually(Duration::from_secs(30), "a book row", || async {
+            Ok(app
+                .client
+                .find(Locator::Css("[data-testid=book-row]"))
+                .await
+                .ok())
+        })
+        .await?;
+        row.click().await?;
+        let title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
+            !t.is_empty()
+        })
+        .await?;
+
+        server.stop();
+        app.client
+            .find(Locator::Css("[data-testid=edit-book]"))
+            .await?
+            .click()
+            .await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-form]"))
+            .await?;
+        let input = form.find(Locator::Css("input[name=title]")).await?;
+        input.clear().await?;
+        let edited = format!("{title} (edited offline)");
+        input.send_keys(&edited).await?;
+        form.find(Locator::Css("[data-testid=book-form-save]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=book-title]",
+            "the edit shown at once",
+            |t| t == edited,
+        )
+        .await?;
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-pending]"))
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the offline status",
+            |t| t == "Offline",
+        )
+        .await?;
+        wait_text(
+            &app,
+            "[data-testid=status-pending]",
+            "the pending count",
+            |t| t == "1 pending",
+        )
+        .await?;
+        app.screenshot("book-pending-while-offline").await?;
+
+        server.restart()?;
+        app.client
+            .find(Locator::Css(".status-bar button"))
+            .await?
+            .click()
+            .await?;
+        wait_text(&app, "[data-testid=status-pending]", "the push", |t| {
+            t == "0 pending"
+        })
+        .await?;
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the online status",
+            |t| t == "Online",
+        )
+        .await?;
+        eventually(
+            Duration::from_secs(10),
+            "the pending mark to go",
+            || async {
+                Ok(app
+                    .client
+                    .find(Locator::Css("[data-testid=book-pending]"))
+                    .await
+                    .is_err()
+                    .then_some(()))
+            },
+        )
+        .await?;
+        app.screenshot("book-synced-after-restart").await?;
+
+        let (_c, cache) = other_desk(&server).await?;
+        let found = locked(&cache)?.list_books(&edited, 10)?;
+        assert!(
+            found.iter().any(|b| b.title == edited),
+            "the server holds the edit: {found:?}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_title_that_looks_like_html_is_shown_as_text() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (other, cache) = other_desk(&server).await?;
+    let evil = "<img src=x onerror=alert(1)> Harmless Title";
+    let mut book = {
+        let s = locked(&cache)?;
+        let id = s
+            .list_books("", 1)?
+            .first()
+            .map(|b| b.id)
+            .ok_or_else(|| anyhow::anyhow!("no book"))?;
+        s.get::<shelfmark_core::Book>(id)?
+            .ok_or_else(|| anyhow::anyhow!("not cached"))?
+            .record
+    };
+    book.id = uuid::Uuid::now_v7();
+    book.isbn = shelfmark_core::isbn::from_body(555_000_111);
+    book.title = evil.into();
+    locked(&cache)?.save(&book)?;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    assert_eq!(other.sync(&cache, &tx).await?.push.pushed, 1);
+
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("xss-title", &server, &xvfb, "librarian").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        open_book(&app, evil).await?;
+        let images = app
+            .client
+            .execute("return document.querySelectorAll('img').length", vec![])
+            .await?;
+        assert_eq!(
+            images,
+            serde_json::json!(0),
+            "no element was made from the title"
+        );
+        let alerted = app
+            .client
+            .execute("return window.__shelfmarkErrors", vec![])
+            .await?;
+        assert_eq!(alerted, serde_json::json!([]));
+        app.screenshot("html-title-as-text").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (_other, cache) = other_desk(&server).await?;
+    let (available, taken, regular, premium) = {
+        let s = locked(&cache)?;
+        let books = s.list_books("", 5000)?;
+        let available = books
+            .iter()
+            .find(|b| b.copies_available >= 1)
+            .map(|b| b.title.clone());
+        let taken = books
+            .iter()
+            .find(|b| b.copies_total > 0 && b.copies_available == 0)
+            .map(|b| b.title.clone());
+        let patrons = s.search_patrons("", 500)?;
+        let regular = patrons.iter().find(|p| !p.premium).map(|p| p.name.clone());
+        let premium = patrons.iter().find(|p| p.premium).map(|p| p.name.clone());
+        (available, taken, regular, premium)
+    };
+    let missing = || anyhow::anyhow!("the demo library lacks what this test needs");
+    let (available, taken) = (available.ok_or_else(missing)?, taken.ok_or_else(missing)?);
+    let (regular, premium) = (regular.ok_or_else(missing)?, premium.ok_or_else(missing)?);
+
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("holds", &server, &xvfb, "librarian").await?;
+    let place = |patron: String| {
+        let app = &app;
+        async move {
+            app.client
+                .find(Locator::Css("[data-testid=place-hold]"))
+                .await?
+                .click()
+                .await?;
+            let dialog = app
+                .client
+                .wait()
+                .for_element(Locator::Css("[data-testid=hold-dialog]"))
+                .await?;
+            dialog
+                .find(Locator::Css("[data-testid=patron-search]"))
+                .await?
+                .send_keys(&patron)
+                .await?;
+            let option = eventually(Duration::from_secs(10), "the patron", || async {
+                for o in app
+                    .client
+                    .find_all(Locator::Css("[data-testid=patron-option]"))
+                    .await?
+                {
+                    if o.text().await?.starts_with(&patron) {
+                        return Ok(Some(o));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+            option.click().await?;
+            app.screenshot("hold-dialog").await?;
+            app.client
+                .find(Locator::Css("[data-testid=hold-place]"))
+                .await?
+                .click()
+                .await?;
+            anyhow::Ok(())
+        }
+    };
+    let outcome_of = |patron: String| {
+        let app = &app;
+        async move {
+            eventually(Duration::from_secs(30), "the hold's outcome", || async {
+                let texts = app
+                    .client
+                    .execute(
+                        "return [...document.querySelectorAll('[data-testid=hold-row]')]\
+                         .map(r => r.textContent)",
+                        vec![],
+                    )
+                    .await?;
+                let rows: Vec<String> = serde_json::from_value(texts)?;
+                Ok(rows
+                    .into_iter()
+                    .find(|r| r.contains(&patron) && !r.contains("Waiting to reach")))
+            })
+            .await
+        }
+    };
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        open_book(&app, &available).await?;
+        place(regular.clone()).await?;
+        let won = outcome_of(regular.clone()).await?;
+        assert!(won.contains("Copy ") && won.contains(" at "), "won: {won}");
+        app.screenshot("hold-won").await?;
+
+        open_book(&app, &taken).await?;
+        place(regular.clone()).await?;
+        let lost = outcome_of(regular.clone()).await?;
+        assert!(
+            lost.contains("Not available: all copies are taken."),
+            "lost: {lost}"
+        );
+        app.screenshot("hold-lost").await?;
+
+        place(premium.clone()).await?;
+        let escalated = outcome_of(premium.clone()).await?;
+        assert!(
+            escalated.contains("escalated to the manager (escalation "),
+            "premium: {escalated}"
+        );
+        app.screenshot("hold-escalated").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}

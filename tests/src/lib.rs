@@ -89,45 +89,67 @@ pub struct DemoServer {
 impl DemoServer {
     pub fn start() -> anyhow::Result<DemoServer> {
         let dir = tempfile::tempdir()?;
-        let db = dir.path().join("server.db");
         let mail_spool = dir.path().join("mail-spool");
-        let mut child = Command::new(workspace_bin("shelfmark-server")?)
-            .args(["--listen", "127.0.0.1:0", "--demo", "--database"])
-            .arg(format!("sqlite://{}", db.display()))
-            .arg("--mail-spool")
-            .arg(&mail_spool)
-            .env("SHELFMARK_DEMO_PASSWORD", DEMO_PASSWORD)
-            .env_remove("SHELFMARK_SMTP_URL")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .env_remove("SHELFMARK_DATABASE_URL")
-            .env_remove("SHELFMARK_LISTEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start shelfmark-server")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("shelfmark-server listening on ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
+        let (child, url) = spawn_server(dir.path(), "127.0.0.1:0")?;
+        Ok(DemoServer {
+            child,
+            url,
+            mail_spool,
+            _dir: dir,
+        })
+    }
+
+    /// Stops the server (SIGTERM, as an admin would), keeping its database.
+    pub fn stop(&mut self) {
+        terminate(&mut self.child);
+    }
+
+    /// Starts the server again on the same database and the same address.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        terminate(&mut self.child);
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        let (child, url) = spawn_server(self._dir.path(), &listen)?;
+        self.child = child;
+        self.url = url;
+        Ok(())
+    }
+}
+
+/// Starts `shelfmark-server --demo` on the database in `dir`, listening on `listen`; returns
+/// the process and the URL it announced.
+fn spawn_server(dir: &Path, listen: &str) -> anyhow::Result<(Child, String)> {
+    let db = dir.join("server.db");
+    let mut child = Command::new(workspace_bin("shelfmark-server")?)
+        .args(["--listen", listen, "--demo", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--mail-spool")
+        .arg(dir.join("mail-spool"))
+        .env("SHELFMARK_DEMO_PASSWORD", DEMO_PASSWORD)
+        .env_remove("SHELFMARK_SMTP_URL")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env_remove("SHELFMARK_DATABASE_URL")
+        .env_remove("SHELFMARK_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start shelfmark-server")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("shelfmark-server listening on ") {
+                let _ = tx.send(url.trim().to_owned());
             }
-        });
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(url) => Ok(DemoServer {
-                child,
-                url,
-                mail_spool,
-                _dir: dir,
-            }),
-            Err(_) => {
-                terminate(&mut child);
-                bail!("shelfmark-server did not say it was listening within 120 s")
-            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            terminate(&mut child);
+            bail!("shelfmark-server did not say it was listening within 120 s")
         }
     }
 }
