@@ -304,3 +304,97 @@ async fn a_librarian_sees_the_escalation_actions_disabled_with_the_reason() -> a
     app.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_flagged_purchase_resolves_when_the_new_copy_arrives() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("escalations-purchase", &server, &xvfb, "manager").await?;
+    let result = async {
+        let id = open_first_escalation(&app).await?;
+        let patron = text_of(&app, "[data-testid=escalation-patron] .who")
+            .await?
+            .unwrap_or_default();
+        click(&app, "[data-testid=action-purchase]").await?;
+        let quantity = app
+            .client
+            .find(Locator::Css("[data-testid=purchase-quantity]"))
+            .await?;
+        quantity.clear().await?;
+        quantity.send_keys("2").await?;
+        app.client
+            .find(Locator::Css("[data-testid=purchase-note]"))
+            .await?
+            .send_keys("two more for the waiting list")
+            .await?;
+        app.screenshot("purchase-form").await?;
+        click(&app, "[data-testid=purchase-confirm]").await?;
+        wait_text(
+            &app,
+            "[data-testid=escalation-detail-status]",
+            "the purchase flag",
+            |t| t == "purchase flagged",
+        )
+        .await?;
+        let request = wait_text(
+            &app,
+            "[data-testid=purchase-request]",
+            "the purchase request",
+            |t| !t.is_empty(),
+        )
+        .await?;
+        assert!(
+            request.contains("2 copies") && request.contains("two more for the waiting list"),
+            "{request}"
+        );
+
+        // The new copy arrives (entered at another desk): the server gives it to the premium
+        // patron and resolves the escalation; the window follows at the next sync.
+        let mut desk = shelfmark_client::Client::new(&server.url)?;
+        desk.sign_in("librarian", shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        let book_id = desk.escalation_detail(id).await?.escalation.book_id;
+        let cache = std::sync::Arc::new(std::sync::Mutex::new(
+            shelfmark_store::Store::open_in_memory()?,
+        ));
+        let copy = shelfmark_core::Copy {
+            id: Uuid::now_v7(),
+            book_id,
+            barcode: "E2E-NEW-COPY-1".into(),
+            branch: "Central".into(),
+            call_number: String::new(),
+            status: shelfmark_core::CopyStatus::Available,
+        };
+        cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .save(&copy)?;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        assert_eq!(desk.sync(&cache, &tx).await?.push.pushed, 1);
+        click(&app, ".status-bar button").await?;
+        wait_text(
+            &app,
+            "[data-testid=escalation-detail-status]",
+            "the resolved status",
+            |t| t == "resolved",
+        )
+        .await?;
+        let outcome = wait_text(
+            &app,
+            "[data-testid=escalation-outcome]",
+            "the new hold",
+            |t| !t.is_empty(),
+        )
+        .await?;
+        assert!(
+            outcome.contains(&format!("Resolved: {patron} holds copy E2E-NEW-COPY-1")),
+            "{outcome}"
+        );
+        app.screenshot("purchase-resolved").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
