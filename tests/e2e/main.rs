@@ -205,6 +205,30 @@ async fn an_unreachable_server_shows_offline_with_the_reason() -> anyhow::Result
     result
 }
 
+/// After the first sync, opens the first book of the list; returns its title.
+async fn open_first_book(app: &Desktop) -> anyhow::Result<String> {
+    wait_text(
+        app,
+        "[data-testid=status-connection]",
+        "the first sync",
+        |t| t == "Online",
+    )
+    .await?;
+    let row = eventually(Duration::from_secs(30), "a book row", || async {
+        Ok(app
+            .client
+            .find(Locator::Css("[data-testid=book-row]"))
+            .await
+            .ok())
+    })
+    .await?;
+    row.click().await?;
+    wait_text(app, "[data-testid=book-title]", "the book view", |t| {
+        !t.is_empty()
+    })
+    .await
+}
+
 /// Text of the first element matching `css`, or None when there is none yet.
 async fn text_of(app: &Desktop, css: &str) -> anyhow::Result<Option<String>> {
     let text = app
@@ -307,26 +331,7 @@ async fn a_book_edited_in_the_window_shows_pending_then_reaches_the_server() -> 
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("book-edit", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
-        let first = eventually(Duration::from_secs(30), "a book row", || async {
-            Ok(app
-                .client
-                .find(Locator::Css("[data-testid=book-row]"))
-                .await
-                .ok())
-        })
-        .await?;
-        first.click().await?;
-        let old_title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
-            !t.is_empty()
-        })
-        .await?;
+        let old_title = open_first_book(&app).await?;
         app.screenshot("book-view").await?;
         app.client
             .find(Locator::Css("[data-testid=edit-book]"))
@@ -415,26 +420,7 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("merge", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
-        let row = eventually(Duration::from_secs(30), "a book row", || async {
-            Ok(app
-                .client
-                .find(Locator::Css("[data-testid=book-row]"))
-                .await
-                .ok())
-        })
-        .await?;
-        row.click().await?;
-        let title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
-            !t.is_empty()
-        })
-        .await?;
+        let title = open_first_book(&app).await?;
 
         // Someone at another desk retitles the book first.
         let mut other = shelfmark_client::Client::new(&server.url)?;
@@ -619,26 +605,7 @@ async fn a_book_edited_while_the_server_is_down_is_pending_then_synced_when_it_r
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("offline-edit", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
-        let row = eventually(Duration::from_secs(30), "a book row", || async {
-            Ok(app
-                .client
-                .find(Locator::Css("[data-testid=book-row]"))
-                .await
-                .ok())
-        })
-        .await?;
-        row.click().await?;
-        let title = wait_text(&app, "[data-testid=book-title]", "the book view", |t| {
-            !t.is_empty()
-        })
-        .await?;
+        let title = open_first_book(&app).await?;
 
         server.stop();
         app.client
