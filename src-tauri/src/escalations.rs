@@ -4,13 +4,15 @@
 //! the loop to sync so the cache follows. A `409` is an outcome, not an error: the window gets
 //! the refreshed detail with a sentence saying what changed.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use shelfmark_client::escalations::conflict_current;
-use shelfmark_client::{Client, ClientError};
+use shelfmark_client::{Client, ClientError, SharedStore};
 use shelfmark_core::FieldError;
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{Store, StoreError};
-use tauri::State;
+use tauri::{AppHandle, Manager as _, State};
 use ts_rs::TS;
 use uuid::Uuid;
 
@@ -264,5 +266,149 @@ mod tests {
         assert!(m.contains("it is now purchase flagged"), "{m}");
         let stale = json!({"id": "e", "hold_request_id": "r", "status": "open"});
         assert!(conflict_message(&stale).contains("refreshed"));
+    }
+}
+
+/// Notices the escalations a sync brought in open, to tell whoever is at the desk.
+pub(crate) struct Arrivals {
+    /// The open escalations already seen; None until the cache has been synced once (a first
+    /// sync brings the whole library: nothing in it is news).
+    known: std::sync::Mutex<Option<HashSet<Uuid>>>,
+}
+
+impl Arrivals {
+    /// Starts from what the cache holds at start-up.
+    pub(crate) fn new(store: &Store) -> Arrivals {
+        let synced = store.sync_position().is_ok_and(|p| p.last_seq > 0);
+        let known = synced
+            .then(|| store.open_escalations().ok())
+            .flatten()
+            .map(|ids| ids.into_iter().collect());
+        Arrivals {
+            known: std::sync::Mutex::new(known),
+        }
+    }
+
+    /// The open escalations not seen before; remembers `open` as seen.
+    fn arrived(&self, open: Vec<Uuid>) -> Vec<Uuid> {
+        let mut known = match self.known.lock() {
+            Ok(k) => k,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let new = match &*known {
+            Some(seen) => open
+                .iter()
+                .filter(|id| !seen.contains(id))
+                .copied()
+                .collect(),
+            None => Vec::new(),
+        };
+        *known = Some(open.into_iter().collect());
+        new
+    }
+}
+
+/// What a notification says about the escalations that arrived.
+fn arrival_text(new: &[EscalationSummary]) -> Option<(String, String)> {
+    match new {
+        [] => None,
+        [one] => Some((
+            "New escalation".into(),
+            format!(
+                "{} (premium) is waiting for “{}”{}.",
+                one.patron_name.as_deref().unwrap_or("A premium patron"),
+                one.book_title.as_deref().unwrap_or("a book"),
+                one.branch
+                    .as_deref()
+                    .map(|b| format!(" at {b}"))
+                    .unwrap_or_default()
+            ),
+        )),
+        many => Some((
+            format!("{} new escalations", many.len()),
+            "Premium patrons found every copy taken: see Escalations.".into(),
+        )),
+    }
+}
+
+/// After a sync that brought changes: a desktop notification for each open escalation that
+/// was not there before (one notification for several).
+pub(crate) async fn announce_arrivals(app: &AppHandle, store: &SharedStore) {
+    use tauri_plugin_notification::NotificationExt as _;
+    let Some(arrivals) = app.try_state::<Arrivals>() else {
+        return;
+    };
+    let store = store.clone();
+    let open = tauri::async_runtime::spawn_blocking(move || {
+        let store = store.lock().ok()?;
+        let rows = store.escalations().ok()?;
+        Some(rows)
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(rows) = open else { return };
+    let open_ids = rows
+        .iter()
+        .filter(|r| r.escalation.status == shelfmark_core::EscalationStatus::Open)
+        .map(|r| r.escalation.id)
+        .collect();
+    let new = arrivals.arrived(open_ids);
+    let new: Vec<EscalationSummary> = rows
+        .into_iter()
+        .filter(|r| new.contains(&r.escalation.id))
+        .collect();
+    if let Some((title, body)) = arrival_text(&new) {
+        tracing::info!(count = new.len(), "new escalations: notifying");
+        if let Err(e) = app.notification().builder().title(title).body(body).show() {
+            tracing::warn!("cannot show the new-escalation notification: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::*;
+
+    fn summary(n: u128, patron: &str) -> EscalationSummary {
+        EscalationSummary {
+            escalation: serde_json::from_value(serde_json::json!({
+                "id": Uuid::from_u128(n), "patron_id": Uuid::from_u128(100 + n),
+                "book_id": Uuid::from_u128(200 + n), "hold_request_id": Uuid::from_u128(300 + n),
+                "status": "open", "created_at": "2026-11-22T10:00:00Z"
+            }))
+            .expect("an escalation"),
+            etag: None,
+            patron_name: Some(patron.into()),
+            book_title: Some("Harbour".into()),
+            branch: Some("Central".into()),
+        }
+    }
+
+    #[test]
+    fn only_escalations_after_the_first_look_are_news() {
+        let store = Store::open_in_memory().expect("cache");
+        let arrivals = Arrivals::new(&store);
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(
+            arrivals.arrived(vec![a]).is_empty(),
+            "the first sync is not news"
+        );
+        assert_eq!(arrivals.arrived(vec![a, b]), vec![b]);
+        assert!(arrivals.arrived(vec![a, b]).is_empty(), "told once");
+        assert!(
+            arrivals.arrived(vec![b]).is_empty(),
+            "a settled one is not news"
+        );
+    }
+
+    #[test]
+    fn the_notification_names_the_patron_the_book_and_the_branch() {
+        let (title, body) = arrival_text(&[summary(1, "Pia")]).expect("one");
+        assert_eq!(title, "New escalation");
+        assert_eq!(body, "Pia (premium) is waiting for “Harbour” at Central.");
+        let (title, _) = arrival_text(&[summary(1, "Pia"), summary(2, "Noor")]).expect("two");
+        assert_eq!(title, "2 new escalations");
+        assert!(arrival_text(&[]).is_none());
     }
 }

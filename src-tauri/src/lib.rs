@@ -46,6 +46,7 @@ pub fn run() -> anyhow::Result<()> {
         .init();
     let config = config::Config::from_env()?;
     tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(tauri::generate_handler![
             commands::list_books,
             commands::branches,
@@ -88,6 +89,7 @@ pub fn run() -> anyhow::Result<()> {
             let cache = data_dir.join("cache.db");
             let store = shelfmark_store::Store::open(&cache)
                 .with_context(|| format!("cannot open the cache {}", cache.display()))?;
+            app.manage(escalations::Arrivals::new(&store));
             let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone(), data_dir);
             app.manage(engine.clone());
             tauri::async_runtime::spawn(engine.run(app.handle().clone()));

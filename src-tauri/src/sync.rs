@@ -358,6 +358,11 @@ impl Engine {
                     conflicts = report.push.conflicts,
                     "synced"
                 );
+                if report.pull.changes > 0
+                    && let Some(app) = self.app.get()
+                {
+                    crate::escalations::announce_arrivals(app, &self.store).await;
+                }
                 self.set(|s| {
                     s.connection = Connection::Online;
                     s.syncing = false;
