@@ -10,13 +10,31 @@ use reqwest::{Method, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
+
 use shelfmark_core::merge::{Record, merge_records};
+use shelfmark_core::plan::{PlannedEdit, waves};
 use shelfmark_core::wire::{EditConflict, Problem};
 use shelfmark_core::{Book, Copy, Patron, RecordType};
 use shelfmark_store::{EditOp, OutboxEntry};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{Client, ClientError, SharedStore, SyncEvent, with_store};
+
+/// How many independent edits are in flight at once.
+const PUSH_WIDTH: usize = 8;
+
+/// What the planner needs of an edit: the record it writes and the ones it refers to.
+fn planned(entry: &OutboxEntry) -> PlannedEdit {
+    let refers_to = ["book_id", "patron_id", "copy_id"]
+        .iter()
+        .filter_map(|k| entry.body.as_ref()?.get(*k)?.as_str()?.parse().ok())
+        .collect();
+    PlannedEdit {
+        record: entry.record_id,
+        refers_to,
+    }
+}
 
 /// How many times one edit is merged and pushed again when the server keeps moving.
 const MAX_REBASES: usize = 3;
@@ -59,29 +77,53 @@ impl Client {
         events: &UnboundedSender<SyncEvent>,
     ) -> Result<PushReport, ClientError> {
         let pending = with_store(store, |s| s.pending_edits()).await?;
+        let plan: Vec<PlannedEdit> = pending.iter().map(planned).collect();
         let mut report = PushReport::default();
-        for entry in pending {
-            let seq = entry.seq;
-            match self.push_one(store, entry).await {
-                Ok(Outcome::Pushed { merged }) => {
-                    report.pushed += 1;
-                    report.merged += usize::from(merged);
-                }
-                Ok(Outcome::Conflict) => report.conflicts += 1,
-                Ok(Outcome::Failed) => report.failed += 1,
-                Ok(Outcome::HoldLost) => report.lost_holds += 1,
-                Err(e) => {
-                    if e.is_retryable() {
-                        with_store(store, move |s| s.count_attempt(seq)).await?;
-                    }
-                    return Err(e);
-                }
+        let mut pending = pending.into_iter();
+        for wave in waves(&plan, PUSH_WIDTH) {
+            // The edits of one wave are independent: pushed concurrently, reported in order.
+            let mut tasks = tokio::task::JoinSet::new();
+            for (order, entry) in pending.by_ref().take(wave.len()).enumerate() {
+                let (client, store) = (self.clone(), Arc::clone(store));
+                tasks.spawn(async move {
+                    let seq = entry.seq;
+                    (order, seq, client.push_one(&store, entry).await)
+                });
             }
-            let _ = events.send(SyncEvent::EditPushed {
-                pushed: report.pushed,
-                conflicts: report.conflicts,
-                failed: report.failed,
-            });
+            let mut outcomes = Vec::with_capacity(wave.len());
+            while let Some(done) = tasks.join_next().await {
+                outcomes.push(
+                    done.map_err(|e| ClientError::Protocol(format!("push task failed: {e}")))?,
+                );
+            }
+            outcomes.sort_by_key(|(order, _, _)| *order);
+            let mut first_error = None;
+            for (_, seq, outcome) in outcomes {
+                match outcome {
+                    Ok(Outcome::Pushed { merged }) => {
+                        report.pushed += 1;
+                        report.merged += usize::from(merged);
+                    }
+                    Ok(Outcome::Conflict) => report.conflicts += 1,
+                    Ok(Outcome::Failed) => report.failed += 1,
+                    Ok(Outcome::HoldLost) => report.lost_holds += 1,
+                    Err(e) => {
+                        if e.is_retryable() {
+                            with_store(store, move |s| s.count_attempt(seq)).await?;
+                        }
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                }
+                let _ = events.send(SyncEvent::EditPushed {
+                    pushed: report.pushed,
+                    conflicts: report.conflicts,
+                    failed: report.failed,
+                });
+            }
+            if let Some(e) = first_error {
+                return Err(e);
+            }
         }
         Ok(report)
     }

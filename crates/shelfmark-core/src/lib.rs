@@ -8,6 +8,7 @@
 pub mod isbn;
 pub mod merge;
 pub mod model;
+pub mod plan;
 pub mod validate;
 pub mod wire;
 
