@@ -398,3 +398,67 @@ async fn a_flagged_purchase_resolves_when_the_new_copy_arrives() -> anyhow::Resu
     app.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_new_escalation_from_another_desk_raises_the_badge() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("escalations-arrival", &server, &xvfb, "manager").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=escalations-badge]",
+            "the open-escalations badge",
+            |t| t == "4",
+        )
+        .await?;
+        // Another desk places a hold for a premium patron on a book whose copies are all taken.
+        let mut desk = shelfmark_client::Client::new(&server.url)?;
+        desk.sign_in("librarian", shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        let cache = std::sync::Arc::new(std::sync::Mutex::new(
+            shelfmark_store::Store::open_in_memory()?,
+        ));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        desk.sync(&cache, &tx).await?;
+        let hold = {
+            let s = cache.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let book = s
+                .list_books("", 5000)?
+                .into_iter()
+                .find(|b| b.copies_total > 0 && b.copies_available == 0)
+                .ok_or_else(|| anyhow::anyhow!("no fully taken book in the demo"))?;
+            let premium = s
+                .search_patrons("", 500)?
+                .into_iter()
+                .find(|p| p.premium)
+                .ok_or_else(|| anyhow::anyhow!("no premium patron in the demo"))?;
+            shelfmark_core::Hold {
+                id: Uuid::now_v7(),
+                patron_id: premium.id,
+                book_id: book.id,
+                copy_id: None,
+                status: HoldStatus::Active,
+                cancel_reason: None,
+            }
+        };
+        cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .save(&hold)?;
+        desk.sync(&cache, &tx).await?;
+        click(&app, ".status-bar button").await?;
+        wait_text(
+            &app,
+            "[data-testid=escalations-badge]",
+            "the badge to count the new escalation",
+            |t| t == "5",
+        )
+        .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
