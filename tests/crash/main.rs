@@ -4,8 +4,8 @@
 //! pending in the cache: none lost, none applied twice, no create duplicated.
 //!
 //! Each run tops the outbox up to [`OUTBOX`] edits (notes appended to distinct books, and new
-//! books), starts a sync and kills it after a random delay drawn up to as long as a whole
-//! sync took, so kills land before, during and at the end of the push. After each kill the
+//! books), starts a sync and kills it after a random delay drawn up to four fifths of a
+//! whole sync, so kills land before and all through the push. After each kill the
 //! cache must hold every unfinished edit as pending (never failed, never in conflict). At the
 //! end one sync runs to completion and a fresh cache pulls the server's whole state through
 //! the API to count each edit there.
@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// How many times a sync must be killed (runs whose sync finished before its kill do not count).
 const KILLS: usize = 50;
 /// Runs at most, so an unlucky draw of delays cannot loop for long.
-const MAX_RUNS: usize = 100;
+const MAX_RUNS: usize = 250;
 /// How many edits wait in the outbox at the start of each run.
 const OUTBOX: usize = 150;
 /// One edit in five creates a book; the others append a line to a book's notes.
@@ -195,7 +195,9 @@ fn a_sync_killed_at_random_moments_loses_no_edit_and_doubles_none() -> anyhow::R
         check_outbox(&desk.open()?, 0)? == 0,
         "a whole sync left edits behind"
     );
-    let longest = whole.as_millis() as u64 + 20;
+    // Up to most of a whole sync: syncs vary with the machine's load, and a kill drawn past
+    // the end of a faster sync does not count.
+    let longest = whole.as_millis() as u64 * 4 / 5 + 10;
 
     let (mut interrupted, mut completed, mut run) = (0, 0, 0);
     while interrupted < KILLS && run < MAX_RUNS {
