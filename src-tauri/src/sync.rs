@@ -363,6 +363,14 @@ impl Engine {
                 {
                     crate::escalations::announce_arrivals(app, &self.store).await;
                 }
+                if let Some(app) = self.app.get()
+                    && let Some((title, body)) = conflict_news(report.push.conflicts)
+                {
+                    use tauri_plugin_notification::NotificationExt as _;
+                    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+                        tracing::warn!("cannot show the conflict notification: {e}");
+                    }
+                }
                 self.set(|s| {
                     s.connection = Connection::Online;
                     s.syncing = false;
@@ -383,5 +391,34 @@ impl Engine {
             }
         }
         result.map(|_| ())
+    }
+}
+
+/// What the notification says when a sync left edits in the conflict inbox (None: nothing new).
+fn conflict_news(new_conflicts: usize) -> Option<(String, String)> {
+    match new_conflicts {
+        0 => None,
+        1 => Some((
+            "An edit needs you".into(),
+            "Someone else changed the same record: open Conflicts to merge it.".into(),
+        )),
+        n => Some((
+            format!("{n} edits need you"),
+            "Others changed the same records: open Conflicts to merge them.".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conflict_news;
+
+    #[test]
+    fn a_sync_that_adds_conflicts_says_how_many_and_where_to_go() {
+        assert_eq!(conflict_news(0), None);
+        let (title, body) = conflict_news(1).expect("news");
+        assert_eq!(title, "An edit needs you");
+        assert!(body.contains("open Conflicts"));
+        assert_eq!(conflict_news(3).expect("news").0, "3 edits need you");
     }
 }
