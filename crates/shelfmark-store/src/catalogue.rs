@@ -115,6 +115,11 @@ impl Store {
     /// One window of the catalogue list (for a virtualised list), with the number of books
     /// matching in all.
     pub fn book_page(&self, q: &BookQuery) -> Result<BookPage, StoreError> {
+        self.page(q, true)
+    }
+
+    /// A window of the list, and the number of matches when `with_total` (a second query).
+    fn page(&self, q: &BookQuery, with_total: bool) -> Result<BookPage, StoreError> {
         let fts = fts_query(&q.text);
         let mut filters = String::from("b.kind = 'book' AND NOT b.deleted");
         if fts.is_some() {
@@ -142,10 +147,13 @@ impl Store {
         if let Some(b) = &q.branch {
             named.push((":branch", b));
         }
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT count(*) FROM records b WHERE {filters}"))?
-            .query_row(named.as_slice(), |r| r.get(0))?;
+        let total: i64 = if with_total {
+            self.conn
+                .prepare_cached(&format!("SELECT count(*) FROM records b WHERE {filters}"))?
+                .query_row(named.as_slice(), |r| r.get(0))?
+        } else {
+            -1
+        };
         let sql = format!(
             "SELECT b.id, b.title, b.authors, json_extract(b.data, '$.year'), b.isbn,
                     (SELECT count(*) FROM records c
