@@ -113,6 +113,10 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Writers queue here, asynchronously, before taking a blocking-pool thread: only the
+    /// writer whose turn it is waits on `writer`. Without it, a burst of concurrent writes
+    /// (1,000 hold placements) parks hundreds of blocking threads on the mutex.
+    write_turn: tokio::sync::Mutex<()>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -596,6 +600,7 @@ impl SqliteStore {
             Ok(Inner {
                 path,
                 writer: Mutex::new(writer),
+                write_turn: tokio::sync::Mutex::new(()),
                 readers: Mutex::new(Vec::new()),
             })
         })
@@ -632,6 +637,7 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> Result<(T, bool), StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let _turn = self.inner.write_turn.lock().await;
         blocking(move || {
             let mut conn = lock(&inner.writer);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -901,6 +907,7 @@ impl SqliteStore {
         let (actor, mail) = (actor.clone(), mail.clone());
         let inner = self.inner.clone();
         let handle = tokio::runtime::Handle::current();
+        let _turn = self.inner.write_turn.lock().await;
         blocking(move || {
             let mut conn = lock(&inner.writer);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
