@@ -313,15 +313,37 @@ pub fn spawn_delivery(
     retry: Retry,
     wake: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_delivery_until(store, transport, retry, wake, std::future::pending())
+}
+
+/// [`spawn_delivery`] that ends once `stop` completes, after the pass under way: a mail the
+/// SMTP server accepted is marked sent before the task ends, so a server shutting down
+/// gracefully never leaves a delivered mail for the next process to send again (aborting the
+/// task could cut between the two).
+pub fn spawn_delivery_until(
+    store: Store,
+    transport: Transport,
+    retry: Retry,
+    wake: Arc<Notify>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        tokio::pin!(stop);
         loop {
-            match deliver_due(&store, &transport, &retry).await {
+            let full = match deliver_due(&store, &transport, &retry).await {
                 // A full batch may mean more are due: go on at once.
-                Ok(n) if n >= 50 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "cannot read the mail outbox"),
+                Ok(n) => n >= 50,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the mail outbox");
+                    false
+                }
+            };
+            let pause = if full { Duration::ZERO } else { retry.poll };
+            tokio::select! {
+                biased;
+                () = &mut stop => break,
+                _ = tokio::time::timeout(pause, wake.notified()) => {}
             }
-            let _ = tokio::time::timeout(retry.poll, wake.notified()).await;
         }
     })
 }

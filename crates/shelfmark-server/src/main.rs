@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use shelfmark_core::wire::Role;
 use shelfmark_server::demo::{self, Seeded};
-use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery};
+use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery_until};
 use shelfmark_server::store::Store;
 use shelfmark_server::{AppState, Config, auth, serve};
 use tokio::net::TcpListener;
@@ -255,13 +255,27 @@ async fn main() -> anyhow::Result<()> {
         out.flush()?;
     }
     let state = AppState::new(store, config);
-    let delivery = spawn_delivery(
+    // On shutdown the delivery finishes its pass (bounded by the SMTP timeout) rather than
+    // being cut between a mail's acceptance and its mark as sent.
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut delivery = spawn_delivery_until(
         state.store.clone(),
         transport,
         Retry::default(),
         state.mail_wake.clone(),
+        async {
+            let _ = delivery_stopped.await;
+        },
     );
-    serve(listener, state, shutdown_signal()).await?;
-    delivery.abort();
+    let served = serve(listener, state, shutdown_signal()).await;
+    let _ = stop_delivery.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(30), &mut delivery)
+        .await
+        .is_err()
+    {
+        tracing::warn!("mail delivery still busy after 30 s: stopping it");
+        delivery.abort();
+    }
+    served?;
     Ok(())
 }
