@@ -879,3 +879,146 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
     app.close().await?;
     result
 }
+
+/// Presses `key` on the keyboard, as a person would (WebDriver key actions).
+async fn press(app: &Desktop, key: char) -> anyhow::Result<()> {
+    use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    app.client.perform_actions(actions).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn two_conflicts_are_settled_by_keyboard_and_mouse_while_other_fields_merge_alone()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("merge-two", &server, &xvfb, "librarian").await?;
+    let result = async {
+        let title = open_first_book(&app).await?;
+
+        // The other desk changes the title, the year and the subjects.
+        let (other, cache) = other_desk(&server).await?;
+        let mut theirs = {
+            let s = locked(&cache)?;
+            let id = s
+                .list_books(&title, 50)?
+                .into_iter()
+                .find(|b| b.title == title)
+                .map(|b| b.id);
+            let id = id.ok_or_else(|| anyhow::anyhow!("book not found"))?;
+            s.get::<shelfmark_core::Book>(id)?
+                .ok_or_else(|| anyhow::anyhow!("not cached"))?
+                .record
+        };
+        theirs.title = format!("{title} (theirs)");
+        theirs.year = Some(1901);
+        theirs.subjects = vec!["Their Subject".into()];
+        locked(&cache)?.save(&theirs)?;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        other.sync(&cache, &tx).await?;
+
+        // Here: the title and the year too (conflicts), and the publisher (merges alone).
+        app.client
+            .find(Locator::Css("[data-testid=edit-book]"))
+            .await?
+            .click()
+            .await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-form]"))
+            .await?;
+        for (name, value) in [
+            ("title", format!("{title} (mine)")),
+            ("year", "1888".into()),
+            ("publisher", "My Press".into()),
+        ] {
+            let input = form
+                .find(Locator::Css(&format!("input[name={name}]")))
+                .await?;
+            input.clear().await?;
+            input.send_keys(&value).await?;
+        }
+        form.find(Locator::Css("[data-testid=book-form-save]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=conflicts-badge]",
+            "the conflict badge",
+            |t| t == "1",
+        )
+        .await?;
+        app.client
+            .find(Locator::Css("[data-testid=nav-conflicts]"))
+            .await?
+            .click()
+            .await?;
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=conflict-entry] button"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=merge-counter]",
+            "the merge screen",
+            |t| t == "2 of 2 conflicts left",
+        )
+        .await?;
+        app.screenshot("merge-screen-two-conflicts").await?;
+
+        // The keyboard takes mine for the focused conflict (the title)...
+        press(&app, '1').await?;
+        wait_text(&app, "[data-testid=merge-counter]", "one settled", |t| {
+            t == "1 of 2 conflicts left"
+        })
+        .await?;
+        // ...the mouse takes theirs for the other (the year).
+        app.client
+            .find(Locator::Css("[data-testid=take-theirs]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(&app, "[data-testid=merge-counter]", "all settled", |t| {
+            t == "No conflict left"
+        })
+        .await?;
+        app.screenshot("merge-screen-settled-by-keyboard-and-mouse")
+            .await?;
+        app.client
+            .find(Locator::Css("[data-testid=merge-save]"))
+            .await?
+            .click()
+            .await?;
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=conflicts-empty]"))
+            .await?;
+        wait_text(&app, "[data-testid=status-pending]", "the push", |t| {
+            t == "0 pending"
+        })
+        .await?;
+
+        other.sync(&cache, &tx).await?;
+        let merged = locked(&cache)?
+            .get::<shelfmark_core::Book>(theirs.id)?
+            .ok_or_else(|| anyhow::anyhow!("not cached"))?;
+        assert!(!merged.pending);
+        let b = merged.record;
+        assert_eq!(b.title, format!("{title} (mine)"));
+        assert_eq!(b.year, Some(1901));
+        assert_eq!(b.publisher, "My Press");
+        assert_eq!(b.subjects, ["Their Subject"]);
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
