@@ -133,9 +133,9 @@ pub(crate) async fn book_detail(engine: State<'_, Engine>, id: Uuid) -> Result<O
             return Ok(None);
         };
         let key = id.to_string();
-        let copies = cached_all::<Copy>(s, s.find_by::<Copy>(Lookup::BookId, &key)?)?;
+        let copies = s.find_cached_by::<Copy>(Lookup::BookId, &key)?;
         let mut holds = Vec::new();
-        for hold in cached_all::<Hold>(s, s.find_by::<Hold>(Lookup::BookId, &key)?)? {
+        for hold in s.find_cached_by::<Hold>(Lookup::BookId, &key)? {
             if hold.record.status == HoldStatus::Active {
                 let patron = s.get::<Patron>(hold.record.patron_id)?.map(|p| p.record);
                 let copy = match hold.record.copy_id {
@@ -158,19 +158,6 @@ pub(crate) async fn book_detail(engine: State<'_, Engine>, id: Uuid) -> Result<O
         }))
     })
     .await
-}
-
-fn cached_all<R: Editable>(
-    s: &Store,
-    records: Vec<R>,
-) -> std::result::Result<Vec<CachedRecord<R>>, StoreError> {
-    let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        if let Some(c) = s.get::<R>(r.id())? {
-            out.push(c);
-        }
-    }
-    Ok(out)
 }
 
 /// Saves a book from the form: validated, shown at once, queued for the server. A new book

@@ -355,10 +355,7 @@ fn merge_any(c: &ConflictEntry, choices: &[Settled]) -> Result<(MergeView, Optio
 }
 
 fn entry(s: &Store, seq: i64) -> std::result::Result<ConflictEntry, StoreError> {
-    s.conflicts()?
-        .into_iter()
-        .find(|c| c.outbox_seq == seq)
-        .ok_or(StoreError::NoSuchEdit(seq))
+    s.conflict_entry(seq)?.ok_or(StoreError::NoSuchEdit(seq))
 }
 
 async fn read<T: Send + 'static>(

@@ -1,7 +1,7 @@
 //! Reading the cache: the catalogue list and its search, single records, and the counts the
 //! status bar shows.
 
-use rusqlite::{OptionalExtension as _, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use shelfmark_core::{Patron, RecordType};
 use uuid::Uuid;
@@ -214,25 +214,55 @@ impl Store {
 
     /// One record as the librarian sees it (pending edits included), or None.
     pub fn get<R: Editable>(&self, id: Uuid) -> Result<Option<CachedRecord<R>>, StoreError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT r.data, r.etag, r.pending,
-                        EXISTS (SELECT 1 FROM outbox o WHERE o.kind = r.kind
-                                AND o.record_id = r.id AND o.state = 'conflict')
-                 FROM records r WHERE r.kind = ?1 AND r.id = ?2 AND NOT r.deleted",
-                params![R::KIND.as_str(), id.to_string()],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                },
-            )
-            .optional()?;
-        row.map(|(data, etag, pending, in_conflict)| {
+        Ok(self
+            .cached_where::<R>("r.id = ?2", &id.to_string())?
+            .into_iter()
+            .next())
+    }
+
+    /// The records of one kind whose `field` (one of the generated columns: `book_id`,
+    /// `barcode`, `status`, `patron_id`) equals `value`, as the librarian sees them.
+    pub fn find_cached_by<R: Editable>(
+        &self,
+        field: Lookup,
+        value: &str,
+    ) -> Result<Vec<CachedRecord<R>>, StoreError> {
+        self.cached_where::<R>(&format!("r.{} = ?2", field.column()), value)
+    }
+
+    /// The records themselves, as [`Store::find_cached_by`] finds them.
+    pub fn find_by<R: Editable>(&self, field: Lookup, value: &str) -> Result<Vec<R>, StoreError> {
+        Ok(self
+            .find_cached_by::<R>(field, value)?
+            .into_iter()
+            .map(|c| c.record)
+            .collect())
+    }
+
+    /// Records of `R`'s kind matching `condition` (on `?2`), with their ETag, pending and
+    /// conflict marks, in the order they arrived.
+    fn cached_where<R: Editable>(
+        &self,
+        condition: &str,
+        value: &str,
+    ) -> Result<Vec<CachedRecord<R>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT r.data, r.etag, r.pending,
+                    EXISTS (SELECT 1 FROM outbox o WHERE o.kind = r.kind
+                            AND o.record_id = r.id AND o.state = 'conflict')
+             FROM records r WHERE r.kind = ?1 AND {condition} AND NOT r.deleted
+             ORDER BY r.rowid"
+        ))?;
+        let rows = stmt.query_map(params![R::KIND.as_str(), value], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (data, etag, pending, in_conflict) = row?;
             Ok(CachedRecord {
                 record: serde_json::from_str(&data)?,
                 etag,
@@ -240,19 +270,7 @@ impl Store {
                 in_conflict,
             })
         })
-        .transpose()
-    }
-
-    /// The records of one kind whose `field` (one of the generated columns: `book_id`,
-    /// `barcode`, `status`) equals `value`.
-    pub fn find_by<R: Editable>(&self, field: Lookup, value: &str) -> Result<Vec<R>, StoreError> {
-        let sql = format!(
-            "SELECT data FROM records WHERE kind = ?1 AND {} = ?2 AND NOT deleted ORDER BY rowid",
-            field.column()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![R::KIND.as_str(), value], |r| r.get::<_, String>(0))?;
-        rows.map(|data| Ok(serde_json::from_str(&data?)?)).collect()
+        .collect()
     }
 
     /// How many records of `kind` the cache holds (local deletions excluded).

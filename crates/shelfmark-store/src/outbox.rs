@@ -402,12 +402,29 @@ impl Store {
 
     /// The conflict inbox, oldest first.
     pub fn conflicts(&self) -> Result<Vec<ConflictEntry>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conflicts_where("1", None)
+    }
+
+    /// The inbox entry of one outbox entry, if it is in conflict.
+    pub fn conflict_entry(&self, seq: i64) -> Result<Option<ConflictEntry>, StoreError> {
+        Ok(self
+            .conflicts_where("c.outbox_seq = ?1", Some(seq))?
+            .into_iter()
+            .next())
+    }
+
+    fn conflicts_where(
+        &self,
+        condition: &str,
+        seq: Option<i64>,
+    ) -> Result<Vec<ConflictEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT c.outbox_seq, o.kind, o.record_id, c.base, c.mine, c.theirs, c.theirs_etag,
                     c.reason, c.detail, c.created_at
-             FROM conflicts c JOIN outbox o ON o.seq = c.outbox_seq ORDER BY c.outbox_seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
+             FROM conflicts c JOIN outbox o ON o.seq = c.outbox_seq
+             WHERE {condition} ORDER BY c.outbox_seq"
+        ))?;
+        let map = |r: &rusqlite::Row<'_>| {
             Ok(ConflictEntry {
                 outbox_seq: r.get(0)?,
                 kind: parse_kind(&r.get::<_, String>(1)?)?,
@@ -420,17 +437,19 @@ impl Store {
                 detail: r.get(8)?,
                 created_at: r.get(9)?,
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        };
+        let rows = match seq {
+            Some(seq) => stmt.query_map([seq], map)?.collect::<Result<Vec<_>, _>>()?,
+            None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
     }
 
     /// The librarian settled a conflict: `settled` (None: accept the server's deletion or state
     /// and drop the edit) goes back to the outbox, starting from theirs.
     pub fn resolve(&mut self, seq: i64, settled: Option<&Value>) -> Result<(), StoreError> {
         let conflict = self
-            .conflicts()?
-            .into_iter()
-            .find(|c| c.outbox_seq == seq)
+            .conflict_entry(seq)?
             .ok_or(StoreError::NoSuchEdit(seq))?;
         let Some(settled) = settled else {
             return self.discard(seq);
