@@ -12,69 +12,15 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use shelfmark_core::isbn;
-use shelfmark_core::wire::Role;
+
 use shelfmark_server::store::Store;
-use shelfmark_server::{AppState, Config, auth, serve};
+use shelfmark_server::{AppState, Config, serve};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse battery";
-
-/// Something a test needs is not installed: say so and pass, except under CI (`CI` set),
-/// where a silent skip would hide that the test never ran.
-fn missing(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what}: CI is set, so this fails rather than skipping"
-    );
-    eprintln!("{what}");
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A database for one test: a fresh SQLite file, or a fresh schema in the test PostgreSQL.
-struct TestDb {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    async fn new(backend: Backend) -> Option<TestDb> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                Some(TestDb {
-                    url,
-                    _dir: Some(dir),
-                })
-            }
-            Backend::Postgres => {
-                let Ok(base) = std::env::var("SHELFMARK_TEST_POSTGRES_URL") else {
-                    missing("SHELFMARK_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-                    return None;
-                };
-                let schema = format!("t_{}", Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(&base).await.expect("test postgres");
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .expect("create schema");
-                admin.close().await;
-                let sep = if base.contains('?') { '&' } else { '?' };
-                Some(TestDb {
-                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                    _dir: None,
-                })
-            }
-        }
-    }
-}
+mod common;
+use common::{Backend, PASSWORD, TestDb, missing};
 
 /// A running server with a logged-in librarian.
 struct Server {
@@ -101,13 +47,7 @@ impl Server {
 
     async fn start_with(backend: Backend, config: Config) -> Option<Server> {
         let db = TestDb::new(backend).await?;
-        let store = Store::connect(&db.url).await.expect("open the database");
-        auth::add_user(&store, "librarian", Role::Librarian, PASSWORD)
-            .await
-            .expect("add librarian");
-        auth::add_user(&store, "manager", Role::Manager, PASSWORD)
-            .await
-            .expect("add manager");
+        let store = db.store_with_staff().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();

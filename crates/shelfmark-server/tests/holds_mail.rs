@@ -23,82 +23,18 @@ use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use shelfmark_core::isbn;
-use shelfmark_core::wire::Role;
+
 use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery};
 use shelfmark_server::store::{Actor, Index, Store, Write};
-use shelfmark_server::{AppState, Config, auth, serve};
+use shelfmark_server::{AppState, Config, serve};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct horse battery";
+mod common;
+use common::{Backend, PASSWORD, TestDb, missing};
+
 const MANAGER_MAIL: &str = "manager@library.example";
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Something a test needs is missing: say so and skip, or fail when `CI` is set.
-fn missing(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what}: CI is set, so this test fails rather than skipping"
-    );
-    eprintln!("{what}: skipping");
-}
-
-/// A database for one test: a fresh SQLite file, or a fresh schema in the test PostgreSQL.
-struct TestDb {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    async fn new(backend: Backend) -> Option<TestDb> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                Some(TestDb {
-                    url,
-                    _dir: Some(dir),
-                })
-            }
-            Backend::Postgres => {
-                let Ok(base) = std::env::var("SHELFMARK_TEST_POSTGRES_URL") else {
-                    missing("SHELFMARK_TEST_POSTGRES_URL is not set (scripts/postgres.sh)");
-                    return None;
-                };
-                let schema = format!("t_{}", Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(&base).await.expect("test postgres");
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .expect("create schema");
-                admin.close().await;
-                let sep = if base.contains('?') { '&' } else { '?' };
-                Some(TestDb {
-                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                    _dir: None,
-                })
-            }
-        }
-    }
-
-    /// Opens the database and adds the two staff users.
-    async fn store_with_staff(&self) -> Store {
-        let store = Store::connect(&self.url).await.expect("open the database");
-        auth::add_user(&store, "librarian", Role::Librarian, PASSWORD)
-            .await
-            .expect("add librarian");
-        auth::add_user(&store, "manager", Role::Manager, PASSWORD)
-            .await
-            .expect("add manager");
-        store
-    }
-}
 
 /// The aiosmtpd command, if installed (`SHELFMARK_TEST_AIOSMTPD`, the PATH, or the tools dir).
 fn aiosmtpd() -> Option<PathBuf> {
