@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use shelfmark_client::{Client, SharedStore};
 use shelfmark_core::wire::{Change, ChangeFeed, Role};
-use shelfmark_core::{Book, RecordType, isbn};
+use shelfmark_core::{Book, RecordType};
 use shelfmark_server::http::records::{Books, Kind as _};
 use shelfmark_server::store::{Actor, Write};
 use shelfmark_server::{AppState, Config};
@@ -54,164 +54,10 @@ impl Rng {
     }
 }
 
-const ADJECTIVES: &[&str] = &[
-    "Silent",
-    "Hidden",
-    "Last",
-    "Northern",
-    "Forgotten",
-    "Golden",
-    "Quiet",
-    "Restless",
-    "Distant",
-    "Winter",
-    "Painted",
-    "Broken",
-    "Secret",
-    "Little",
-    "Endless",
-    "Burning",
-    "Glass",
-    "Salt",
-    "Wandering",
-    "Patient",
-    "Bright",
-    "Hollow",
-    "Iron",
-    "Velvet",
-    "Wild",
-    "Summer",
-    "Crooked",
-    "Paper",
-    "Midnight",
-    "Amber",
-];
-const NOUNS: &[&str] = &[
-    "Garden",
-    "River",
-    "Orchard",
-    "Lighthouse",
-    "Archive",
-    "Harbour",
-    "Cartographer",
-    "Kingdom",
-    "Library",
-    "Meadow",
-    "Clockmaker",
-    "Season",
-    "Bridge",
-    "Mountain",
-    "Island",
-    "Letter",
-    "Compass",
-    "Forest",
-    "Valley",
-    "Observatory",
-    "Tide",
-    "Atlas",
-    "Market",
-    "Shepherd",
-    "Pilgrim",
-    "Inheritance",
-    "Kitchen",
-    "Weaver",
-    "Voyage",
-    "Machine",
-    "Alphabet",
-    "Harvest",
-    "Mirror",
-    "Chapel",
-    "Frontier",
-    "Telescope",
-    "Ferry",
-    "Apprentice",
-    "Quarry",
-    "Lantern",
-];
-const PEOPLE: &[&str] = &[
-    "Ada", "Bram", "Clara", "Dmitri", "Elif", "Felix", "Greta", "Hamid", "Ines", "Jonas", "Kaori",
-    "Lars", "Maren", "Nikolai", "Odile", "Pietro", "Quinn", "Rosa", "Sami", "Tove", "Ursula",
-    "Viktor", "Wen", "Ximena", "Yusuf", "Zofia",
-];
-const SURNAMES: &[&str] = &[
-    "Abernathy",
-    "Brandt",
-    "Castellanos",
-    "Duval",
-    "Eriksen",
-    "Fairweather",
-    "Gallagher",
-    "Haddad",
-    "Ivanova",
-    "Janssen",
-    "Kowalski",
-    "Lindqvist",
-    "Moreau",
-    "Nakamura",
-    "Okafor",
-    "Pellegrini",
-    "Quist",
-    "Rahman",
-    "Sorensen",
-    "Takahashi",
-    "Underwood",
-    "Varga",
-    "Whitlock",
-    "Xu",
-    "Yilmaz",
-    "Zeller",
-];
-const SUBJECTS: &[&str] = &[
-    "Fiction",
-    "Mystery",
-    "History",
-    "Biography",
-    "Travel",
-    "Gardening",
-    "Cookery",
-    "Astronomy",
-    "Mathematics",
-    "Philosophy",
-    "Music",
-    "Art",
-    "Architecture",
-    "Economics",
-    "Sailing",
-    "Folklore",
-    "Photography",
-    "Crafts",
-    "Poetry",
-    "Natural history",
-];
-
-/// The library: `BOOKS` plausible books (about the size of the demo's).
-fn library() -> Vec<Book> {
-    let mut rng = Rng(0x5348_454c_464d_4b21);
-    (0..BOOKS)
-        .map(|i| {
-            let (adj, noun) = (rng.pick(ADJECTIVES), rng.pick(NOUNS));
-            let author = format!("{} {}", rng.pick(PEOPLE), rng.pick(SURNAMES));
-            let place = rng.pick(NOUNS).to_lowercase();
-            Book {
-                id: uuid::Builder::from_random_bytes(
-                    (u128::from(rng.next()) << 64 | u128::from(rng.next())).to_le_bytes(),
-                )
-                .into_uuid(),
-                isbn: isbn::from_body(100_000_000 + i as u32),
-                title: format!("The {adj} {noun}"),
-                authors: vec![author.clone()],
-                publisher: format!("{} Press", rng.pick(SURNAMES)),
-                year: Some(1950 + (rng.next() % 76) as i32),
-                subjects: vec![rng.pick(SUBJECTS).to_owned()],
-                summary: format!(
-                    "When {author} inherits the {} {place}, nothing is quite what it seems.\n\
-                     Part memoir, part history, it asks what we owe the places that shaped us.",
-                    adj.to_lowercase()
-                ),
-                notes: String::new(),
-            }
-        })
-        .collect()
+/// The library: `BOOKS` books generated as the demo's are (titles, authors, subjects,
+/// multi-line summaries, valid ISBN-13s), from a fixed seed.
+fn library() -> anyhow::Result<Vec<Book>> {
+    Ok(shelfmark_server::demo::books(BOOKS, 0x5348_454c_464d_4b21)?)
 }
 
 /// Medians and percentiles of a sample.
@@ -388,14 +234,28 @@ fn edit_books(cache: &SharedStore, books: &[Book], round: usize) -> anyhow::Resu
 }
 
 fn queries() -> Vec<String> {
+    let words = shelfmark_server::demo::vocabulary();
     let mut rng = Rng(0x7175_6572_7921);
     (0..QUERIES)
         .map(|i| match i % 5 {
-            0 => rng.pick(NOUNS).to_lowercase(),
-            1 => rng.pick(NOUNS)[..4].to_lowercase(),
-            2 => format!("{} {}", rng.pick(ADJECTIVES), &rng.pick(NOUNS)[..3]),
-            3 => rng.pick(SURNAMES).to_owned(),
-            _ => format!("{} {}", rng.pick(PEOPLE), rng.pick(SUBJECTS)),
+            0 => rng.pick(words.nouns).to_lowercase(),
+            1 => rng
+                .pick(words.nouns)
+                .chars()
+                .take(4)
+                .collect::<String>()
+                .to_lowercase(),
+            2 => format!(
+                "{} {}",
+                rng.pick(words.adjectives),
+                rng.pick(words.nouns).chars().take(3).collect::<String>()
+            ),
+            3 => rng.pick(words.surnames).to_owned(),
+            _ => format!(
+                "{} {}",
+                rng.pick(words.first_names),
+                rng.pick(&words.subjects)
+            ),
         })
         .collect()
 }
@@ -409,7 +269,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let dir = tempfile::tempdir()?;
-    let books = library();
+    let books = library()?;
     let t = Instant::now();
     let url = runtime.block_on(start_server(dir.path(), &books))?;
     eprintln!("seeded {BOOKS} books on the server in {:?}", t.elapsed());

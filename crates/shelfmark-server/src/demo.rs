@@ -348,6 +348,85 @@ fn write<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
     })
 }
 
+/// One generated book with what its copies' call numbers are made of.
+struct DemoBook {
+    book: Book,
+    surname: String,
+    class: &'static str,
+}
+
+/// The `i`-th book of a generated library: plausible title, authors, subjects, a multi-line
+/// summary, a valid ISBN-13 unique to `i`.
+fn demo_book(rng: &mut StdRng, i: usize) -> Result<DemoBook, StoreError> {
+    let n_authors = if rng.random_bool(0.15) { 2 } else { 1 };
+    let authors: Vec<(String, String)> = (0..n_authors).map(|_| person(rng)).collect();
+    let (subject, class) = SUBJECTS.choose(rng).copied().unwrap_or(("Fiction", "F"));
+    let mut subjects = vec![subject.to_owned()];
+    if rng.random_bool(0.4) {
+        let (second, _) = SUBJECTS.choose(rng).copied().unwrap_or(("History", "940"));
+        if second != subject {
+            subjects.push(second.to_owned());
+        }
+    }
+    let mut summary = vec![sentence(rng, OPENINGS), sentence(rng, MIDDLES)];
+    if rng.random_bool(0.6) {
+        summary.push(pick(rng, CLOSINGS).to_owned());
+    }
+    let mut book = Book {
+        id: uuid(rng),
+        isbn: isbn::from_body(340_000_000 + (i as u32) * 37),
+        title: title(rng),
+        authors: authors.iter().map(|(f, l)| format!("{f} {l}")).collect(),
+        publisher: pick(rng, PUBLISHERS).to_owned(),
+        year: Some(rng.random_range(1950..=2025)),
+        subjects,
+        summary: summary.join("\n"),
+        notes: if rng.random_bool(0.1) {
+            "Donated copy.\nCheck the spine label at the next stocktake.".into()
+        } else {
+            String::new()
+        },
+    };
+    Books::validate(&mut book).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let surname = authors
+        .first()
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| "Anon".into());
+    Ok(DemoBook {
+        book,
+        surname,
+        class,
+    })
+}
+
+/// `count` books generated as the demo's are (the same seed gives the same books), for
+/// benchmarks at a larger library's size.
+pub fn books(count: usize, seed: u64) -> Result<Vec<Book>, StoreError> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| demo_book(&mut rng, i).map(|d| d.book))
+        .collect()
+}
+
+/// The words generated books are made of, for search benchmarks that look for them.
+pub struct Vocabulary {
+    pub adjectives: &'static [&'static str],
+    pub nouns: &'static [&'static str],
+    pub first_names: &'static [&'static str],
+    pub surnames: &'static [&'static str],
+    pub subjects: Vec<&'static str>,
+}
+
+pub fn vocabulary() -> Vocabulary {
+    Vocabulary {
+        adjectives: ADJECTIVES,
+        nouns: NOUNS,
+        first_names: FIRST_NAMES,
+        surnames: SURNAMES,
+        subjects: SUBJECTS.iter().map(|(name, _)| *name).collect(),
+    }
+}
+
 /// The demo records: books, their copies, patrons (in that order, so references hold).
 pub fn records() -> Result<Vec<Write>, StoreError> {
     let mut rng = StdRng::seed_from_u64(0x0053_4845_4c46_4d4b);
@@ -356,44 +435,12 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
     // Each book's id and the positions of its copies in `writes`.
     let mut shelves: Vec<(Uuid, Vec<usize>)> = Vec::with_capacity(BOOKS);
     for i in 0..BOOKS {
-        let n_authors = if rng.random_bool(0.15) { 2 } else { 1 };
-        let authors: Vec<(String, String)> = (0..n_authors).map(|_| person(&mut rng)).collect();
-        let (subject, class) = SUBJECTS
-            .choose(&mut rng)
-            .copied()
-            .unwrap_or(("Fiction", "F"));
-        let mut subjects = vec![subject.to_owned()];
-        if rng.random_bool(0.4) {
-            let (second, _) = SUBJECTS
-                .choose(&mut rng)
-                .copied()
-                .unwrap_or(("History", "940"));
-            if second != subject {
-                subjects.push(second.to_owned());
-            }
-        }
-        let mut summary = vec![sentence(&mut rng, OPENINGS), sentence(&mut rng, MIDDLES)];
-        if rng.random_bool(0.6) {
-            summary.push(pick(&mut rng, CLOSINGS).to_owned());
-        }
-        let mut book = Book {
-            id: uuid(&mut rng),
-            isbn: isbn::from_body(340_000_000 + (i as u32) * 37),
-            title: title(&mut rng),
-            authors: authors.iter().map(|(f, l)| format!("{f} {l}")).collect(),
-            publisher: pick(&mut rng, PUBLISHERS).to_owned(),
-            year: Some(rng.random_range(1950..=2025)),
-            subjects,
-            summary: summary.join("\n"),
-            notes: if rng.random_bool(0.1) {
-                "Donated copy.\nCheck the spine label at the next stocktake.".into()
-            } else {
-                String::new()
-            },
-        };
-        Books::validate(&mut book).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let DemoBook {
+            book,
+            surname,
+            class,
+        } = demo_book(&mut rng, i)?;
         writes.push(write::<Books>(book.id, &book)?);
-        let surname = authors.first().map(|(_, l)| l.as_str()).unwrap_or("Anon");
         let call_number = format!(
             "{class} {}",
             surname.chars().take(3).collect::<String>().to_uppercase()
