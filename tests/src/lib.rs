@@ -83,7 +83,8 @@ pub struct DemoServer {
     pub url: String,
     /// The folder of `.eml` files the server writes its mails to (no SMTP in tests).
     pub mail_spool: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Holds the database and the mail spool; removed when the server is dropped.
+    dir: tempfile::TempDir,
 }
 
 impl DemoServer {
@@ -95,7 +96,7 @@ impl DemoServer {
             child,
             url,
             mail_spool,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -108,7 +109,7 @@ impl DemoServer {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         terminate(&mut self.child);
         let listen = self.url.trim_start_matches("http://").to_owned();
-        let (child, url) = spawn_server(self._dir.path(), &listen)?;
+        let (child, url) = spawn_server(self.dir.path(), &listen)?;
         self.child = child;
         self.url = url;
         Ok(())

@@ -19,7 +19,7 @@ use shelfmark_core::{Book, Copy, Patron, RecordType};
 use shelfmark_store::{EditOp, OutboxEntry};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::{Client, ClientError, SharedStore, SyncEvent, with_store};
+use crate::{Client, ClientError, SharedStore, SyncEvent, problem_error, with_store};
 
 /// How many independent edits are in flight at once.
 const PUSH_WIDTH: usize = 8;
@@ -207,19 +207,17 @@ impl Client {
                     (c.current_etag, c.current)
                 }
                 // A stricter server: fetch the current state and treat it as a 409.
-                (StatusCode::PRECONDITION_FAILED, _, _) => {
-                    match self.fetch(entry.kind, &path).await? {
-                        Some(current) => current,
-                        None => {
-                            let detail = "the record was deleted on the server".to_owned();
-                            with_store(store, move |s| {
-                                s.conflict(seq, None, "deleted", Some(&detail))
-                            })
-                            .await?;
-                            return Ok(Outcome::Conflict);
-                        }
+                (StatusCode::PRECONDITION_FAILED, _, _) => match self.fetch(&path).await? {
+                    Some(current) => current,
+                    None => {
+                        let detail = "the record was deleted on the server".to_owned();
+                        with_store(store, move |s| {
+                            s.conflict(seq, None, "deleted", Some(&detail))
+                        })
+                        .await?;
+                        return Ok(Outcome::Conflict);
                     }
-                }
+                },
                 // Every copy is taken: the hold is lost (the answer names the escalation opened
                 // for a premium patron). Kept for the librarian to see, never retried.
                 (StatusCode::CONFLICT, "hold-unavailable", EditOp::Create) => {
@@ -301,11 +299,7 @@ impl Client {
     }
 
     /// The server's current state of a record (None when it does not exist).
-    async fn fetch(
-        &self,
-        _kind: RecordType,
-        path: &str,
-    ) -> Result<Option<(String, Value)>, ClientError> {
+    async fn fetch(&self, path: &str) -> Result<Option<(String, Value)>, ClientError> {
         let response = self
             .http
             .get(self.url(path)?)
@@ -408,5 +402,3 @@ async fn read_problem(response: Response, status: StatusCode) -> Problem {
         extensions: serde_json::Map::new(),
     })
 }
-
-use crate::problem_error;
