@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use shelfmark_client::{Client, SharedStore};
+use shelfmark_client::{Client, PAGE_SIZE, SharedStore};
 use shelfmark_core::wire::{Change, ChangeFeed, Role};
 use shelfmark_core::{Book, RecordType};
 use shelfmark_server::http::records::{Books, Kind as _};
@@ -125,9 +125,10 @@ async fn first_sync(client: &Client, path: &Path) -> anyhow::Result<(Duration, S
     Ok((took, cache))
 }
 
-/// The feed's pages as the server would send them (1,000 changes each, as the engine asks).
+/// The feed's pages as the server would send them (`PAGE_SIZE` changes each, as the engine
+/// asks).
 fn feed_pages(books: &[Book]) -> anyhow::Result<Vec<String>> {
-    let pages: Vec<&[Book]> = books.chunks(1000).collect();
+    let pages: Vec<&[Book]> = books.chunks(PAGE_SIZE).collect();
     let last = pages.len();
     pages
         .into_iter()
@@ -138,17 +139,17 @@ fn feed_pages(books: &[Book]) -> anyhow::Result<Vec<String>> {
                 .enumerate()
                 .map(|(j, b)| {
                     Ok(Change {
-                        seq: (i * 1000 + j + 1) as i64,
+                        seq: (i * PAGE_SIZE + j + 1) as i64,
                         kind: RecordType::Book,
                         id: b.id,
                         etag: "\"v1\"".into(),
                         deleted: false,
-                        data: Some(serde_json::to_value(b)?),
+                        data: Some(serde_json::value::to_raw_value(b)?),
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let feed = ChangeFeed {
-                last_seq: ((i + 1) * 1000) as i64,
+                last_seq: ((i + 1) * PAGE_SIZE) as i64,
                 more: i + 1 < last,
                 changes,
             };
@@ -158,14 +159,16 @@ fn feed_pages(books: &[Book]) -> anyhow::Result<Vec<String>> {
 }
 
 /// The client's own share of a first sync, without HTTP or server: each page parsed and
-/// applied to a fresh cache.
+/// applied to a fresh cache, as a first sync does (bulk load, search index built at the end).
 fn parse_and_apply(path: &Path, pages: &[String]) -> anyhow::Result<Duration> {
     let mut store = Store::open(path)?;
     let t = Instant::now();
+    store.begin_bulk_load()?;
     for page in pages {
         let feed: ChangeFeed = serde_json::from_str(page)?;
         store.apply_changes(&feed, None)?;
     }
+    store.end_bulk_load()?;
     Ok(t.elapsed())
 }
 

@@ -27,8 +27,8 @@ use tokio::sync::mpsc::UnboundedSender;
 /// blocking tasks so SQLite never stalls the async runtime.
 pub type SharedStore = Arc<Mutex<Store>>;
 
-/// How many changes one page of the feed asks for.
-const PAGE_SIZE: u32 = 5000;
+/// How many changes one page of the feed asks for (the protocol's maximum).
+pub const PAGE_SIZE: usize = 5000;
 
 /// Progress of a sync, for a progress bar or a log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -216,6 +216,8 @@ impl Client {
         result
     }
 
+    /// The pages of a pull. While one page is applied to the cache, the next is already being
+    /// fetched and parsed: the server, the network and the cache work side by side.
     async fn pull_pages(
         &self,
         store: &SharedStore,
@@ -226,28 +228,13 @@ impl Client {
             last_seq: position.last_seq,
             ..PullReport::default()
         };
-        let mut feed_etag = position.feed_etag;
+        let mut next = self
+            .fetch_page(report.last_seq, position.feed_etag.as_deref())
+            .await?;
         loop {
-            let mut url = self.url("v1/changes")?;
-            url.query_pairs_mut()
-                .append_pair("since", &report.last_seq.to_string())
-                .append_pair("limit", &PAGE_SIZE.to_string());
-            let mut request = self.http.get(url).headers(self.auth_headers()?);
-            if let Some(tag) = &feed_etag {
-                request = request.header(IF_NONE_MATCH, tag);
-            }
-            let response = request.send().await?;
-            match response.status() {
-                StatusCode::NOT_MODIFIED => return Ok(report),
-                StatusCode::OK => {}
-                _ => return Err(problem_error(response).await),
-            }
-            let etag = response
-                .headers()
-                .get(ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let feed: ChangeFeed = response.json().await?;
+            let Some((feed, etag)) = next else {
+                return Ok(report);
+            };
             if feed.last_seq < report.last_seq {
                 return Err(ClientError::Protocol(format!(
                     "the change feed went backwards (from {} to {})",
@@ -255,27 +242,58 @@ impl Client {
                 )));
             }
             let more = feed.more && !feed.changes.is_empty();
+            let last_seq = feed.last_seq;
             let page_etag = etag.clone();
-            let (applied, feed) = with_store(store, move |s| {
-                s.apply_changes(&feed, page_etag.as_deref())
-                    .map(|n| (n, feed))
-            })
-            .await?;
+            let apply = with_store(store, move |s| s.apply_changes(&feed, page_etag.as_deref()));
+            let applied = if more {
+                let (applied, prefetched) = tokio::join!(apply, self.fetch_page(last_seq, None));
+                next = prefetched?;
+                applied?
+            } else {
+                next = None;
+                apply.await?
+            };
             report.pages += 1;
             report.changes += applied;
-            report.last_seq = feed.last_seq;
+            report.last_seq = last_seq;
             let _ = events.send(SyncEvent::PagePulled {
                 changes: applied,
-                last_seq: feed.last_seq,
+                last_seq,
                 server_seq: etag
                     .as_deref()
                     .and_then(|t| t.trim_matches('"').parse().ok()),
             });
-            if !more {
-                return Ok(report);
-            }
-            feed_etag = None;
         }
+    }
+
+    /// One page of the change feed after `since`, with its ETag; None when the server answers
+    /// 304 to `feed_etag`.
+    async fn fetch_page(
+        &self,
+        since: i64,
+        feed_etag: Option<&str>,
+    ) -> Result<Option<(ChangeFeed, Option<String>)>, ClientError> {
+        let mut url = self.url("v1/changes")?;
+        url.query_pairs_mut()
+            .append_pair("since", &since.to_string())
+            .append_pair("limit", &PAGE_SIZE.to_string());
+        let mut request = self.http.get(url).headers(self.auth_headers()?);
+        if let Some(tag) = feed_etag {
+            request = request.header(IF_NONE_MATCH, tag);
+        }
+        let response = request.send().await?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => return Ok(None),
+            StatusCode::OK => {}
+            _ => return Err(problem_error(response).await),
+        }
+        let etag = response
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let feed: ChangeFeed = response.json().await?;
+        Ok(Some((feed, etag)))
     }
 }
 

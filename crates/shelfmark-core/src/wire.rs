@@ -63,7 +63,7 @@ pub struct Page<T> {
 }
 
 /// One entry of the change feed: the latest state of one record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     pub seq: i64,
     #[serde(rename = "type")]
@@ -72,9 +72,11 @@ pub struct Change {
     pub etag: String,
     #[serde(default)]
     pub deleted: bool,
-    /// The record's representation; absent for deletions.
+    /// The record's representation; absent for deletions. Kept as the JSON text it came in
+    /// (checked to be well-formed, not parsed into a tree): the server sends what it stored and
+    /// the cache stores what it received, with no parse and print in between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// `GET /v1/changes` answer.

@@ -100,6 +100,10 @@ pub struct Status {
     pub last_sync: Option<String>,
 }
 
+/// Up to this many matches, a search fetches them all and sorts them by title; beyond, it walks
+/// the title index (see [`Store::book_page`]).
+pub(crate) const FETCH_AND_SORT_MAX: i64 = 2_000;
+
 impl Store {
     /// The catalogue list: the cached books matching `query` (full-text over title, authors,
     /// subjects and ISBN, each word a prefix; all books when empty), by title, at most `limit`.
@@ -114,31 +118,28 @@ impl Store {
 
     /// One window of the catalogue list (for a virtualised list), with the number of books
     /// matching in all.
+    ///
+    /// The list is in title order whatever the search. Two ways to get there, chosen on the
+    /// number of books the words match (counted in the search index alone, which holds only
+    /// the books the librarian sees): few matches are fetched and sorted by title; many are
+    /// found by walking the title index until the window is full, which stops early because
+    /// matches are dense. Either way a search touches a few thousand index entries at most,
+    /// not the whole library.
     pub fn book_page(&self, q: &BookQuery) -> Result<BookPage, StoreError> {
-        self.page(q, true)
-    }
-
-    /// A window of the list, and the number of matches when `with_total` (a second query).
-    fn page(&self, q: &BookQuery, with_total: bool) -> Result<BookPage, StoreError> {
         let fts = fts_query(&q.text);
-        let mut filters = String::from("b.kind = 'book' AND NOT b.deleted");
-        if fts.is_some() {
-            filters.push_str(
-                " AND b.rowid IN (SELECT rowid FROM books_fts WHERE books_fts MATCH :fts)",
-            );
-        }
+        let mut copy_filter = String::new();
         if q.branch.is_some() || q.available_only {
-            filters.push_str(
+            copy_filter.push_str(
                 " AND EXISTS (SELECT 1 FROM records c WHERE c.kind = 'copy' AND c.book_id = b.id
                    AND NOT c.deleted",
             );
             if q.branch.is_some() {
-                filters.push_str(" AND c.branch = :branch");
+                copy_filter.push_str(" AND c.branch = :branch");
             }
             if q.available_only {
-                filters.push_str(" AND c.status = 'available'");
+                copy_filter.push_str(" AND c.status = 'available'");
             }
-            filters.push(')');
+            copy_filter.push(')');
         }
         let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
         if let Some(f) = &fts {
@@ -147,12 +148,39 @@ impl Store {
         if let Some(b) = &q.branch {
             named.push((":branch", b));
         }
-        let total: i64 = if with_total {
-            self.conn
-                .prepare_cached(&format!("SELECT count(*) FROM records b WHERE {filters}"))?
-                .query_row(named.as_slice(), |r| r.get(0))?
-        } else {
-            -1
+        let matches = match &fts {
+            Some(f) => Some(
+                self.conn
+                    .prepare_cached("SELECT count(*) FROM books_fts WHERE books_fts MATCH ?1")?
+                    .query_row([f], |r| r.get::<_, i64>(0))?,
+            ),
+            None => None,
+        };
+        // Where the rows come from, and the condition they meet.
+        let (from, filters) = match matches {
+            Some(n) if n <= FETCH_AND_SORT_MAX => (
+                "books_fts f CROSS JOIN records b ON b.rowid = f.rowid",
+                format!("f.books_fts MATCH :fts{copy_filter}"),
+            ),
+            Some(_) => (
+                "records b",
+                format!(
+                    "b.kind = 'book' AND NOT b.deleted
+                     AND b.rowid IN (SELECT rowid FROM books_fts WHERE books_fts MATCH :fts)
+                     {copy_filter}"
+                ),
+            ),
+            None => (
+                "records b",
+                format!("b.kind = 'book' AND NOT b.deleted{copy_filter}"),
+            ),
+        };
+        let total: i64 = match matches {
+            Some(n) if copy_filter.is_empty() => n,
+            _ => self
+                .conn
+                .prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filters}"))?
+                .query_row(named.as_slice(), |r| r.get(0))?,
         };
         let sql = format!(
             "SELECT b.id, b.title, b.authors, json_extract(b.data, '$.year'), b.isbn,
@@ -162,9 +190,9 @@ impl Store {
                       WHERE c.kind = 'copy' AND c.book_id = b.id AND c.status = 'available'
                         AND NOT c.deleted),
                     b.pending
-             FROM records b
+             FROM {from}
              WHERE {filters}
-             ORDER BY b.title COLLATE NOCASE, b.id
+             ORDER BY b.title COLLATE NOCASE, b.rowid
              LIMIT :limit OFFSET :offset"
         );
         let (limit, offset) = (i64::from(q.limit), i64::from(q.offset));
@@ -246,13 +274,7 @@ impl Store {
         condition: &str,
         value: &str,
     ) -> Result<Vec<CachedRecord<R>>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT r.data, r.etag, r.pending,
-                    EXISTS (SELECT 1 FROM outbox o WHERE o.kind = r.kind
-                            AND o.record_id = r.id AND o.state = 'conflict')
-             FROM records r WHERE r.kind = ?1 AND {condition} AND NOT r.deleted
-             ORDER BY r.rowid"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&cached_where_sql(condition))?;
         let rows = stmt.query_map(params![R::KIND.as_str(), value], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -324,7 +346,7 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    fn column(self) -> &'static str {
+    pub(crate) fn column(self) -> &'static str {
         match self {
             Lookup::BookId => "book_id",
             Lookup::Barcode => "barcode",
@@ -332,6 +354,17 @@ impl Lookup {
             Lookup::PatronId => "patron_id",
         }
     }
+}
+
+/// The query of [`Store::find_cached_by`]: records of kind `?1` meeting `condition`.
+pub(crate) fn cached_where_sql(condition: &str) -> String {
+    format!(
+        "SELECT r.data, r.etag, r.pending,
+                EXISTS (SELECT 1 FROM outbox o WHERE o.kind = r.kind
+                        AND o.record_id = r.id AND o.state = 'conflict')
+         FROM records r WHERE r.kind = ?1 AND {condition} AND NOT r.deleted
+         ORDER BY r.rowid"
+    )
 }
 
 /// Reads a `list_books` row.

@@ -245,7 +245,7 @@ mod tests {
             id: id.unwrap_or_default(),
             etag: format!("\"v{seq}\""),
             deleted: false,
-            data: Some(data),
+            data: Some(serde_json::value::to_raw_value(&data).expect("JSON")),
         }
     }
 

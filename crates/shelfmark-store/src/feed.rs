@@ -1,7 +1,6 @@
 //! Applying the server's change feed to the cache.
 
 use rusqlite::{Transaction, params};
-use serde::Deserialize as _;
 use shelfmark_core::wire::{Change, ChangeFeed};
 use shelfmark_core::{Book, Copy, Escalation, Hold, Patron, PurchaseRequest, RecordType};
 
@@ -29,11 +28,11 @@ impl Store {
             for change in &feed.changes {
                 match (&change.data, change.deleted) {
                     (Some(data), false) => {
-                        check_shape(change.kind, data)?;
+                        check_shape(change.kind, data.get())?;
                         upsert.execute(params![
                             change.kind.as_str(),
                             change.id.to_string(),
-                            data.to_string(),
+                            data.get(),
                             change.etag
                         ])?;
                     }
@@ -71,14 +70,15 @@ fn delete(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
 }
 
 /// Refuses a feed record that is not a valid representation of its kind.
-fn check_shape(kind: RecordType, data: &serde_json::Value) -> Result<(), StoreError> {
+fn check_shape(kind: RecordType, data: &str) -> Result<(), StoreError> {
+    use serde_json::from_str;
     match kind {
-        RecordType::Book => Book::deserialize(data).map(drop),
-        RecordType::Copy => Copy::deserialize(data).map(drop),
-        RecordType::Patron => Patron::deserialize(data).map(drop),
-        RecordType::Hold => Hold::deserialize(data).map(drop),
-        RecordType::Escalation => Escalation::deserialize(data).map(drop),
-        RecordType::PurchaseRequest => PurchaseRequest::deserialize(data).map(drop),
+        RecordType::Book => from_str::<Book>(data).map(drop),
+        RecordType::Copy => from_str::<Copy>(data).map(drop),
+        RecordType::Patron => from_str::<Patron>(data).map(drop),
+        RecordType::Hold => from_str::<Hold>(data).map(drop),
+        RecordType::Escalation => from_str::<Escalation>(data).map(drop),
+        RecordType::PurchaseRequest => from_str::<PurchaseRequest>(data).map(drop),
     }
     .map_err(StoreError::Json)
 }

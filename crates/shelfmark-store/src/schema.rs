@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: records, the feed position, the outbox, the conflict inbox, search.
     "CREATE TABLE records (
         kind TEXT NOT NULL,            -- book, copy, patron, hold, escalation, purchase_request
@@ -93,6 +93,47 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
         VALUES (new.rowid, new.title, new.authors, new.subjects, new.isbn);
     END;",
+    // 2: for a large library (100,000 books).
+    // The lookup indexes hold only the records that have the field (copies, holds, purchase
+    // requests, escalations), not an entry per book: `x = ?` in a query implies
+    // `x IS NOT NULL`, so every lookup still uses them. The title index and the search index
+    // hold only the books the librarian sees (not those deleted here and waiting for the
+    // server): the catalogue counts its matches in the search index alone and its books in
+    // the title index alone, without reading a single record.
+    "DROP INDEX records_book;
+    DROP INDEX records_barcode;
+    DROP INDEX records_patron;
+    DROP INDEX records_title;
+    CREATE INDEX records_book ON records (kind, book_id, status) WHERE book_id IS NOT NULL;
+    CREATE INDEX records_barcode ON records (kind, barcode) WHERE barcode IS NOT NULL;
+    CREATE INDEX records_patron ON records (kind, patron_id) WHERE patron_id IS NOT NULL;
+    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE) WHERE NOT deleted;
+    DROP TRIGGER books_fts_insert;
+    DROP TRIGGER books_fts_delete;
+    DROP TRIGGER books_fts_update;
+    CREATE TRIGGER books_fts_insert AFTER INSERT ON records
+    WHEN new.kind = 'book' AND NOT new.deleted AND (SELECT live FROM fts_state) BEGIN
+        INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
+        VALUES (new.rowid, new.title, new.authors, new.subjects, new.isbn);
+    END;
+    CREATE TRIGGER books_fts_delete AFTER DELETE ON records
+    WHEN old.kind = 'book' AND NOT old.deleted AND (SELECT live FROM fts_state) BEGIN
+        INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
+        VALUES ('delete', old.rowid, old.title, old.authors, old.subjects, old.isbn);
+    END;
+    CREATE TRIGGER books_fts_update AFTER UPDATE OF data, deleted ON records
+    WHEN old.kind = 'book' AND (SELECT live FROM fts_state) BEGIN
+        INSERT INTO books_fts (books_fts, rowid, title, authors, subjects, isbn)
+        SELECT 'delete', old.rowid, old.title, old.authors, old.subjects, old.isbn
+        WHERE NOT old.deleted;
+        INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
+        SELECT new.rowid, new.title, new.authors, new.subjects, new.isbn
+        WHERE NOT new.deleted;
+    END;
+    INSERT INTO books_fts (books_fts) VALUES ('delete-all');
+    INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
+    SELECT rowid, title, authors, subjects, isbn FROM records
+    WHERE kind = 'book' AND NOT deleted AND (SELECT live FROM fts_state);",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,11 @@ use serde_json::json;
 use shelfmark_core::isbn;
 use shelfmark_core::wire::{Change, ChangeFeed};
 
+/// A record's JSON as the change feed carries it.
+fn raw(value: serde_json::Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(&value).expect("JSON")
+}
+
 fn book_change(seq: i64, n: u32, title: &str, authors: &[&str]) -> Change {
     let id = Uuid::from_u128(n as u128);
     Change {
@@ -11,10 +16,10 @@ fn book_change(seq: i64, n: u32, title: &str, authors: &[&str]) -> Change {
         id,
         etag: format!("\"{seq}\""),
         deleted: false,
-        data: Some(json!({
+        data: Some(raw(json!({
             "id": id, "isbn": isbn::from_body(n), "title": title, "authors": authors,
             "publisher": "", "year": 2001, "subjects": ["Fiction"], "summary": "", "notes": ""
-        })),
+        }))),
     }
 }
 
@@ -26,10 +31,10 @@ fn copy_change(seq: i64, n: u32, book: u32, status: &str) -> Change {
         id,
         etag: format!("\"{seq}\""),
         deleted: false,
-        data: Some(json!({
+        data: Some(raw(json!({
             "id": id, "book_id": Uuid::from_u128(book as u128), "barcode": format!("B{n}"),
             "branch": "Central", "call_number": "", "status": status
-        })),
+        }))),
     }
 }
 
@@ -154,7 +159,7 @@ fn a_page_with_more_to_come_does_not_store_the_feed_etag() {
 fn a_feed_record_that_is_not_a_book_rolls_back_the_whole_page() {
     let mut store = Store::open_in_memory().expect("opens");
     let mut bad = book_change(2, 2, "B", &[]);
-    bad.data = Some(json!({"title": 5}));
+    bad.data = Some(raw(json!({"title": 5})));
     let result = store.apply_changes(&feed(vec![book_change(1, 1, "A", &[]), bad], false), None);
     assert!(matches!(result, Err(StoreError::Json(_))));
     assert_eq!(store.count_books().expect("counts"), 0);
@@ -322,7 +327,8 @@ fn an_acknowledged_edit_becomes_the_servers_state_and_leaves_the_outbox() {
 fn a_record_created_here_and_deleted_before_syncing_leaves_no_trace() {
     let mut store = Store::open_in_memory().expect("opens");
     let mut book: Book =
-        serde_json::from_value(book_change(1, 9, "New", &["A"]).data.expect("data")).expect("book");
+        serde_json::from_str(book_change(1, 9, "New", &["A"]).data.expect("data").get())
+            .expect("book");
     book.id = Uuid::from_u128(9);
     let entry = store.save(&book).expect("saves");
     assert_eq!(entry.op, EditOp::Create);
@@ -447,8 +453,10 @@ fn copies_are_found_by_their_book() {
 
 fn copy_at(seq: i64, n: u32, book: u32, branch: &str, status: &str) -> Change {
     let mut c = copy_change(seq, n, book, status);
-    if let Some(d) = c.data.as_mut() {
-        d["branch"] = json!(branch);
+    if let Some(d) = &c.data {
+        let mut value: serde_json::Value = serde_json::from_str(d.get()).expect("JSON");
+        value["branch"] = json!(branch);
+        c.data = Some(raw(value));
     }
     c
 }
@@ -516,9 +524,9 @@ fn patrons_are_found_by_name_or_email_premium_first() {
         id: Uuid::from_u128(n),
         etag: format!("\"{seq}\""),
         deleted: false,
-        data: Some(
+        data: Some(raw(
             json!({"id": Uuid::from_u128(n), "name": name, "email": format!("{}@x.org", name.to_lowercase().replace(' ', ".")), "premium": premium, "branch": "North"}),
-        ),
+        )),
     };
     store
         .apply_changes(
@@ -668,4 +676,145 @@ fn a_first_sync_cut_short_has_its_index_built_when_the_cache_reopens() {
     }
     let store = Store::open(&path).expect("reopens");
     assert_eq!(store.list_books("harbour", 10).expect("searches").len(), 1);
+}
+
+/// A cache holding `n` books titled "<word> NNNN" in reverse arrival order, so title order and
+/// arrival order differ.
+fn store_with_titles(word: &str, n: u32, first_seq: i64, into: &mut Store) {
+    let changes = (0..n)
+        .map(|i| {
+            book_change(
+                first_seq + i64::from(i),
+                first_seq as u32 + i,
+                &format!("{word} {:04}", n - i),
+                &["Ann"],
+            )
+        })
+        .collect();
+    into.apply_changes(&feed(changes, false), None)
+        .expect("applies");
+}
+
+#[test]
+fn searches_matching_few_or_many_books_both_list_them_by_title_and_count_them_all() {
+    let mut store = Store::open_in_memory().expect("opens");
+    // Many more matches than a search fetches and sorts, and a few.
+    let many = super::catalogue::FETCH_AND_SORT_MAX as u32 + 500;
+    store_with_titles("River", many, 1, &mut store);
+    store_with_titles("Lake", 30, 100_000, &mut store);
+    for (word, expected) in [("river", many), ("lake", 30)] {
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = store
+                .book_page(&BookQuery {
+                    text: word.into(),
+                    offset,
+                    limit: 400,
+                    ..BookQuery::default()
+                })
+                .expect("searches");
+            assert_eq!(page.total, i64::from(expected), "{word}");
+            if page.rows.is_empty() {
+                break;
+            }
+            offset += page.rows.len() as u32;
+            seen.extend(page.rows.into_iter().map(|b| b.title));
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen.len(), expected as usize, "{word}: every match once");
+        assert_eq!(seen, sorted, "{word}: in title order");
+    }
+}
+
+#[test]
+fn a_book_deleted_here_leaves_search_and_counts_and_returns_when_the_deletion_is_discarded() {
+    let mut store = synced_store();
+    let titles = |store: &Store, q: &str| -> (i64, Vec<String>) {
+        let page = store
+            .book_page(&BookQuery {
+                text: q.into(),
+                ..BookQuery::default()
+            })
+            .expect("lists");
+        (page.total, page.rows.into_iter().map(|b| b.title).collect())
+    };
+    assert_eq!(titles(&store, "server"), (1, vec!["Server Title".into()]));
+    let entry = store
+        .delete::<Book>(Uuid::from_u128(1))
+        .expect("deletes")
+        .expect("queued");
+    assert_eq!(titles(&store, "server"), (0, vec![]));
+    assert_eq!(titles(&store, ""), (0, vec![]));
+    store.discard(entry.seq).expect("discards");
+    assert_eq!(titles(&store, "server"), (1, vec!["Server Title".into()]));
+    assert_eq!(titles(&store, ""), (1, vec!["Server Title".into()]));
+}
+
+#[test]
+fn a_version_1_cache_is_migrated_keeping_its_records_edits_and_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.db");
+    {
+        // The cache as the first release left it: version 1, a book, its copy, and the book
+        // deleted here with the deletion waiting for the server.
+        let conn = Connection::open(&path).expect("opens raw");
+        conn.execute_batch(super::schema::MIGRATIONS[0])
+            .expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("sets version");
+        let book = book_change(1, 1, "Harbour Lights", &["Ann"]);
+        let gone = book_change(2, 2, "Harbour Gone", &["Bob"]);
+        let copy = copy_change(3, 1, 1, "available");
+        for (c, deleted) in [(&book, 0), (&gone, 1), (&copy, 0)] {
+            conn.execute(
+                "INSERT INTO records (kind, id, data, etag, pending, deleted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                rusqlite::params![
+                    c.kind.as_str(),
+                    c.id.to_string(),
+                    c.data.as_ref().expect("data").get(),
+                    c.etag,
+                    deleted
+                ],
+            )
+            .expect("inserts");
+        }
+    }
+    let store = Store::open(&path).expect("migrates");
+    let page = store
+        .book_page(&BookQuery {
+            text: "harb".into(),
+            ..BookQuery::default()
+        })
+        .expect("searches");
+    assert_eq!(page.total, 1);
+    assert_eq!(page.rows[0].title, "Harbour Lights");
+    assert_eq!(page.rows[0].copies_available, 1);
+    let copies = store
+        .find_by::<Copy>(Lookup::BookId, &Uuid::from_u128(1).to_string())
+        .expect("finds");
+    assert_eq!(copies.len(), 1);
+}
+
+#[test]
+fn lookups_by_book_barcode_and_patron_use_their_indexes() {
+    let store = synced_store();
+    for (kind, field) in [
+        ("copy", Lookup::BookId),
+        ("copy", Lookup::Barcode),
+        ("hold", Lookup::PatronId),
+    ] {
+        let plan = store
+            .query_plan(
+                &super::catalogue::cached_where_sql(&format!("r.{} = ?2", field.column())),
+                [kind, "B1"],
+            )
+            .expect("plans");
+        assert!(
+            plan.contains("USING INDEX records_"),
+            "{kind} by {field:?}: {plan}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::header::IF_NONE_MATCH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use serde_json::value::RawValue;
 use shelfmark_core::wire::{Change, ChangeFeed};
 
 use super::{Params, Tags, json_with_etag, not_modified};
@@ -38,15 +39,25 @@ pub async fn feed(
     let last_seq = rows.last().map_or(latest, |r| r.seq);
     let changes = rows
         .into_iter()
-        .map(|row| Change {
-            seq: row.seq,
-            kind: row.kind,
-            id: row.id,
-            etag: row.etag(),
-            deleted: row.deleted,
-            data: (!row.deleted).then(|| row.json()),
+        .map(|row| {
+            let etag = row.etag();
+            // The stored JSON goes out as it is, checked but not parsed into a tree.
+            let data = match row.data.filter(|_| !row.deleted) {
+                Some(text) => Some(
+                    RawValue::from_string(text).map_err(|e| AppError::Internal(e.to_string()))?,
+                ),
+                None => None,
+            };
+            Ok(Change {
+                seq: row.seq,
+                kind: row.kind,
+                id: row.id,
+                etag,
+                deleted: row.deleted,
+                data,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, AppError>>()?;
     let feed = ChangeFeed {
         changes,
         last_seq,
