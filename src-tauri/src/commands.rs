@@ -2,7 +2,7 @@
 //! types they exchange derive TypeScript bindings (ts-rs) into `ui/src/lib/bindings/`.
 
 use serde::{Deserialize, Serialize};
-use shelfmark_client::ClientError;
+use shelfmark_client::{ClientError, TlsProblem};
 use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, Copy, FieldError, Hold, HoldStatus, Patron};
 use shelfmark_store::{
@@ -311,16 +311,36 @@ pub(crate) async fn sign_in(
         .sign_in(&server, &username, &password)
         .await
         .map_err(|e| CommandError {
-            message: match e {
-                ClientError::Unauthorized(_) => "Wrong user name or password.".into(),
-                ClientError::InvalidUrl(_) => format!(
-                    "“{server}” is not a server address (like https://library.example.org)."
-                ),
-                ClientError::Network(_) => format!("Cannot reach the server at {server}: {e}"),
-                other => other.to_string(),
-            },
+            message: sign_in_message(&server, e),
             fields: Vec::new(),
         })
+}
+
+/// What the sign-in screen says when signing in to `server` failed.
+fn sign_in_message(server: &str, e: ClientError) -> String {
+    match e.tls_problem() {
+        Some(TlsProblem::Certificate(why)) => {
+            return format!(
+                "The server at {server} presented a certificate this computer does not trust \
+                 ({why}). Check the address, or ask your IT admin for the library's certificate."
+            );
+        }
+        Some(TlsProblem::Handshake(why)) => {
+            return format!(
+                "Could not open a secure connection to {server} ({why}). Is it the https:// \
+                 address of the library server? A server without TLS takes http://."
+            );
+        }
+        None => {}
+    }
+    match e {
+        ClientError::Unauthorized(_) => "Wrong user name or password.".into(),
+        ClientError::InvalidUrl(_) => {
+            format!("“{server}” is not a server address (like https://library.example.org).")
+        }
+        ClientError::Network(_) => format!("Cannot reach the server at {server}: {e}"),
+        other => other.to_string(),
+    }
 }
 
 /// Signs out: forgets the session and its token; pending edits stay in the cache.
@@ -338,4 +358,55 @@ pub(crate) fn sync_status(engine: State<'_, Engine>) -> SyncStatus {
 #[tauri::command]
 pub(crate) fn sync_now(engine: State<'_, Engine>) {
     engine.sync_now();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Signs in to `url` and returns what the sign-in screen would say.
+    async fn message_for(url: &str) -> String {
+        let mut client = shelfmark_client::Client::new(url).expect("a URL");
+        let e = client
+            .sign_in("librarian", "secret")
+            .await
+            .expect_err("cannot sign in there");
+        sign_in_message(url, e)
+    }
+
+    #[tokio::test]
+    async fn https_to_a_server_without_tls_says_the_secure_connection_failed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let message = message_for(&format!("https://{addr}")).await;
+        assert!(
+            message.starts_with("Could not open a secure connection to https://127.0.0.1:"),
+            "{message}"
+        );
+        assert!(message.contains("http://"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn nobody_listening_says_the_server_cannot_be_reached() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        drop(listener);
+        let message = message_for(&url).await;
+        assert!(
+            message.starts_with(&format!("Cannot reach the server at {url}")),
+            "{message}"
+        );
+    }
 }

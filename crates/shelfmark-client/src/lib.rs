@@ -10,7 +10,7 @@ mod error;
 pub mod escalations;
 mod push;
 
-pub use error::ClientError;
+pub use error::{ClientError, TlsProblem};
 pub use push::PushReport;
 
 use std::sync::{Arc, Mutex};
