@@ -100,6 +100,22 @@ pub struct Status {
     pub last_sync: Option<String>,
 }
 
+/// What a count of the catalogue's matches depends on besides the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CountKey {
+    fts: Option<String>,
+    branch: Option<String>,
+    available_only: bool,
+}
+
+/// The last count of matches by copies, and the state of the cache it was made in.
+#[derive(Debug, Clone)]
+pub(crate) struct CountMemo {
+    key: CountKey,
+    version: (u64, i64),
+    total: i64,
+}
+
 /// Up to this many matches, a search fetches them all and sorts them by title; beyond, it walks
 /// the title index (see [`Store::book_page`]).
 pub(crate) const FETCH_AND_SORT_MAX: i64 = 2_000;
@@ -177,10 +193,34 @@ impl Store {
         };
         let total: i64 = match matches {
             Some(n) if copy_filter.is_empty() => n,
-            _ => self
-                .conn
-                .prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {filters}"))?
-                .query_row(named.as_slice(), |r| r.get(0))?,
+            _ => {
+                // Counting books by their copies reads every book's copies: done once per
+                // query and state of the cache, not for every window the list scrolls to.
+                let key = CountKey {
+                    fts: fts.clone(),
+                    branch: q.branch.clone(),
+                    available_only: q.available_only,
+                };
+                let version = self.version()?;
+                let memo = self.last_count.borrow().clone();
+                match memo {
+                    Some(m) if m.key == key && m.version == version => m.total,
+                    _ => {
+                        let total = self
+                            .conn
+                            .prepare_cached(&format!(
+                                "SELECT count(*) FROM {from} WHERE {filters}"
+                            ))?
+                            .query_row(named.as_slice(), |r| r.get(0))?;
+                        *self.last_count.borrow_mut() = Some(CountMemo {
+                            key,
+                            version,
+                            total,
+                        });
+                        total
+                    }
+                }
+            }
         };
         let sql = format!(
             "SELECT b.id, b.title, b.authors, json_extract(b.data, '$.year'), b.isbn,
@@ -207,6 +247,15 @@ impl Store {
             offset: q.offset,
             rows,
         })
+    }
+
+    /// Changes whenever the cache's data may have: a write through this connection
+    /// (`total_changes`) or a commit by another one (`data_version`).
+    fn version(&self) -> Result<(u64, i64), StoreError> {
+        let data_version = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok((self.conn.total_changes(), data_version))
     }
 
     /// The branches the cached copies belong to, by name.

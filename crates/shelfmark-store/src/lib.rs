@@ -98,6 +98,8 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
 /// The offline cache. One per app; not shared between threads (wrap it in a mutex).
 pub struct Store {
     conn: Connection,
+    /// The catalogue's last count of books by their copies (see `Store::book_page`).
+    last_count: std::cell::RefCell<Option<catalogue::CountMemo>>,
 }
 
 impl Store {
@@ -118,7 +120,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            last_count: Default::default(),
+        };
         // A first sync was cut short: its rows are there, their search entries are not.
         store.end_bulk_load()?;
         Ok(store)

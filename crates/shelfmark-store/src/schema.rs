@@ -99,15 +99,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // `x IS NOT NULL`, so every lookup still uses them. The title index and the search index
     // hold only the books the librarian sees (not those deleted here and waiting for the
     // server): the catalogue counts its matches in the search index alone and its books in
-    // the title index alone, without reading a single record.
+    // the title index alone, without reading a single record. A book's copies are counted, and
+    // the books with a copy at a branch or available found, from the book index alone.
     "DROP INDEX records_book;
     DROP INDEX records_barcode;
     DROP INDEX records_patron;
     DROP INDEX records_title;
-    CREATE INDEX records_book ON records (kind, book_id, status) WHERE book_id IS NOT NULL;
+    CREATE INDEX records_book ON records (kind, book_id, branch, status)
+        WHERE book_id IS NOT NULL AND NOT deleted;
     CREATE INDEX records_barcode ON records (kind, barcode) WHERE barcode IS NOT NULL;
     CREATE INDEX records_patron ON records (kind, patron_id) WHERE patron_id IS NOT NULL;
-    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE) WHERE NOT deleted;
+    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE, id) WHERE NOT deleted;
     DROP TRIGGER books_fts_insert;
     DROP TRIGGER books_fts_delete;
     DROP TRIGGER books_fts_update;

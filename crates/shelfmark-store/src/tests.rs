@@ -818,3 +818,59 @@ fn lookups_by_book_barcode_and_patron_use_their_indexes() {
         );
     }
 }
+
+#[test]
+fn a_count_by_copies_follows_the_feed_local_edits_and_other_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.db");
+    let mut store = Store::open(&path).expect("opens");
+    store
+        .apply_changes(
+            &feed(
+                vec![
+                    book_change(1, 1, "One", &["A"]),
+                    book_change(2, 2, "Two", &["A"]),
+                    copy_at(3, 1, 1, "North", "available"),
+                    copy_at(4, 2, 2, "North", "on_loan"),
+                ],
+                false,
+            ),
+            None,
+        )
+        .expect("applies");
+    let available = BookQuery {
+        available_only: true,
+        ..BookQuery::default()
+    };
+    let total = |store: &Store| store.book_page(&available).expect("counts").total;
+    assert_eq!(total(&store), 1);
+    // Another window of the same query: the same count.
+    let second = BookQuery {
+        offset: 1,
+        ..available.clone()
+    };
+    assert_eq!(store.book_page(&second).expect("counts").total, 1);
+    // The feed brings the second copy back.
+    store
+        .apply_changes(
+            &feed(vec![copy_at(5, 2, 2, "North", "available")], false),
+            None,
+        )
+        .expect("applies");
+    assert_eq!(total(&store), 2);
+    // A local edit lends the first one.
+    let mut copy = store
+        .find_by::<Copy>(Lookup::Barcode, "B1")
+        .expect("finds")
+        .remove(0);
+    copy.status = shelfmark_core::CopyStatus::OnLoan;
+    store.save(&copy).expect("saves");
+    assert_eq!(total(&store), 1);
+    // Another process (the CLI) deletes the remaining book here.
+    let mut other = Store::open(&path).expect("opens again");
+    other
+        .delete::<Book>(Uuid::from_u128(2))
+        .expect("deletes")
+        .expect("queued");
+    assert_eq!(total(&store), 0);
+}
