@@ -100,7 +100,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // hold only the books the librarian sees (not those deleted here and waiting for the
     // server): the catalogue counts its matches in the search index alone and its books in
     // the title index alone, without reading a single record. A book's copies are counted, and
-    // the books with a copy at a branch or available found, from the book index alone.
+    // the books with a copy at a branch or available found, from the book index alone. (The
+    // title index does not carry the book's id, which would let the count by copies skip the
+    // records too: 90 ms instead of 240 ms, but a first sync 20% slower.)
     "DROP INDEX records_book;
     DROP INDEX records_barcode;
     DROP INDEX records_patron;
@@ -109,7 +111,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE book_id IS NOT NULL AND NOT deleted;
     CREATE INDEX records_barcode ON records (kind, barcode) WHERE barcode IS NOT NULL;
     CREATE INDEX records_patron ON records (kind, patron_id) WHERE patron_id IS NOT NULL;
-    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE, id) WHERE NOT deleted;
+    CREATE INDEX records_title ON records (kind, title COLLATE NOCASE) WHERE NOT deleted;
     DROP TRIGGER books_fts_insert;
     DROP TRIGGER books_fts_delete;
     DROP TRIGGER books_fts_update;
