@@ -2,7 +2,8 @@
 //! asked, else from the cache), and the manager's actions (reassign a copy, flag a purchase,
 //! resolve by hand), which are online-only: they call the server through the client, then ask
 //! the loop to sync so the cache follows. A `409` is an outcome, not an error: the window gets
-//! the refreshed detail with a sentence saying what changed.
+//! the refreshed detail with a sentence saying what changed (so is a reassign refused because
+//! the chosen hold was cancelled, deleted, meanwhile).
 
 use std::collections::HashSet;
 
@@ -150,7 +151,44 @@ pub(crate) async fn reassign_copy(
 ) -> Result<ActionOutcome> {
     let client = signed_in(&engine).await?;
     let result = client.reassign_copy(id, &etag, hold_id, note.trim()).await;
+    if let Err(e) = &result
+        && refuses_field(e, "hold_id")
+    {
+        // A hold whose patron became premium meanwhile makes the request invalid (400 on
+        // `hold_id`), as does, on a server older than this app, a hold deleted meanwhile. If
+        // the fresh detail no longer offers the chosen hold, it changed meanwhile: the same
+        // outcome as a 409.
+        let detail = detail(&engine, Some(&client), id).await.ok().flatten();
+        if let Some(message) = detail
+            .as_ref()
+            .filter(|d| !d.offline)
+            .and_then(|d| hold_no_longer_offered(d, hold_id))
+        {
+            engine.sync_now();
+            return Ok(ActionOutcome::Conflict { message, detail });
+        }
+    }
     settle(&engine, &client, id, result.map(|_| ())).await
+}
+
+/// Whether `e` is a `400` refusing the request's field `field`.
+fn refuses_field(e: &ClientError, field: &str) -> bool {
+    matches!(e, ClientError::Server { status: 400, problem: Some(problem) }
+        if problem.errors.iter().any(|f| f.field == field))
+}
+
+/// Why the fresh `detail` no longer offers `hold_id` for a reassignment (it is no longer an
+/// active hold on the book, or its patron is premium now), or None when it still does.
+fn hold_no_longer_offered(detail: &EscalationDetail, hold_id: Uuid) -> Option<String> {
+    let what = match detail.active_holds.iter().find(|h| h.hold.id == hold_id) {
+        None => "it was cancelled",
+        Some(h) if h.premium => "its patron is premium now",
+        Some(_) => return None,
+    };
+    Some(format!(
+        "The hold you chose changed meanwhile ({what}), so nothing was done. The holds below \
+         are the current ones: choose again."
+    ))
 }
 
 /// Flags a purchase of `quantity` copies for the escalation's book.
@@ -213,8 +251,14 @@ async fn settle(
     }
 }
 
-/// What a 409's `current` says changed: the hold that was chosen, or the escalation.
+/// What a 409's `current` says changed: the hold that was chosen (`null`: cancelled at a
+/// desk, which deletes it), or the escalation.
 fn conflict_message(current: &serde_json::Value) -> String {
+    if current.is_null() {
+        return "The hold you chose changed meanwhile (it was cancelled), so nothing was done. \
+                The holds below are the current ones: choose again."
+            .into();
+    }
     let status = current
         .get("status")
         .and_then(|s| s.as_str())
@@ -232,9 +276,11 @@ fn conflict_message(current: &serde_json::Value) -> String {
             )
         }
     } else {
+        // A hold cancelled without a reason has "cancelled" as its reason: not said twice.
         let reason = current
             .get("cancel_reason")
             .and_then(|r| r.as_str())
+            .filter(|r| *r != status)
             .map(|r| format!(", {r}"))
             .unwrap_or_default();
         format!(
@@ -247,6 +293,7 @@ fn conflict_message(current: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use uuid::Uuid;
 
     use super::conflict_message;
 
@@ -266,6 +313,48 @@ mod tests {
         assert!(m.contains("it is now purchase flagged"), "{m}");
         let stale = json!({"id": "e", "hold_request_id": "r", "status": "open"});
         assert!(conflict_message(&stale).contains("refreshed"));
+        let deleted = conflict_message(&serde_json::Value::Null);
+        assert!(
+            deleted.starts_with("The hold you chose changed meanwhile (it was cancelled)"),
+            "{deleted}"
+        );
+        let plain = json!({"id": "h", "status": "cancelled", "cancel_reason": "cancelled"});
+        let m = conflict_message(&plain);
+        assert!(m.contains("(it is now cancelled)"), "{m}");
+    }
+
+    fn detail_with(holds: serde_json::Value) -> super::EscalationDetail {
+        serde_json::from_value(json!({
+            "id": Uuid::from_u128(1), "patron_id": Uuid::from_u128(2),
+            "book_id": Uuid::from_u128(3), "hold_request_id": Uuid::from_u128(4),
+            "status": "open", "created_at": "2026-11-22T10:00:00Z", "active_holds": holds,
+        }))
+        .expect("a detail")
+    }
+
+    fn active(id: u128, premium: bool) -> serde_json::Value {
+        json!({
+            "hold": {"id": Uuid::from_u128(id), "patron_id": Uuid::from_u128(100 + id),
+                     "book_id": Uuid::from_u128(3), "copy_id": Uuid::from_u128(200 + id),
+                     "status": "active", "cancel_reason": null},
+            "premium": premium,
+        })
+    }
+
+    #[test]
+    fn a_chosen_hold_gone_or_now_premium_is_explained_one_still_offered_is_not() {
+        let chosen = Uuid::from_u128(10);
+        let gone = detail_with(json!([active(11, false)]));
+        let m = super::hold_no_longer_offered(&gone, chosen).expect("gone");
+        assert!(
+            m.starts_with("The hold you chose changed meanwhile (it was cancelled)"),
+            "{m}"
+        );
+        let premium = detail_with(json!([active(10, true)]));
+        let m = super::hold_no_longer_offered(&premium, chosen).expect("premium");
+        assert!(m.contains("(its patron is premium now)"), "{m}");
+        let offered = detail_with(json!([active(10, false)]));
+        assert_eq!(super::hold_no_longer_offered(&offered, chosen), None);
     }
 }
 

@@ -138,6 +138,25 @@ describe("the escalation screen", () => {
     expect((screen.getByTestId("action-reassign") as HTMLButtonElement).disabled).toBe(true);
   });
 
+  it("says so when a sync takes the chosen hold away while the reassign dialog is open", async () => {
+    const backend = setup(manager);
+    const detail = await openEscalation("The Quiet Harbour");
+    await fireEvent.click(within(detail).getByTestId("action-reassign"));
+    const dialog = await screen.findByTestId("reassign-dialog");
+    await fireEvent.click(within(dialog).getByRole("radio"));
+    await within(dialog).findByTestId("reassign-preview");
+    // Another desk cancels Rita's hold; the next sync brings it and the detail is read again.
+    backend.escalationDetails = backend.escalationDetails.map((d) =>
+      d.id === "esc-open" ? { ...d, active_holds: d.active_holds.filter((h) => h.hold.id !== "hold-1") } : d,
+    );
+    backend.emitStatus({ ...manager, last_seq: manager.last_seq + 1 });
+    const gone = await within(dialog).findByTestId("reassign-gone");
+    expect(gone.textContent).toContain("changed meanwhile");
+    expect(within(dialog).queryByTestId("reassign-preview")).toBeNull();
+    expect((within(dialog).getByTestId("reassign-confirm") as HTMLButtonElement).disabled).toBe(true);
+    expect(backend.escalationActions).toEqual([]);
+  });
+
   it("flags a purchase with a quantity and a note, then resolves by hand with a required note", async () => {
     const backend = setup(manager);
     const detail = await openEscalation("The Quiet Harbour");

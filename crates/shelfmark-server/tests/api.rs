@@ -199,6 +199,7 @@ on_both_backends!(
     reassign_gives_the_copy_to_the_premium_patron_and_mails_the_one_who_lost_it,
     escalation_actions_are_for_managers_and_need_the_current_etag,
     a_reassign_that_fails_halfway_changes_nothing,
+    a_reassign_of_a_hold_deleted_meanwhile_is_a_conflict_and_changes_nothing,
     a_flagged_purchase_gives_the_next_new_copy_to_the_waiting_patron,
     resolve_closes_an_escalation_with_a_note_once,
     without_smtp_mails_are_spooled_as_eml_files,
@@ -1928,6 +1929,61 @@ async fn escalation_actions_are_for_managers_and_need_the_current_etag(s: Server
         .await
         .header(IF_MATCH, &tag)
         .json(&json!({"hold_id": premium_hold}))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::BAD_REQUEST, "validation").await;
+}
+
+async fn a_reassign_of_a_hold_deleted_meanwhile_is_a_conflict_and_changes_nothing(s: Server) {
+    let lost = lose_a_hold(&s, 67).await;
+    let path = format!("/v1/escalations/{}", lost.escalation);
+    let (_, tag) = get_json(&s, &path).await;
+    // The regular patron's hold is cancelled at a desk: the desktop deletes it.
+    let hold_path = format!("/v1/holds/{}", lost.regular_hold);
+    let (_, hold_tag) = get_json(&s, &hold_path).await;
+    let r = s
+        .req(Method::DELETE, &hold_path)
+        .header(IF_MATCH, &hold_tag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": lost.regular_hold}))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "edit-conflict").await;
+    assert!(p.get("current").is_some_and(Value::is_null), "{p}");
+    let (esc, _) = get_json(&s, &path).await;
+    assert_eq!(esc["status"], "open");
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/holds?patron_id={}", lost.premium),
+        )
+        .send()
+        .await
+        .expect("send");
+    let holds: Value = r.json().await.expect("json");
+    assert!(
+        holds["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|h| h["status"] != "active"),
+        "{holds}"
+    );
+    // An id that never was a hold is still a 400 naming the field.
+    let r = s
+        .as_manager(Method::POST, &format!("{path}/reassign"))
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": Uuid::now_v7()}))
         .send()
         .await
         .expect("send");

@@ -399,7 +399,7 @@ fn components() -> Value {
                     "field": {"type": "string"}, "message": {"type": "string"}}}}}},
             "EditConflictProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
                 "required": ["current", "current_etag", "base", "base_etag"], "properties": {
-                "current": {"type": "object"}, "current_etag": {"type": "string"},
+                "current": {"type": ["object", "null"], "description": "null: the record was deleted meanwhile"}, "current_etag": {"type": "string"},
                 "base": {"type": ["object", "null"]}, "base_etag": {"type": ["string", "null"]}}}]},
             "HoldUnavailableProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
                 "required": ["book_id", "patron_premium"], "properties": {"book_id": uuid,

@@ -540,11 +540,16 @@ async fn reassign<T: TxOps>(
     settings: &MailSettings,
 ) -> Result<(Outcome, bool), StoreError> {
     // Validity first (400), then the preconditions (409), as everywhere.
-    let Some(hold_row) = live(tx, RecordType::Hold, hold_id).await? else {
-        return Ok((
-            invalid("hold_id", format!("no hold has id {hold_id}")),
-            false,
-        ));
+    let hold_row = match tx.get(RecordType::Hold, hold_id).await? {
+        Some(row) if row.is_live() => row,
+        // Cancelled at a desk (a deletion) since the manager chose it: it changed meanwhile.
+        Some(gone) => return Ok((Outcome::Conflict(gone), false)),
+        None => {
+            return Ok((
+                invalid("hold_id", format!("no hold has id {hold_id}")),
+                false,
+            ));
+        }
     };
     let Some(esc_row) = live(tx, RecordType::Escalation, escalation_id).await? else {
         return Ok((
