@@ -239,17 +239,24 @@ async fn settle(
             let detail = detail(engine, Some(client), id).await?;
             Ok(ActionOutcome::Done { detail })
         }
-        Err(e) => match conflict_current(&e) {
-            Some(current) => {
-                let message = conflict_message(current);
-                engine.sync_now();
-                let detail = detail(engine, Some(client), id).await?;
-                Ok(ActionOutcome::Conflict { message, detail })
-            }
-            None => Err(e.into()),
-        },
+        Err(e) => {
+            let message = match (conflict_current(&e), &e) {
+                (Some(current), _) => conflict_message(current),
+                // A stricter server answers a stale `If-Match` with 412 and no current state:
+                // the escalation changed since this view was loaded.
+                (None, ClientError::Server { status: 412, .. }) => STALE_ESCALATION.into(),
+                (None, _) => return Err(e.into()),
+            };
+            engine.sync_now();
+            let detail = detail(engine, Some(client), id).await?;
+            Ok(ActionOutcome::Conflict { message, detail })
+        }
     }
 }
+
+/// What the window says when the escalation changed since its view was loaded.
+const STALE_ESCALATION: &str = "The escalation changed on the server since this view was \
+    loaded, so nothing was done. It has been refreshed: check it and try again.";
 
 /// What a 409's `current` says changed: the hold that was chosen (`null`: cancelled at a
 /// desk, which deletes it), or the escalation.
@@ -266,9 +273,7 @@ fn conflict_message(current: &serde_json::Value) -> String {
         .replace('_', " ");
     if current.get("hold_request_id").is_some() {
         if status == "open" {
-            "The escalation changed on the server since this view was loaded, so nothing was \
-             done. It has been refreshed: check it and try again."
-                .into()
+            STALE_ESCALATION.into()
         } else {
             format!(
                 "Someone settled this escalation meanwhile (it is now {status}), so nothing was \
