@@ -99,7 +99,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // `x IS NOT NULL`, so every lookup still uses them. The title index and the search index
     // hold only the books the librarian sees (not those deleted here and waiting for the
     // server): the catalogue counts its matches in the search index alone and its books in
-    // the title index alone, without reading a single record. A book's copies are counted, and
+    // the title index alone, without reading a single record. The branch filter's list of
+    // branches is read from the branch index alone. A book's copies are counted, and
     // the books with a copy at a branch or available found, from the book index alone. (The
     // title index does not carry the book's id, which would let the count by copies skip the
     // records too: 90 ms instead of 240 ms, but a first sync 20% slower.)
@@ -111,6 +112,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE book_id IS NOT NULL AND NOT deleted;
     CREATE INDEX records_barcode ON records (kind, barcode) WHERE barcode IS NOT NULL;
     CREATE INDEX records_patron ON records (kind, patron_id) WHERE patron_id IS NOT NULL;
+    CREATE INDEX records_branch ON records (kind, branch) WHERE branch IS NOT NULL;
     CREATE INDEX records_title ON records (kind, title COLLATE NOCASE) WHERE NOT deleted;
     DROP TRIGGER books_fts_insert;
     DROP TRIGGER books_fts_delete;

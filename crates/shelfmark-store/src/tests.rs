@@ -799,8 +799,15 @@ fn a_version_1_cache_is_migrated_keeping_its_records_edits_and_search() {
 }
 
 #[test]
-fn lookups_by_book_barcode_and_patron_use_their_indexes() {
+fn lookups_by_book_barcode_patron_and_the_branch_list_use_their_indexes() {
     let store = synced_store();
+    let plan = store
+        .query_plan(super::catalogue::BRANCHES_SQL, [])
+        .expect("plans");
+    assert!(
+        plan.contains("USING INDEX records_branch"),
+        "branches: {plan}"
+    );
     for (kind, field) in [
         ("copy", Lookup::BookId),
         ("copy", Lookup::Barcode),
