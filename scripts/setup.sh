@@ -6,10 +6,12 @@ want_test=false
 [ "${1:-}" = "--test" ] && want_test=true
 
 # Debian packages (TAURI-NOTES.md): WebKitGTK and friends to build and run the window,
-# Xvfb and WebKitWebDriver to drive it in tests.
+# Xvfb and WebKitWebDriver to drive it in tests, a private D-Bus session bus to watch the
+# notifications it asks the desktop to show.
 packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
   libxdo-dev build-essential pkg-config file curl ca-certificates)
-$want_test && packages+=(xvfb xauth webkit2gtk-driver imagemagick fonts-dejavu-core git)
+$want_test && packages+=(xvfb xauth webkit2gtk-driver imagemagick fonts-dejavu-core git
+  dbus-daemon dbus-bin)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

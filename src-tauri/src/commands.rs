@@ -351,8 +351,8 @@ pub(crate) async fn sign_out(engine: State<'_, Engine>) -> Result<()> {
 }
 
 #[tauri::command]
-pub(crate) fn sync_status(engine: State<'_, Engine>) -> SyncStatus {
-    engine.status()
+pub(crate) async fn sync_status(engine: State<'_, Engine>) -> Result<SyncStatus> {
+    Ok(engine.counted_status().await)
 }
 
 #[tauri::command]

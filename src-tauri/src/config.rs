@@ -16,6 +16,8 @@ pub(crate) struct Config {
     pub(crate) data_dir: Option<PathBuf>,
     /// Seconds between background syncs (`SHELFMARK_SYNC_INTERVAL`, default 30).
     pub(crate) sync_interval: Duration,
+    /// `SHELFMARK_STARTUP_PROBE`: say on stdout when the catalogue is first visible (`probe`).
+    pub(crate) startup_probe: bool,
 }
 
 impl Config {
@@ -33,6 +35,7 @@ impl Config {
             password: var("SHELFMARK_PASSWORD"),
             data_dir: var("SHELFMARK_DATA_DIR").map(PathBuf::from),
             sync_interval: sync_interval.max(Duration::from_secs(1)),
+            startup_probe: var("SHELFMARK_STARTUP_PROBE").is_some(),
         })
     }
 }

@@ -6,8 +6,10 @@ mod commands;
 mod config;
 mod escalations;
 mod merge;
+mod probe;
 mod session;
 mod sync;
+mod webview;
 
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +49,7 @@ pub fn run() -> anyhow::Result<()> {
     let config = config::Config::from_env()?;
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
+        .manage(probe::Probe::new(config.startup_probe))
         .invoke_handler(tauri::generate_handler![
             commands::list_books,
             commands::branches,
@@ -75,8 +78,10 @@ pub fn run() -> anyhow::Result<()> {
             escalations::reassign_copy,
             escalations::flag_purchase,
             escalations::resolve_escalation,
+            probe::catalogue_visible,
         ])
         .setup(move |app| {
+            webview::configure(app)?;
             let data_dir = match &config.data_dir {
                 Some(dir) => dir.clone(),
                 None => app

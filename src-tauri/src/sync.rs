@@ -63,6 +63,8 @@ pub(crate) struct Engine {
     wake: Arc<Notify>,
     /// The app, once the loop runs (to emit events from commands).
     app: Arc<OnceLock<AppHandle>>,
+    /// Set once the cache's counts have been read into `status` the first time.
+    counted: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Engine {
@@ -88,9 +90,23 @@ impl Engine {
             status: Arc::new(Mutex::new(status)),
             wake: Arc::new(Notify::new()),
             app: Arc::new(OnceLock::new()),
+            counted: Arc::new(tokio::sync::OnceCell::new()),
         };
-        engine.refresh_counts();
+        // The counts are read later, off the UI thread (`counted_status`): on a large cache
+        // that is not yet in memory they take a while, and the window is opening meanwhile.
         engine
+    }
+
+    /// The status with the cache's counts: the first call reads them (on a blocking thread),
+    /// later calls wait for that read if it is still running.
+    pub(crate) async fn counted_status(&self) -> SyncStatus {
+        self.counted
+            .get_or_init(|| async {
+                let engine = self.clone();
+                let _ = tokio::task::spawn_blocking(move || engine.refresh_counts()).await;
+            })
+            .await;
+        self.status()
     }
 
     pub(crate) fn status(&self) -> SyncStatus {
@@ -222,6 +238,7 @@ impl Engine {
     /// every `sync_interval`, on request, and backs off while the server is unreachable.
     pub(crate) async fn run(self, app: AppHandle) {
         let _ = self.app.set(app);
+        self.counted_status().await;
         self.resume().await;
         let mut failures = 0u32;
         loop {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use shelfmark_tests::{DemoServer, Desktop, Xvfb};
+use shelfmark_tests::{DemoServer, Desktop, NotificationWatch, Xvfb};
 
 mod escalations;
 
@@ -418,7 +418,8 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
 -> anyhow::Result<()> {
     let server = DemoServer::start()?;
     let xvfb = Xvfb::start()?;
-    let app = Desktop::launch("merge", &server, &xvfb, "librarian").await?;
+    let notifications = NotificationWatch::start()?;
+    let app = Desktop::launch_watched("merge", &server, &xvfb, "librarian", &notifications).await?;
     let result = async {
         let title = open_first_book(&app).await?;
 
@@ -479,6 +480,19 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
             |t| t == "1",
         )
         .await?;
+        // The desktop is asked to say so, once.
+        let shown = eventually(Duration::from_secs(20), "the notification", || async {
+            let shown = notifications.notifications();
+            Ok((!shown.is_empty()).then_some(shown))
+        })
+        .await?;
+        assert_eq!(
+            shown,
+            [(
+                "An edit needs you".to_owned(),
+                "Someone else changed the same record: open Conflicts to merge it.".to_owned()
+            )]
+        );
 
         app.client
             .find(Locator::Css("[data-testid=nav-conflicts]"))

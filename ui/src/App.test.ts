@@ -39,6 +39,35 @@ describe("the catalogue window", () => {
     expect(screen.getByTestId("status-connection").textContent?.trim()).toBe("Online");
   });
 
+  it("says once, after they are painted, that the first rows are visible (startup probe)", async () => {
+    const backend = fakeBackend([book("The Quiet Harbour", ["Mira"])], onlineStatus);
+    render(App, { backend });
+    await screen.findByText("The Quiet Harbour");
+    await waitFor(() => expect(backend.visibleReports).toBe(1));
+    await fireEvent.input(screen.getByTestId("catalogue-search"), { target: { value: "quiet" } });
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    expect(backend.visibleReports).toBe(1);
+  });
+
+  it("reads the branches and escalations only once the catalogue's first rows are on screen", async () => {
+    const harbour = book("The Quiet Harbour", ["Mira"]);
+    const backend = fakeBackend([harbour], onlineStatus, [copyOf(harbour, "B1")]);
+    // Each call, and whether the first row was already on screen when it was made.
+    const calls: string[] = [];
+    for (const name of ["branches", "escalations"] as const) {
+      const real = backend[name].bind(backend) as (...args: unknown[]) => Promise<unknown>;
+      (backend as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        calls.push(`${name} ${screen.queryByText("The Quiet Harbour") ? "after" : "before"} the rows`);
+        return real(...args);
+      };
+    }
+    render(App, { backend });
+    await waitFor(() => expect(calls).toHaveLength(2));
+    expect(calls.sort()).toEqual(["branches after the rows", "escalations after the rows"]);
+    const select = screen.getByTestId("filter-branch") as HTMLSelectElement;
+    await waitFor(() => expect(Array.from(select.options).map((o) => o.value)).toContain("Central"));
+  });
+
   it("searches the cache as the librarian types", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"]), book("Loud Mountains", ["Ann"])], onlineStatus);
     render(App, { backend });

@@ -90,6 +90,9 @@ export interface Backend {
   reassignCopy(id: string, etag: string, holdId: string, note: string): Promise<ActionOutcome>;
   flagPurchase(id: string, etag: string, quantity: number, note: string): Promise<ActionOutcome>;
   resolveEscalation(id: string, etag: string, note: string): Promise<ActionOutcome>;
+  /** The catalogue's first rows are painted (the startup probe; a no-op unless
+   * `SHELFMARK_STARTUP_PROBE` is set). */
+  catalogueVisible(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
   onSyncStatus(handler: (status: SyncStatus) => void): Promise<UnlistenFn>;
   /** Calls `handler` on every step of a sync (pages pulled, edits pushed...). */
@@ -124,6 +127,7 @@ export const tauriBackend: Backend = {
   reassignCopy: (id, etag, holdId, note) => invoke("reassign_copy", { id, etag, holdId, note }),
   flagPurchase: (id, etag, quantity, note) => invoke("flag_purchase", { id, etag, quantity, note }),
   resolveEscalation: (id, etag, note) => invoke("resolve_escalation", { id, etag, note }),
+  catalogueVisible: () => invoke("catalogue_visible"),
   onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),
   onSyncEvent: (handler) => listen<SyncEvent>("sync-event", (e) => handler(e.payload)),
 };

@@ -10,6 +10,8 @@ export interface FakeBackend extends Backend {
   entries: OutboxEntry[];
   queries: string[];
   syncRequests: number;
+  /** How many times the catalogue said its first rows were painted (the startup probe). */
+  visibleReports: number;
   signIns: { server: string; username: string }[];
   patrons: Patron[];
   inbox: ConflictSummary[];
@@ -49,6 +51,7 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     entries: [],
     queries: [],
     syncRequests: 0,
+    visibleReports: 0,
     async listBooks(query) {
       fake.queries.push(query.text);
       const q = query.text.trim().toLowerCase();
@@ -185,6 +188,9 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async syncNow() {
       fake.syncRequests += 1;
+    },
+    async catalogueVisible() {
+      fake.visibleReports += 1;
     },
     async onSyncStatus(handler) {
       listeners.add(handler);
