@@ -226,6 +226,25 @@ async fn manager_client(server: &DemoServer) -> anyhow::Result<shelfmark_client:
 }
 
 /// The copy barcodes of the active holds the detail in the window shows, sorted.
+/// Waits for the escalation's detail to show `status`, then returns what its outcome line says
+/// (the new hold).
+async fn settled(app: &Desktop, status: &str) -> anyhow::Result<String> {
+    wait_text(
+        app,
+        "[data-testid=escalation-detail-status]",
+        &format!("the status {status:?}"),
+        |t| t == status,
+    )
+    .await?;
+    wait_text(
+        app,
+        "[data-testid=escalation-outcome]",
+        "the new hold",
+        |t| !t.is_empty(),
+    )
+    .await
+}
+
 async fn shown_barcodes(app: &Desktop) -> anyhow::Result<Vec<String>> {
     let v = js(
         app,
@@ -300,20 +319,7 @@ async fn a_manager_reassigns_a_copy_to_a_premium_patron() -> anyhow::Result<()> 
             .send_keys("premium patron first (e2e)")
             .await?;
         click(&app, "[data-testid=reassign-confirm]").await?;
-        wait_text(
-            &app,
-            "[data-testid=escalation-detail-status]",
-            "the reassigned status",
-            |t| t == "copy reassigned",
-        )
-        .await?;
-        let outcome = wait_text(
-            &app,
-            "[data-testid=escalation-outcome]",
-            "the new hold",
-            |t| !t.is_empty(),
-        )
-        .await?;
+        let outcome = settled(&app, "copy reassigned").await?;
         assert!(
             outcome.contains(&format!("{patron} holds copy {barcode}")),
             "{outcome}"
@@ -712,20 +718,7 @@ async fn a_flagged_purchase_resolves_when_the_new_copy_arrives() -> anyhow::Resu
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         assert_eq!(desk.sync(&cache, &tx).await?.push.pushed, 1);
         click(&app, ".status-bar button").await?;
-        wait_text(
-            &app,
-            "[data-testid=escalation-detail-status]",
-            "the resolved status",
-            |t| t == "resolved",
-        )
-        .await?;
-        let outcome = wait_text(
-            &app,
-            "[data-testid=escalation-outcome]",
-            "the new hold",
-            |t| !t.is_empty(),
-        )
-        .await?;
+        let outcome = settled(&app, "resolved").await?;
         assert!(
             outcome.contains(&format!("Resolved: {patron} holds copy E2E-NEW-COPY-1")),
             "{outcome}"
