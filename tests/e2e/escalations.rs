@@ -797,11 +797,7 @@ async fn a_new_escalation_from_another_desk_raises_the_badge_and_a_notification(
         .await?;
         // The desktop was asked to show one notification, for the new escalation only (the
         // four of the first sync were already there).
-        let shown = eventually(Duration::from_secs(20), "the notification", || async {
-            let shown = notifications.notifications();
-            Ok((!shown.is_empty()).then_some(shown))
-        })
-        .await?;
+        let shown = notifications.shown(Duration::from_secs(20)).await?;
         assert_eq!(shown.len(), 1, "{shown:?}");
         let (title, body) = &shown[0];
         assert_eq!(title, "New escalation");

@@ -481,11 +481,7 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
         )
         .await?;
         // The desktop is asked to say so, once.
-        let shown = eventually(Duration::from_secs(20), "the notification", || async {
-            let shown = notifications.notifications();
-            Ok((!shown.is_empty()).then_some(shown))
-        })
-        .await?;
+        let shown = notifications.shown(Duration::from_secs(20)).await?;
         assert_eq!(
             shown,
             [(

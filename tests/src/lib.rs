@@ -628,6 +628,21 @@ impl NotificationWatch {
         self.seen.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Waits up to `timeout` for the app's first notification request; then all so far.
+    pub async fn shown(&self, timeout: Duration) -> anyhow::Result<Vec<(String, String)>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let shown = self.notifications();
+            if !shown.is_empty() {
+                return Ok(shown);
+            }
+            if Instant::now() > deadline {
+                bail!("the app asked for no notification within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The notifications the app asked for so far, as (summary, body).
     pub fn notifications(&self) -> Vec<(String, String)> {
         // `Notify(app_name, replaces_id, app_icon, summary, body, actions, hints, timeout)`,

@@ -108,8 +108,9 @@ pub(crate) struct CountKey {
     available_only: bool,
 }
 
-/// The last count of matches by copies, and the state of the cache it was made in.
-#[derive(Debug, Clone)]
+/// The last count of matches the search index could not give, and the state of the cache it
+/// was made in.
+#[derive(Debug)]
 pub(crate) struct CountMemo {
     key: CountKey,
     version: (u64, i64),
@@ -200,32 +201,16 @@ impl Store {
         let total: i64 = match matches {
             Some(n) if copy_filter.is_empty() => n,
             _ => {
-                // Counting books by their copies reads every book's copies: done once per
-                // query and state of the cache, not for every window the list scrolls to.
                 let key = CountKey {
                     fts: fts.clone(),
                     branch: q.branch.clone(),
                     available_only: q.available_only,
                 };
-                let version = self.version()?;
-                let memo = self.last_count.borrow().clone();
-                match memo {
-                    Some(m) if m.key == key && m.version == version => m.total,
-                    _ => {
-                        let total = self
-                            .conn
-                            .prepare_cached(&format!(
-                                "SELECT count(*) FROM {from} WHERE {filters}"
-                            ))?
-                            .query_row(named.as_slice(), |r| r.get(0))?;
-                        *self.last_count.borrow_mut() = Some(CountMemo {
-                            key,
-                            version,
-                            total,
-                        });
-                        total
-                    }
-                }
+                self.remembered_count(key, || {
+                    let sql = format!("SELECT count(*) FROM {from} WHERE {filters}");
+                    let mut stmt = self.conn.prepare_cached(&sql)?;
+                    Ok(stmt.query_row(named.as_slice(), |r| r.get(0))?)
+                })?
             }
         };
         let sql = format!(
@@ -253,6 +238,30 @@ impl Store {
             offset: q.offset,
             rows,
         })
+    }
+
+    /// `count()`, unless it was made for `key` with the cache in the same state: the list asks
+    /// for its total with every window it scrolls to, and counting books by their copies visits
+    /// every book.
+    fn remembered_count(
+        &self,
+        key: CountKey,
+        count: impl FnOnce() -> Result<i64, StoreError>,
+    ) -> Result<i64, StoreError> {
+        let version = self.version()?;
+        if let Some(memo) = self.last_count.borrow().as_ref()
+            && memo.key == key
+            && memo.version == version
+        {
+            return Ok(memo.total);
+        }
+        let total = count()?;
+        *self.last_count.borrow_mut() = Some(CountMemo {
+            key,
+            version,
+            total,
+        });
+        Ok(total)
     }
 
     /// Changes whenever the cache's data may have: a write through this connection
