@@ -135,7 +135,7 @@ impl Engine {
 
     /// Re-reads the cache's counts (after a sync, or an edit made in the window).
     fn refresh_counts(&self) {
-        let counts = self.store.lock().ok().and_then(|s| s.status().ok());
+        let counts = self.store.lock().ok().and_then(|s| s.sync_counts().ok());
         if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
             status.pending_edits = c.pending_edits;
             status.failed_edits = c.failed_edits;

@@ -157,7 +157,7 @@ impl Cache {
 
     async fn sign_in_again(&self, session: &Session) -> Result<Client, CliError> {
         let Some(password) = password_from_env_or_prompt(&session.user)? else {
-            let pending = self.open()?.status()?.pending_edits;
+            let pending = self.open()?.sync_counts()?.pending_edits;
             return Err(CliError::NeedPassword { pending });
         };
         let mut client = Client::new(&session.server)?;

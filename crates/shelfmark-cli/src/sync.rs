@@ -24,7 +24,7 @@ pub fn run(cache: &Cache, args: &SyncArgs) -> Result<(), CliError> {
     let pending = store
         .lock()
         .map_err(|_| CliError::Client(shelfmark_client::ClientError::StorePoisoned))?
-        .status()?
+        .sync_counts()?
         .pending_edits;
     let show = std::io::stderr().is_terminal();
     let report = runtime()?.block_on(async {

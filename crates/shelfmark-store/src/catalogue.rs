@@ -100,6 +100,18 @@ pub struct Status {
     pub last_sync: Option<String>,
 }
 
+/// The outbox by state and the feed position (see [`Store::sync_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub pending_edits: i64,
+    pub failed_edits: i64,
+    pub conflicts: i64,
+    /// Holds the server could not fill, not yet dismissed.
+    pub lost_holds: i64,
+    pub last_seq: i64,
+    pub last_sync: Option<String>,
+}
+
 /// What a count of the catalogue's matches depends on besides the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CountKey {
@@ -370,8 +382,28 @@ impl Store {
         self.count(RecordType::Book)
     }
 
-    /// Everything the status bar shows.
+    /// Everything `shelfmark status` shows: the records cached by kind, and [`SyncCounts`].
     pub fn status(&self) -> Result<Status, StoreError> {
+        let sync = self.sync_counts()?;
+        Ok(Status {
+            books: self.count(RecordType::Book)?,
+            copies: self.count(RecordType::Copy)?,
+            patrons: self.count(RecordType::Patron)?,
+            holds: self.count(RecordType::Hold)?,
+            pending_edits: sync.pending_edits,
+            failed_edits: sync.failed_edits,
+            conflicts: sync.conflicts,
+            lost_holds: sync.lost_holds,
+            last_seq: sync.last_seq,
+            last_sync: sync.last_sync,
+        })
+    }
+
+    /// What the desktop's status bar shows: the outbox by state and the feed position. Cheap
+    /// whatever the size of the library (the counts by kind in [`Store::status`] walk an index
+    /// entry per record: tens of milliseconds with 100,000 books, read after every sync and
+    /// every edit, and at start while the window opens).
+    pub fn sync_counts(&self) -> Result<SyncCounts, StoreError> {
         let (pending_edits, failed_edits, conflicts, lost_holds) = self.conn.query_row(
             "SELECT count(*) FILTER (WHERE state = 'pending'),
                     count(*) FILTER (WHERE state = 'failed'),
@@ -382,11 +414,7 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
         let position = self.sync_position()?;
-        Ok(Status {
-            books: self.count(RecordType::Book)?,
-            copies: self.count(RecordType::Copy)?,
-            patrons: self.count(RecordType::Patron)?,
-            holds: self.count(RecordType::Hold)?,
+        Ok(SyncCounts {
             pending_edits,
             failed_edits,
             conflicts,

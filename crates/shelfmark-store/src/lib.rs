@@ -16,7 +16,7 @@ mod feed;
 mod outbox;
 mod schema;
 
-pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status};
+pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status, SyncCounts};
 pub use error::StoreError;
 pub use outbox::{ConflictEntry, EditOp, OutboxEntry, OutboxState};
 

@@ -421,6 +421,43 @@ fn a_failed_edit_is_kept_with_the_problem_until_retried() {
 }
 
 #[test]
+fn the_sync_counts_are_the_status_without_the_counts_by_kind() {
+    let mut store = synced_store();
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Mine".into();
+    let failed = store.save(&book).expect("saves");
+    store
+        .fail(failed.seq, &json!({"title": "Bad"}))
+        .expect("fails");
+    let mut other = book.clone();
+    other.id = Uuid::from_u128(2);
+    other.title = "A new book".into();
+    store.save(&other).expect("saves");
+    store.mark_synced("2026-11-30T02:00:00Z").expect("marks");
+    let status = store.status().expect("status");
+    let counts = store.sync_counts().expect("counts");
+    assert_eq!(
+        counts,
+        sync_counts_of(&status),
+        "the status bar's counts must agree with `shelfmark status`"
+    );
+    assert_eq!((counts.pending_edits, counts.failed_edits), (1, 1));
+    assert_eq!(counts.last_sync.as_deref(), Some("2026-11-30T02:00:00Z"));
+}
+
+/// The part of a status the sync counts repeat.
+fn sync_counts_of(status: &crate::Status) -> crate::SyncCounts {
+    crate::SyncCounts {
+        pending_edits: status.pending_edits,
+        failed_edits: status.failed_edits,
+        conflicts: status.conflicts,
+        lost_holds: status.lost_holds,
+        last_seq: status.last_seq,
+        last_sync: status.last_sync.clone(),
+    }
+}
+
+#[test]
 fn a_server_deletion_of_a_record_with_a_pending_edit_keeps_the_edit() {
     let mut store = synced_store();
     let mut book = cached_book(&store, 1).record;
