@@ -68,6 +68,32 @@ describe("the catalogue window", () => {
     await waitFor(() => expect(Array.from(select.options).map((o) => o.value)).toContain("Central"));
   });
 
+  it("drops the pages scrolled far away and fetches them again when the list comes back", async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => book(`Book ${String(i).padStart(4, "0")}`, ["A"]));
+    const backend = fakeBackend(many, onlineStatus);
+    const offsets: number[] = [];
+    const real = backend.listBooks.bind(backend);
+    backend.listBooks = (query) => {
+      offsets.push(query.offset);
+      return real(query);
+    };
+    render(App, { backend });
+    await screen.findByText("Book 0000");
+    // The first status has come (it reloads the list once).
+    await screen.findByText("Signed in as librarian");
+    const list = screen.getByTestId("catalogue-list");
+    const scrollTo = async (top: number) => {
+      Object.defineProperty(list, "scrollTop", { configurable: true, value: top });
+      await fireEvent.scroll(list);
+    };
+    await scrollTo(2500 * 32);
+    expect(await screen.findByText("Book 2500")).toBeTruthy();
+    const before = offsets.filter((o) => o === 0).length;
+    await scrollTo(0);
+    expect(await screen.findByText("Book 0000")).toBeTruthy();
+    expect(offsets.filter((o) => o === 0).length).toBe(before + 1);
+  });
+
   it("searches the cache as the librarian types", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"]), book("Loud Mountains", ["Ann"])], onlineStatus);
     render(App, { backend });
