@@ -97,6 +97,7 @@ pub fn run() -> anyhow::Result<()> {
             app.manage(escalations::Arrivals::new(&store));
             let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone(), data_dir);
             app.manage(engine.clone());
+            commands::read_first_screen_ahead(&engine);
             tauri::async_runtime::spawn(engine.run(app.handle().clone()));
             Ok(())
         })
