@@ -20,8 +20,10 @@
 //! the page cache (`dd iflag=nocache`, i.e. `posix_fadvise(DONTNEED)`: no root needed; pages
 //! that other running programs have mapped stay). Warm: right after another launch.
 //!
-//! Then, for reference, the memory of WebKitGTK's own MiniBrowser showing a static page of 40
-//! rows: what any window drawn by WebKitGTK costs on this machine. Last, one launch driven over
+//! Then, for reference, WebKitGTK's own MiniBrowser showing a static page of 40 rows: how long
+//! it takes, cold and warm, from spawn to that page painted (the page reports its paint to a
+//! loopback listener here, as the app's probe does), and what it costs in memory: what any
+//! window drawn by WebKitGTK costs on this machine. Last, one launch driven over
 //! WebDriver (WebKitWebDriver, as tauri-driver would start it) measures memory after scrolling
 //! the list to its middle and after a search (under automation the app keeps WebKit's GPU
 //! compositing, for WebDriver's screenshots: those figures compare with each other).
@@ -819,6 +821,7 @@ fn reference(env: &AppEnv, mapped: &BTreeSet<PathBuf>) -> anyhow::Result<()> {
         &page,
         format!("<!doctype html><html><body><h1>Catalogue</h1><ul>{rows}</ul></body></html>"),
     )?;
+    reference_start(env, &mini, &rows, mapped)?;
     println!("\nreference: WebKitGTK's MiniBrowser on a static page of 40 rows (3 launches each)");
     for (label, compositing) in [("WebKit's defaults", true), ("compositing off", false)] {
         let mut samples = Vec::new();
@@ -844,6 +847,81 @@ fn reference(env: &AppEnv, mapped: &BTreeSet<PathBuf>) -> anyhow::Result<()> {
             median(samples.iter().map(Sample::pss_mb).collect()),
             median(samples.iter().map(Sample::uss_mb).collect()),
         );
+    }
+    Ok(())
+}
+
+/// WebKitGTK's own start on this machine: MiniBrowser, drawn without compositing as the app
+/// is, from spawn to its static page of 40 rows painted. The page does what the app's probe
+/// does: two animation frames after it is parsed it asks a loopback listener here for an image,
+/// and the time is taken when that connection comes. Cold launches drop the same files from the
+/// page cache as the app's cold launches (WebKit's libraries are most of them), and
+/// MiniBrowser's own binary.
+fn reference_start(
+    env: &AppEnv,
+    mini: &Path,
+    rows: &str,
+    mapped: &BTreeSet<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut files = mapped.clone();
+    files.insert(mini.to_path_buf());
+    println!(
+        "\nreference: WebKitGTK's MiniBrowser (compositing off), spawn to a static page of 40 rows \
+         painted"
+    );
+    let mut times: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for _ in 0..3 {
+        for kind in ["cold", "warm"] {
+            if kind == "cold" {
+                evict(&files, env)?;
+            }
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            listener.set_nonblocking(true)?;
+            let port = listener.local_addr()?.port();
+            let page = env.home.join("reference-start.html");
+            std::fs::write(
+                &page,
+                format!(
+                    "<!doctype html><html><body><h1>Catalogue</h1><ul>{rows}</ul><script>\
+                     requestAnimationFrame(() => requestAnimationFrame(() => {{ \
+                     new Image().src = 'http://127.0.0.1:{port}/painted'; }}));\
+                     </script></body></html>"
+                ),
+            )?;
+            let spawned = Instant::now();
+            let child = env
+                .command(mini)
+                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                .arg("--geometry=1200x800")
+                .arg(format!("file://{}", page.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start MiniBrowser")?;
+            let child = Stopped(child);
+            let painted = loop {
+                match listener.accept() {
+                    Ok(_) => break spawned.elapsed(),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        ensure!(
+                            spawned.elapsed() < Duration::from_secs(60),
+                            "MiniBrowser painted nothing within 60 s"
+                        );
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            drop(child);
+            println!("  {kind:<5} {:>9}", ms(painted));
+            times
+                .entry(kind)
+                .or_default()
+                .push(painted.as_secs_f64() * 1e3);
+        }
+    }
+    for (kind, t) in times {
+        println!("  {kind} median {:.0} ms", median(t));
     }
     Ok(())
 }
