@@ -94,6 +94,38 @@ describe("the catalogue window", () => {
     expect(offsets.filter((o) => o === 0).length).toBe(before + 1);
   });
 
+  it("moves the selection through the list with the arrow keys from the search box", async () => {
+    const backend = fakeBackend([book("Alpha", ["A"]), book("Beta", ["B"]), book("Gamma", ["C"])], onlineStatus);
+    render(App, { backend });
+    await screen.findByText("Gamma");
+    const search = screen.getByTestId("catalogue-search");
+    const selected = () => screen.getAllByRole("option").filter((o) => o.getAttribute("aria-selected") === "true").map((o) => o.querySelector(".title")?.textContent);
+    await fireEvent.keyDown(search, { key: "ArrowDown" });
+    expect(selected()).toEqual(["Alpha"]);
+    await fireEvent.keyDown(search, { key: "ArrowDown" });
+    await fireEvent.keyDown(search, { key: "ArrowDown" });
+    expect(selected()).toEqual(["Gamma"]);
+    await fireEvent.keyDown(search, { key: "ArrowUp" });
+    expect(selected()).toEqual(["Beta"]);
+  });
+
+  it("starts the arrow keys from the first row in view once the selection was scrolled far away", async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => book(`Book ${String(i).padStart(4, "0")}`, ["A"]));
+    const backend = fakeBackend(many, onlineStatus);
+    render(App, { backend });
+    await screen.findByText("Book 0000");
+    await screen.findByText("Signed in as librarian");
+    const search = screen.getByTestId("catalogue-search");
+    await fireEvent.keyDown(search, { key: "ArrowDown" });
+    const list = screen.getByTestId("catalogue-list");
+    Object.defineProperty(list, "scrollTop", { configurable: true, writable: true, value: 2500 * 32 });
+    await fireEvent.scroll(list);
+    await waitFor(() => expect(screen.getAllByRole("option").some((o) => o.textContent?.includes("Book 2500"))).toBe(true));
+    await fireEvent.keyDown(search, { key: "ArrowDown" });
+    const selected = screen.getAllByRole("option").filter((o) => o.getAttribute("aria-selected") === "true");
+    expect(selected.map((o) => o.querySelector(".title")?.textContent)).toEqual(["Book 2500"]);
+  });
+
   it("searches the cache as the librarian types", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"]), book("Loud Mountains", ["Ann"])], onlineStatus);
     render(App, { backend });
