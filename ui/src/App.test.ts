@@ -126,6 +126,35 @@ describe("the catalogue window", () => {
     expect(selected.map((o) => o.querySelector(".title")?.textContent)).toEqual(["Book 2500"]);
   });
 
+  it("shows the first page read before the first sync status, without waiting for it to be read again", async () => {
+    const backend = fakeBackend([book("The Quiet Harbour", ["Mira"])], onlineStatus);
+    const held: (() => void)[] = [];
+    const real = backend.listBooks.bind(backend);
+    backend.listBooks = (query) => new Promise((resolve) => held.push(() => void real(query).then(resolve)));
+    render(App, { backend });
+    // The first status arrives (and moves the data key) while the first page is being read.
+    await screen.findByText("Signed in as librarian");
+    await waitFor(() => expect(held.length).toBeGreaterThanOrEqual(2));
+    held[0]();
+    expect(await screen.findByText("The Quiet Harbour")).toBeTruthy();
+  });
+
+  it("keeps the rows on screen while a sync's changes are read again", async () => {
+    const backend = fakeBackend([book("First", ["A"])], { ...onlineStatus, last_seq: 1 });
+    render(App, { backend });
+    await screen.findByText("First");
+    await screen.findByText("Signed in as librarian");
+    const held: (() => void)[] = [];
+    const real = backend.listBooks.bind(backend);
+    backend.listBooks = (query) => new Promise((resolve) => held.push(() => void real(query).then(resolve)));
+    backend.books.push(book("Arrived By Sync", ["B"]));
+    backend.emitStatus({ ...onlineStatus, last_seq: 2 });
+    await waitFor(() => expect(held.length).toBe(1));
+    expect(screen.getByText("First")).toBeTruthy();
+    held[0]();
+    expect(await screen.findByText("Arrived By Sync")).toBeTruthy();
+  });
+
   it("searches the cache as the librarian types", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"]), book("Loud Mountains", ["Ann"])], onlineStatus);
     render(App, { backend });
