@@ -826,18 +826,7 @@ fn reference(env: &AppEnv, mapped: &BTreeSet<PathBuf>) -> anyhow::Result<()> {
     for (label, compositing) in [("WebKit's defaults", true), ("compositing off", false)] {
         let mut samples = Vec::new();
         for _ in 0..3 {
-            let mut cmd = env.command(&mini);
-            if !compositing {
-                cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-            }
-            let child = cmd
-                .arg("--geometry=1200x800")
-                .arg(format!("file://{}", page.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start MiniBrowser")?;
-            let child = Stopped(child);
+            let child = start_minibrowser(env, &mini, &page, compositing)?;
             std::thread::sleep(Duration::from_secs(4));
             samples.push(sample(child.0.id()));
         }
@@ -849,6 +838,27 @@ fn reference(env: &AppEnv, mapped: &BTreeSet<PathBuf>) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// MiniBrowser showing `page`, with WebKit's GPU compositing or without it (as the app draws).
+fn start_minibrowser(
+    env: &AppEnv,
+    mini: &Path,
+    page: &Path,
+    compositing: bool,
+) -> anyhow::Result<Stopped> {
+    let mut cmd = env.command(mini);
+    if !compositing {
+        cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
+    let child = cmd
+        .arg("--geometry=1200x800")
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start MiniBrowser")?;
+    Ok(Stopped(child))
 }
 
 /// WebKitGTK's own start on this machine: MiniBrowser, drawn without compositing as the app
@@ -889,16 +899,7 @@ fn reference_start(
                 ),
             )?;
             let spawned = Instant::now();
-            let child = env
-                .command(mini)
-                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-                .arg("--geometry=1200x800")
-                .arg(format!("file://{}", page.display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start MiniBrowser")?;
-            let child = Stopped(child);
+            let child = start_minibrowser(env, mini, &page, false)?;
             let painted = loop {
                 match listener.accept() {
                     Ok(_) => break spawned.elapsed(),
