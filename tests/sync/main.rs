@@ -138,7 +138,7 @@ async fn an_offline_edit_waits_in_the_outbox_and_is_pushed_when_the_server_is_re
             .is_some_and(ClientError::is_retryable),
         "{offline:?}"
     );
-    assert_eq!(cache.lock().expect("cache").status()?.pending_edits, 1);
+    assert_eq!(cache.lock().expect("cache").sync_counts()?.pending_edits, 1);
 
     let report = sync(&client, &cache).await?;
     assert_eq!((report.push.pushed, report.push.conflicts), (1, 0));
@@ -235,7 +235,7 @@ async fn concurrent_edits_of_the_same_field_wait_in_the_inbox_until_settled() ->
     assert_eq!(sync(&a, &a_cache).await?.push.pushed, 1);
     sync(&b, &b_cache).await?;
     assert_eq!(cached(&b_cache, book.id)?.record.title, "Our Agreed Title");
-    assert_eq!(a_cache.lock().expect("cache").status()?.conflicts, 0);
+    assert_eq!(a_cache.lock().expect("cache").sync_counts()?.conflicts, 0);
     Ok(())
 }
 
@@ -426,7 +426,7 @@ async fn a_hold_on_a_book_with_every_copy_taken_is_lost_plainly_or_escalated_for
                 .as_str()
                 .is_some_and(|id| Uuid::parse_str(id).is_ok())
         );
-        assert_eq!(s.status()?.lost_holds, 2);
+        assert_eq!(s.sync_counts()?.lost_holds, 2);
         assert!(s.pending_edits()?.is_empty(), "lost holds are not retried");
     }
 

@@ -54,12 +54,15 @@ pub fn status(cache: &Cache, args: &StatusArgs) -> Result<(), CliError> {
     );
     println!(
         "outbox: {} pending, {} failed, {} lost hold(s); {} conflict(s)",
-        status.pending_edits, status.failed_edits, status.lost_holds, status.conflicts
+        status.sync.pending_edits,
+        status.sync.failed_edits,
+        status.sync.lost_holds,
+        status.sync.conflicts
     );
     println!(
         "last sync: {} (feed at {})",
-        status.last_sync.as_deref().unwrap_or("never"),
-        status.last_seq
+        status.sync.last_sync.as_deref().unwrap_or("never"),
+        status.sync.last_seq
     );
     Ok(())
 }

@@ -74,7 +74,7 @@ pub struct CachedRecord<R> {
     pub in_conflict: bool,
 }
 
-/// The counts behind the status bar and `shelfmark status`.
+/// What `shelfmark status` shows: the records cached by kind, and [`SyncCounts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Status {
@@ -86,28 +86,26 @@ pub struct Status {
     pub patrons: i64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub holds: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub pending_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub failed_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub conflicts: i64,
-    /// Holds the server could not fill, not yet dismissed.
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub lost_holds: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub last_seq: i64,
-    pub last_sync: Option<String>,
+    #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(flatten))]
+    pub sync: SyncCounts,
 }
 
-/// The outbox by state and the feed position (see [`Store::sync_counts`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the desktop's status bar shows: the outbox by state and the feed position (see
+/// [`Store::sync_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncCounts {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub pending_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub failed_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub conflicts: i64,
     /// Holds the server could not fill, not yet dismissed.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub lost_holds: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
     pub last_sync: Option<String>,
 }
@@ -382,20 +380,14 @@ impl Store {
         self.count(RecordType::Book)
     }
 
-    /// Everything `shelfmark status` shows: the records cached by kind, and [`SyncCounts`].
+    /// Everything `shelfmark status` shows.
     pub fn status(&self) -> Result<Status, StoreError> {
-        let sync = self.sync_counts()?;
         Ok(Status {
             books: self.count(RecordType::Book)?,
             copies: self.count(RecordType::Copy)?,
             patrons: self.count(RecordType::Patron)?,
             holds: self.count(RecordType::Hold)?,
-            pending_edits: sync.pending_edits,
-            failed_edits: sync.failed_edits,
-            conflicts: sync.conflicts,
-            lost_holds: sync.lost_holds,
-            last_seq: sync.last_seq,
-            last_sync: sync.last_sync,
+            sync: self.sync_counts()?,
         })
     }
 

@@ -250,7 +250,7 @@ fn an_offline_edit_shows_at_once_marked_pending_and_queues_with_its_base() {
     let listed = store.list_books("edited", 10).expect("searches");
     assert_eq!(listed.len(), 1);
     assert!(listed[0].pending);
-    assert_eq!(store.status().expect("status").pending_edits, 1);
+    assert_eq!(store.sync_counts().expect("counts").pending_edits, 1);
 }
 
 #[test]
@@ -413,15 +413,15 @@ fn a_failed_edit_is_kept_with_the_problem_until_retried() {
     store
         .fail(entry.seq, &json!({"title": "Bad"}))
         .expect("fails");
-    let status = store.status().expect("status");
-    assert_eq!((status.pending_edits, status.failed_edits), (0, 1));
+    let counts = store.sync_counts().expect("counts");
+    assert_eq!((counts.pending_edits, counts.failed_edits), (0, 1));
     assert_eq!(cached_book(&store, 1).record.title, "Mine");
     store.retry(entry.seq).expect("retries");
     assert_eq!(store.pending_edits().expect("pending").len(), 1);
 }
 
 #[test]
-fn the_sync_counts_are_the_status_without_the_counts_by_kind() {
+fn the_sync_counts_are_the_outbox_by_state_and_the_last_sync() {
     let mut store = synced_store();
     let mut book = cached_book(&store, 1).record;
     book.title = "Mine".into();
@@ -429,32 +429,18 @@ fn the_sync_counts_are_the_status_without_the_counts_by_kind() {
     store
         .fail(failed.seq, &json!({"title": "Bad"}))
         .expect("fails");
-    let mut other = book.clone();
-    other.id = Uuid::from_u128(2);
-    other.title = "A new book".into();
-    store.save(&other).expect("saves");
+    book.id = Uuid::from_u128(2);
+    book.title = "A new book".into();
+    store.save(&book).expect("saves");
     store.mark_synced("2026-11-30T02:00:00Z").expect("marks");
-    let status = store.status().expect("status");
     let counts = store.sync_counts().expect("counts");
-    assert_eq!(
-        counts,
-        sync_counts_of(&status),
-        "the status bar's counts must agree with `shelfmark status`"
-    );
     assert_eq!((counts.pending_edits, counts.failed_edits), (1, 1));
+    assert_eq!((counts.conflicts, counts.lost_holds), (0, 0));
+    assert_eq!(counts.last_seq, 2);
     assert_eq!(counts.last_sync.as_deref(), Some("2026-11-30T02:00:00Z"));
-}
-
-/// The part of a status the sync counts repeat.
-fn sync_counts_of(status: &crate::Status) -> crate::SyncCounts {
-    crate::SyncCounts {
-        pending_edits: status.pending_edits,
-        failed_edits: status.failed_edits,
-        conflicts: status.conflicts,
-        lost_holds: status.lost_holds,
-        last_seq: status.last_seq,
-        last_sync: status.last_sync.clone(),
-    }
+    let status = store.status().expect("status");
+    assert_eq!((status.books, status.copies), (2, 1), "the new book counts");
+    assert_eq!(status.sync, counts);
 }
 
 #[test]
@@ -611,11 +597,11 @@ fn a_lost_hold_is_kept_with_the_servers_answer_until_dismissed() {
         store.pending_edits().expect("pending").is_empty(),
         "a lost hold is never retried"
     );
-    assert_eq!(store.status().expect("status").lost_holds, 1);
+    assert_eq!(store.sync_counts().expect("counts").lost_holds, 1);
     assert_eq!(store.hold_outcome(hold.id).expect("reads"), Some(answer));
     store.discard(entry.seq).expect("dismisses");
     assert!(store.get::<Hold>(hold.id).expect("reads").is_none());
-    assert_eq!(store.status().expect("status").lost_holds, 0);
+    assert_eq!(store.sync_counts().expect("counts").lost_holds, 0);
 }
 
 #[test]
