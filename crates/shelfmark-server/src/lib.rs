@@ -5,16 +5,22 @@
 //! the command line and calls these, so the integration tests run the very same server.
 //!
 //! Code map: `http` (routes, extractors, conditional requests; `holds` and `escalations` for
-//! the business operations), `store` (the database behind a SQLite and a PostgreSQL
-//! implementation; `store::ops` the multi-record operations written once for both), `mail`
-//! (the manager's and patrons' mails, the outbox delivery over SMTP or into a spool folder),
-//! `auth` (passwords, tokens), `demo` (seed data), `error` (the one problem+json error type).
+//! the business operations), `records` (the kinds of record and their rules: indexed columns,
+//! validation, search text), `store` (the database: the storage rules written once over a
+//! SQLite and a PostgreSQL backend; `store::ops` the multi-record operations), `mail`
+//! (`mail::compose` writes the manager's and patrons' mails, `mail::deliver` sends the outbox
+//! over SMTP or into a spool folder), `auth` (passwords, tokens), `demo` (seed data), `error`
+//! (the one problem+json error type).
+//!
+//! Imports point inward: `http` -> `store` -> `records`, `mail::compose`;
+//! `mail::deliver` -> `store`. Neither `records` nor `mail::compose` imports the store.
 
 pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod records;
 pub mod store;
 
 use std::future::Future;
@@ -29,7 +35,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::SessionCache;
 use crate::error::AppError;
-use crate::mail::MailSettings;
+use crate::mail::compose::MailSettings;
 use crate::store::Store;
 
 /// Settings of a running server.
@@ -61,7 +67,7 @@ pub struct Shared {
     pub store: Store,
     pub sessions: SessionCache,
     pub config: Config,
-    /// Wakes the mail delivery task (`mail::spawn_delivery`) after a write that may have
+    /// Wakes the mail delivery task (`mail::deliver::spawn_delivery`) after a write that may have
     /// queued a mail.
     pub mail_wake: Arc<tokio::sync::Notify>,
 }

@@ -29,6 +29,10 @@ use shelfmark_core::RecordType;
 use shelfmark_core::wire::Role;
 use uuid::Uuid;
 
+pub use crate::mail::compose::OutboxMail;
+pub use crate::records::Index;
+use crate::records::{Kind, index_of};
+
 /// The schema version this binary writes. A database with a higher one is refused.
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -106,22 +110,6 @@ pub fn version_of(etag: &str) -> Option<i64> {
     etag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
 }
 
-/// The columns extracted from a record so the database can index, filter and search it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Index {
-    /// Unique per kind among live records (ISBN of a book, barcode of a copy).
-    pub unique_key: Option<String>,
-    /// The main reference (a copy's book, a hold's patron).
-    pub ref_id: Option<Uuid>,
-    /// The second reference (a hold's book).
-    pub ref2_id: Option<Uuid>,
-    /// The third reference (a hold's copy: unique among active holds).
-    pub ref3_id: Option<Uuid>,
-    pub status: Option<String>,
-    /// Words for full-text search.
-    pub search: String,
-}
-
 /// A new state of a record.
 #[derive(Debug, Clone)]
 pub struct Write {
@@ -129,6 +117,18 @@ pub struct Write {
     pub id: Uuid,
     pub data: String,
     pub index: Index,
+}
+
+impl Write {
+    /// A record of kind `K` as it is written: its JSON and its indexed columns.
+    pub fn of<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
+        Ok(Write {
+            kind: K::TYPE,
+            id,
+            data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            index: index_of::<K>(record),
+        })
+    }
 }
 
 /// The state a write expects to find.
@@ -332,7 +332,7 @@ impl Store {
         &self,
         actor: &Actor,
         op: ops::Op,
-        mail: &crate::mail::MailSettings,
+        mail: &crate::mail::compose::MailSettings,
     ) -> Result<ops::Outcome, StoreError> {
         let mut attempt = 0;
         loop {
@@ -382,22 +382,6 @@ impl Store {
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_meta(key, value))
     }
-}
-
-/// One mail of the outbox: the finished message and its delivery state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxMail {
-    pub id: Uuid,
-    /// `<...>`, stable across retries: a receiver can drop a repeated delivery.
-    pub message_id: String,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    /// The whole RFC 5322 message, headers included, as it is sent.
-    pub raw: String,
-    pub attempts: i64,
-    pub sent: bool,
-    pub last_error: Option<String>,
 }
 
 /// The time of a change, as stored and shown.

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::{
     Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Row, StoreError, Write, WriteOutcome,
 };
-use crate::http::records::{Copies, Escalations, Holds, Kind, PurchaseRequests};
-use crate::mail::{self, MailSettings};
+use crate::mail::compose::{self as mail, MailSettings};
+use crate::records::{Copies, Escalations, Holds, PurchaseRequests};
 
 /// The primitive steps an operation takes inside one transaction.
 pub(crate) trait TxOps {
@@ -183,19 +183,6 @@ fn parse<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
     })
 }
 
-fn write_of<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
-    Ok(Write {
-        kind: K::TYPE,
-        id,
-        data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        index: {
-            let mut index = K::index(record);
-            index.search = crate::http::records::clean_search(&index.search);
-            index
-        },
-    })
-}
-
 async fn live<T: TxOps>(tx: &mut T, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
     Ok(tx.get(kind, id).await?.filter(Row::is_live))
 }
@@ -235,7 +222,7 @@ async fn set_copy_status<T: TxOps>(
         return Ok(());
     }
     copy.status = to;
-    let w = write_of::<Copies>(copy.id, &copy)?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
     written(
         tx.put(actor, w, Expect::Version(row.version)).await?,
         "copy",
@@ -282,7 +269,7 @@ async fn place_hold<T: TxOps>(
     if let Some(copy_row) = tx.available_copy(hold.book_id).await? {
         let mut copy: Copy = parse(&copy_row)?;
         copy.status = CopyStatus::Held;
-        let w = write_of::<Copies>(copy.id, &copy)?;
+        let w = Write::of::<Copies>(copy.id, &copy)?;
         written(
             tx.put(actor, w, Expect::Version(copy_row.version)).await?,
             "copy",
@@ -290,7 +277,7 @@ async fn place_hold<T: TxOps>(
         hold.copy_id = Some(copy.id);
         hold.status = HoldStatus::Active;
         hold.cancel_reason = None;
-        let w = write_of::<Holds>(hold.id, &hold)?;
+        let w = Write::of::<Holds>(hold.id, &hold)?;
         let row = written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
         return Ok((Outcome::HoldPlaced(row), true));
     }
@@ -314,7 +301,7 @@ async fn place_hold<T: TxOps>(
         resolution_note: None,
         created_at: Utc::now(),
     };
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     written(tx.put(actor, w, Expect::Absent).await?, "escalation")?;
     let message = mail::manager_mail(settings, &patron, &book, &escalation)
         .map_err(|e| StoreError::Corrupt(format!("cannot write the manager's mail: {e}")))?;
@@ -392,7 +379,7 @@ async fn update_hold<T: TxOps>(
         (Cancelled, Cancelled) => next.cancel_reason = hold.cancel_reason.or(next.cancel_reason),
         _ => {}
     }
-    let w = write_of::<Holds>(next.id, &next)?;
+    let w = Write::of::<Holds>(next.id, &next)?;
     let outcome = tx.put(actor, w, Expect::Version(version)).await?;
     let commit = matches!(outcome, WriteOutcome::Updated(_));
     Ok((Outcome::Written(outcome), commit))
@@ -431,7 +418,7 @@ async fn create_copy<T: TxOps>(
     actor: &Actor,
     mut copy: Copy,
 ) -> Result<(Outcome, bool), StoreError> {
-    let w = write_of::<Copies>(copy.id, &copy)?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
     let outcome = tx.put(actor, w, Expect::Absent).await?;
     let WriteOutcome::Created(created) = outcome else {
         return Ok((Outcome::Written(outcome), false));
@@ -456,7 +443,7 @@ async fn create_copy<T: TxOps>(
     };
     let mut escalation: Escalation = parse(&esc_row)?;
     copy.status = CopyStatus::Held;
-    let w = write_of::<Copies>(copy.id, &copy)?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
     let copy_row = written(
         tx.put(actor, w, Expect::Version(created.version)).await?,
         "copy",
@@ -469,14 +456,14 @@ async fn create_copy<T: TxOps>(
         status: HoldStatus::Active,
         cancel_reason: None,
     };
-    let w = write_of::<Holds>(hold.id, &hold)?;
+    let w = Write::of::<Holds>(hold.id, &hold)?;
     written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(format!(
         "The new copy {} went to the patron (hold {}).",
         copy.barcode, hold.id
     ));
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     written(
         tx.put(actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
@@ -498,7 +485,7 @@ async fn create_copy<T: TxOps>(
             PurchaseStatus::Requested | PurchaseStatus::Ordered
         ) {
             pr.status = PurchaseStatus::Received;
-            let w = write_of::<PurchaseRequests>(pr.id, &pr)?;
+            let w = Write::of::<PurchaseRequests>(pr.id, &pr)?;
             written(
                 tx.put(actor, w, Expect::Version(pr_row.version)).await?,
                 "purchase",
@@ -590,7 +577,7 @@ async fn reassign<T: TxOps>(
     let mut cancelled = hold.clone();
     cancelled.status = HoldStatus::Cancelled;
     cancelled.cancel_reason = Some("reassigned".into());
-    let w = write_of::<Holds>(cancelled.id, &cancelled)?;
+    let w = Write::of::<Holds>(cancelled.id, &cancelled)?;
     written(
         tx.put(actor, w, Expect::Version(hold_row.version)).await?,
         "hold",
@@ -603,7 +590,7 @@ async fn reassign<T: TxOps>(
         status: HoldStatus::Active,
         cancel_reason: None,
     };
-    let w = write_of::<Holds>(new_hold.id, &new_hold)?;
+    let w = Write::of::<Holds>(new_hold.id, &new_hold)?;
     let new_row = match tx.put(actor, w, Expect::Absent).await? {
         WriteOutcome::Created(row) => row,
         WriteOutcome::Exists(_) => {
@@ -613,7 +600,7 @@ async fn reassign<T: TxOps>(
     };
     escalation.status = EscalationStatus::Reassigned;
     escalation.resolution_note = Some(note).filter(|n| !n.trim().is_empty());
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
         tx.put(actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
@@ -673,10 +660,10 @@ async fn flag_purchase<T: TxOps>(
         note,
         status: PurchaseStatus::Requested,
     };
-    let w = write_of::<PurchaseRequests>(request.id, &request)?;
+    let w = Write::of::<PurchaseRequests>(request.id, &request)?;
     let pr_row = written(tx.put(actor, w, Expect::Absent).await?, "purchase request")?;
     escalation.status = EscalationStatus::PurchaseFlagged;
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
         tx.put(actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
@@ -711,7 +698,7 @@ async fn resolve<T: TxOps>(
     };
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(note);
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
         tx.put(actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",

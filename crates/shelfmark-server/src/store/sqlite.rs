@@ -22,7 +22,7 @@ use super::{
     Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Revision, Row, SCHEMA_VERSION, StoreError,
     User, Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
 };
-use crate::mail::MailSettings;
+use crate::mail::compose::MailSettings;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
