@@ -21,10 +21,10 @@ use uuid::Uuid;
 
 use super::holds::refusal;
 use super::records::{IdPath, live_row, not_found};
+use super::staff::Staff;
 use super::{JsonBody, Tags, json_with_etag, location, not_modified};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{ListQuery, Row};
 

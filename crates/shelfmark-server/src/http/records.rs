@@ -29,11 +29,11 @@ use shelfmark_core::{
 };
 use uuid::Uuid;
 
+use super::staff::Staff;
 use super::{JsonBody, Params, Tags, json_with_etag, location, not_modified};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
 pub use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons, PurchaseRequests};
+use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{
     DeleteOutcome, Expect, ListQuery, Row, Write, WriteOutcome, etag_for, version_of,
