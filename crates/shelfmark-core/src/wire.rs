@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::RecordType;
+use crate::model::{Book, CopyStatus, Escalation, Hold, Patron, PurchaseRequest, RecordType};
 use crate::validate::FieldError;
 
 /// `POST /v1/sessions` body.
@@ -127,4 +127,143 @@ pub struct EditConflict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Duplicate {
     pub existing_id: Uuid,
+}
+
+/// The copy an active hold took, as the detail shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct HeldCopy {
+    pub id: Uuid,
+    pub barcode: String,
+    pub branch: String,
+    pub status: CopyStatus,
+}
+
+/// One active hold on a copy of the escalated book, with its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ActiveHold {
+    pub hold: Hold,
+    #[serde(default)]
+    pub hold_etag: Option<String>,
+    #[serde(default)]
+    pub holder: Option<Patron>,
+    #[serde(default)]
+    pub premium: bool,
+    #[serde(default)]
+    pub copy: Option<HeldCopy>,
+    /// The copy's branch.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// RFC 3339 time the hold was placed (known to the server only: `None` from the cache).
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// Everything the manager decides from: the escalation, the premium patron, the book, every
+/// active hold on its copies, and the purchase requests for it.
+// `GET /v1/escalations/{id}` sends it (`EscalationDetail::server_body`); the desktop reads
+// that answer, or builds it from its cache when the server cannot be asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct EscalationDetail {
+    #[serde(flatten)]
+    pub escalation: Escalation,
+    #[serde(default)]
+    pub patron: Option<Patron>,
+    #[serde(default)]
+    pub book: Option<Book>,
+    #[serde(default)]
+    pub active_holds: Vec<ActiveHold>,
+    #[serde(default)]
+    pub purchase_requests: Vec<PurchaseRequest>,
+    /// The tag an action's `If-Match` names (the detail's ETag, or the cached `"v<version>"`).
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// Built from the cache because the server could not be asked.
+    #[serde(default)]
+    pub offline: bool,
+}
+
+impl EscalationDetail {
+    /// The body of `GET /v1/escalations/{id}`: every member in name order, without the two
+    /// the desktop adds itself (`etag`, which the server sends as the `ETag` header, and
+    /// `offline`).
+    pub fn server_body(&self) -> serde_json::Result<Vec<u8>> {
+        // Through a `Value`, whose objects keep their members sorted by name.
+        let mut value = serde_json::to_value(self)?;
+        if let serde_json::Value::Object(members) = &mut value {
+            members.remove("etag");
+            members.remove("offline");
+        }
+        serde_json::to_vec(&value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_escalation_body_sorts_its_members_and_leaves_the_desktops_out() {
+        let id = |n: u128| Uuid::from_u128(n);
+        let detail = EscalationDetail {
+            escalation: Escalation {
+                id: id(10),
+                patron_id: id(3),
+                book_id: id(1),
+                hold_request_id: id(21),
+                status: crate::EscalationStatus::Open,
+                resolution_note: None,
+                created_at: "2026-11-20T10:00:00Z".parse().expect("a time"),
+            },
+            patron: None,
+            book: None,
+            active_holds: vec![ActiveHold {
+                hold: Hold {
+                    id: id(6),
+                    patron_id: id(2),
+                    book_id: id(1),
+                    copy_id: Some(id(4)),
+                    status: crate::HoldStatus::Active,
+                    cancel_reason: None,
+                },
+                hold_etag: Some("\"v3\"".into()),
+                holder: None,
+                premium: false,
+                copy: Some(HeldCopy {
+                    id: id(4),
+                    barcode: "B1".into(),
+                    branch: "North".into(),
+                    status: CopyStatus::Held,
+                }),
+                branch: Some("North".into()),
+                since: None,
+            }],
+            purchase_requests: vec![],
+            etag: Some("\"v1.abc\"".into()),
+            offline: true,
+        };
+        let body = String::from_utf8(detail.server_body().expect("serialises")).expect("utf-8");
+        let (u1, u2, u3, u4, u6) = (id(1), id(2), id(3), id(4), id(6));
+        let (u10, u21) = (id(10), id(21));
+        assert_eq!(
+            body,
+            format!(
+                "{{\"active_holds\":[{{\"branch\":\"North\",\"copy\":{{\"barcode\":\"B1\",\
+                 \"branch\":\"North\",\"id\":\"{u4}\",\"status\":\"held\"}},\"hold\":{{\
+                 \"book_id\":\"{u1}\",\"cancel_reason\":null,\"copy_id\":\"{u4}\",\"id\":\"{u6}\",\
+                 \"patron_id\":\"{u2}\",\"status\":\"active\"}},\"hold_etag\":\"\\\"v3\\\"\",\
+                 \"holder\":null,\"premium\":false,\"since\":null}}],\"book\":null,\
+                 \"book_id\":\"{u1}\",\"created_at\":\"2026-11-20T10:00:00Z\",\
+                 \"hold_request_id\":\"{u21}\",\"id\":\"{u10}\",\"patron\":null,\
+                 \"patron_id\":\"{u3}\",\"purchase_requests\":[],\"resolution_note\":null,\
+                 \"status\":\"open\"}}"
+            )
+        );
+        let read: EscalationDetail = serde_json::from_str(&body).expect("parses back");
+        assert_eq!(read.etag, None);
+        assert!(!read.offline);
+        assert_eq!(read.active_holds, detail.active_holds);
+    }
 }

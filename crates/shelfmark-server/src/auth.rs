@@ -1,6 +1,6 @@
 //! Staff authentication: argon2id password hashes, random bearer tokens stored hashed, and the
-//! [`Staff`] extractor every protected handler takes first (so 401/403 come before anything
-//! else, as the protocol's order of evaluation requires).
+//! cache of recently confirmed tokens that `crate::http::staff::Staff` (the extractor every
+//! protected handler takes first) reads.
 //!
 //! Tokens are 256 random bits; the database keeps only their SHA-256, so a leaked database
 //! does not leak sessions. Recently seen tokens are cached in memory for a few seconds, so
@@ -13,18 +13,13 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use shelfmark_core::wire::{Role, UserInfo};
 
-use crate::AppState;
-use crate::error::AppError;
-use crate::store::{Actor, Store, StoreError, User};
+use crate::store::{Store, StoreError, User};
 
 /// How long a cached token stays trusted without asking the database again.
 const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -102,13 +97,13 @@ struct CachedSession {
 }
 
 impl SessionCache {
-    fn get(&self, hash: &str, now: i64) -> Option<UserInfo> {
+    pub(crate) fn get(&self, hash: &str, now: i64) -> Option<UserInfo> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(hash)?;
         (entry.expires_at > now && entry.checked.elapsed() < CACHE_TTL).then(|| entry.user.clone())
     }
 
-    fn put(&self, hash: String, user: UserInfo, expires_at: i64) {
+    pub(crate) fn put(&self, hash: String, user: UserInfo, expires_at: i64) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CACHE_MAX {
             entries.retain(|_, e| e.checked.elapsed() < CACHE_TTL);
@@ -124,66 +119,6 @@ impl SessionCache {
                 checked: Instant::now(),
             },
         );
-    }
-}
-
-/// The authenticated staff member making a request.
-#[derive(Debug, Clone)]
-pub struct Staff(pub UserInfo);
-
-impl Staff {
-    /// 403 unless the user has at least `role` (a manager can do everything).
-    pub fn require(&self, role: Role) -> Result<(), AppError> {
-        match (role, self.0.role) {
-            (Role::Librarian, _) | (Role::Manager, Role::Manager) => Ok(()),
-            (Role::Manager, Role::Librarian) => {
-                Err(AppError::Forbidden("this needs the manager role"))
-            }
-        }
-    }
-
-    pub fn actor(&self) -> Actor {
-        Actor {
-            name: self.0.name.clone(),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for Staff {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Staff, AppError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or(AppError::Unauthorized(
-                "send Authorization: Bearer <token> (POST /v1/sessions gives one)",
-            ))?;
-        let hash = token_hash(token);
-        let now = chrono::Utc::now().timestamp();
-        if let Some(user) = state.sessions.get(&hash, now) {
-            return Ok(Staff(user));
-        }
-        match state.store.session(&hash).await? {
-            Some((user, expires_at)) if expires_at > now => {
-                let info = UserInfo {
-                    id: user.id,
-                    name: user.name,
-                    role: user.role,
-                };
-                state.sessions.put(hash, info.clone(), expires_at);
-                Ok(Staff(info))
-            }
-            _ => Err(AppError::Unauthorized(
-                "the token is unknown or has expired: log in again",
-            )),
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use shelfmark_core::{
 use uuid::Uuid;
 
 use crate::auth::add_user;
-use crate::http::records::{Books, Copies, Escalations, Holds, Kind, Patrons};
+use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons};
 use crate::store::{Actor, Store, StoreError, Write};
 
 pub const BOOKS: usize = 2_400;
@@ -339,15 +339,6 @@ fn sentence(rng: &mut StdRng, templates: &[&str]) -> String {
         .replace("{place}", pick(rng, PLACES))
 }
 
-fn write<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
-    Ok(Write {
-        kind: K::TYPE,
-        id,
-        data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        index: K::index(record),
-    })
-}
-
 /// One generated book with what its copies' call numbers are made of.
 struct DemoBook {
     book: Book,
@@ -440,7 +431,7 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             surname,
             class,
         } = demo_book(&mut rng, i)?;
-        writes.push(write::<Books>(book.id, &book)?);
+        writes.push(Write::of::<Books>(book.id, &book)?);
         let call_number = format!(
             "{class} {}",
             surname.chars().take(3).collect::<String>().to_uppercase()
@@ -464,7 +455,7 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             if let Some((_, copies)) = shelves.last_mut() {
                 copies.push(writes.len());
             }
-            writes.push(write::<Copies>(copy.id, &copy)?);
+            writes.push(Write::of::<Copies>(copy.id, &copy)?);
         }
     }
     let mut patrons = Vec::with_capacity(PATRONS);
@@ -482,7 +473,7 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             branch: pick(&mut rng, &BRANCHES).to_owned(),
         };
         patrons.push((patron.id, patron.premium));
-        writes.push(write::<Patrons>(patron.id, &patron)?);
+        writes.push(Write::of::<Patrons>(patron.id, &patron)?);
     }
     add_holds(&mut rng, &mut writes, &shelves, &patrons)?;
     Ok(writes)
@@ -523,7 +514,7 @@ fn add_holds(
         for &i in copies.iter().take(held) {
             let mut copy = copy_at(writes, i)?;
             copy.status = CopyStatus::Held;
-            writes[i] = write::<Copies>(copy.id, &copy)?;
+            writes[i] = Write::of::<Copies>(copy.id, &copy)?;
             let hold = Hold {
                 id: uuid(rng),
                 patron_id: holders.next().copied().unwrap_or_default(),
@@ -532,7 +523,7 @@ fn add_holds(
                 status: HoldStatus::Active,
                 cancel_reason: None,
             };
-            new_records.push(write::<Holds>(hold.id, &hold)?);
+            new_records.push(Write::of::<Holds>(hold.id, &hold)?);
         }
         if escalate {
             let escalation = Escalation {
@@ -547,7 +538,7 @@ fn add_holds(
                 resolution_note: None,
                 created_at: created_at + chrono::Duration::minutes(37 * escalated as i64),
             };
-            new_records.push(write::<Escalations>(escalation.id, &escalation)?);
+            new_records.push(Write::of::<Escalations>(escalation.id, &escalation)?);
             escalated += 1;
         } else {
             single += 1;

@@ -3,13 +3,15 @@
 //! arrivals after a sync).
 //!
 //! Escalations are never edited offline (their actions are online-only), so this is a read
-//! path of its own, apart from [`crate::Editable`]. [`EscalationDetail`] has the shape of the
-//! server's `GET /v1/escalations/{id}` body, so the client parses that answer into it too.
+//! path of its own, apart from [`crate::Editable`]. [`EscalationDetail`] is the wire type of
+//! the server's `GET /v1/escalations/{id}` body (`shelfmark_core::wire`, re-exported here),
+//! so the client parses that answer into it too, and the cache builds the same thing.
 
 use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use shelfmark_core::{Book, CopyStatus, Escalation, Hold, Patron, PurchaseRequest, RecordType};
+pub use shelfmark_core::wire::{ActiveHold, EscalationDetail, HeldCopy};
+use shelfmark_core::{Book, Escalation, Hold, Patron, PurchaseRequest, RecordType};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -24,60 +26,6 @@ pub struct EscalationSummary {
     pub book_title: Option<String>,
     /// The premium patron's branch.
     pub branch: Option<String>,
-}
-
-/// The copy an active hold took, as the detail shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct HeldCopy {
-    pub id: Uuid,
-    pub barcode: String,
-    pub branch: String,
-    pub status: CopyStatus,
-}
-
-/// One active hold on a copy of the escalated book, with its holder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct ActiveHold {
-    pub hold: Hold,
-    #[serde(default)]
-    pub hold_etag: Option<String>,
-    #[serde(default)]
-    pub holder: Option<Patron>,
-    #[serde(default)]
-    pub premium: bool,
-    #[serde(default)]
-    pub copy: Option<HeldCopy>,
-    /// The copy's branch.
-    #[serde(default)]
-    pub branch: Option<String>,
-    /// RFC 3339 time the hold was placed (known to the server only: `None` from the cache).
-    #[serde(default)]
-    pub since: Option<String>,
-}
-
-/// Everything the manager decides from: the escalation, the premium patron, the book, every
-/// active hold on its copies, and the purchase requests for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct EscalationDetail {
-    #[serde(flatten)]
-    pub escalation: Escalation,
-    #[serde(default)]
-    pub patron: Option<Patron>,
-    #[serde(default)]
-    pub book: Option<Book>,
-    #[serde(default)]
-    pub active_holds: Vec<ActiveHold>,
-    #[serde(default)]
-    pub purchase_requests: Vec<PurchaseRequest>,
-    /// The tag an action's `If-Match` names (the detail's ETag, or the cached `"v<version>"`).
-    #[serde(default)]
-    pub etag: Option<String>,
-    /// Built from the cache because the server could not be asked.
-    #[serde(default)]
-    pub offline: bool,
 }
 
 impl Store {

@@ -12,10 +12,10 @@ use axum::response::Response;
 use serde_json::value::RawValue;
 use shelfmark_core::wire::{Change, ChangeFeed};
 
+use super::staff::Staff;
 use super::{Params, Tags, json_with_etag, not_modified};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: i64 = 1000;
 pub const MAX_LIMIT: i64 = 5000;

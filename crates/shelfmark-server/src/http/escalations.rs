@@ -15,16 +15,16 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use shelfmark_core::wire::Role;
+use shelfmark_core::wire::{ActiveHold, EscalationDetail, HeldCopy, Role};
 use shelfmark_core::{Copy, Escalation, Hold, Patron, RecordType};
 use uuid::Uuid;
 
 use super::holds::refusal;
 use super::records::{IdPath, live_row, not_found};
+use super::staff::Staff;
 use super::{JsonBody, Tags, json_with_etag, location, not_modified};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{ListQuery, Row};
 
@@ -77,7 +77,7 @@ async fn detail(
             },
         )
         .await?;
-    let mut active = Vec::new();
+    let mut active_holds = Vec::new();
     for hold_row in &holds {
         seen(hold_row);
         let hold: Hold = parse(hold_row)?;
@@ -95,19 +95,20 @@ async fn detail(
             .map(|r| r.at);
         let holder: Option<Patron> = holder.as_ref().map(parse).transpose()?;
         let copy: Option<Copy> = copy.as_ref().map(parse).transpose()?;
-        active.push(json!({
-            "hold": hold_row.json(),
-            "hold_etag": hold_row.etag(),
-            "holder": holder.as_ref().map(|p| json!({
-                "id": p.id, "name": p.name, "email": p.email, "premium": p.premium, "branch": p.branch
-            })),
-            "premium": holder.as_ref().is_some_and(|p| p.premium),
-            "copy": copy.as_ref().map(|c| json!({
-                "id": c.id, "barcode": c.barcode, "branch": c.branch, "status": c.status
-            })),
-            "branch": copy.as_ref().map(|c| c.branch.clone()),
-            "since": since,
-        }));
+        active_holds.push(ActiveHold {
+            hold,
+            hold_etag: Some(hold_row.etag()),
+            premium: holder.as_ref().is_some_and(|p| p.premium),
+            holder,
+            branch: copy.as_ref().map(|c| c.branch.clone()),
+            copy: copy.map(|c| HeldCopy {
+                id: c.id,
+                barcode: c.barcode,
+                branch: c.branch,
+                status: c.status,
+            }),
+            since,
+        });
     }
     let requests = state
         .store
@@ -135,18 +136,18 @@ async fn detail(
     if Tags::from_headers(&headers, IF_NONE_MATCH).is_some_and(|t| t.matches_weak(&etag)) {
         return Ok(not_modified(&etag));
     }
-    let mut body = match row.json() {
-        Value::Object(map) => map,
-        _ => Map::new(),
+    let detail = EscalationDetail {
+        escalation,
+        patron: patron.as_ref().map(parse).transpose()?,
+        book: book.as_ref().map(parse).transpose()?,
+        active_holds,
+        purchase_requests: requests.iter().map(parse).collect::<Result<_, _>>()?,
+        etag: None,
+        offline: false,
     };
-    body.insert("patron".into(), patron.map_or(Value::Null, |r| r.json()));
-    body.insert("book".into(), book.map_or(Value::Null, |r| r.json()));
-    body.insert("active_holds".into(), Value::Array(active));
-    body.insert(
-        "purchase_requests".into(),
-        Value::Array(requests.iter().map(Row::json).collect()),
-    );
-    let bytes = serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
+    let bytes = detail
+        .server_body()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(json_with_etag(StatusCode::OK, &etag, None, bytes))
 }
 

@@ -14,10 +14,10 @@ use shelfmark_core::RecordType;
 use super::records::{
     Holds, IdPath, edit_conflict, expected_from_tags, live_row, not_found, parse_record,
 };
+use super::staff::Staff;
 use super::{JsonBody, Tags, json_with_etag, location};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{DeleteOutcome, WriteOutcome};
 

@@ -7,6 +7,7 @@ pub mod holds;
 pub mod openapi;
 pub mod records;
 pub mod sessions;
+pub mod staff;
 
 use std::collections::HashMap;
 
@@ -19,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use shelfmark_core::RecordType;
 
-use crate::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Every route of the API, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[

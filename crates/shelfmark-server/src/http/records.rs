@@ -1,7 +1,8 @@
 //! Every kind of record: conditional GET, PUT and DELETE, collections and history.
 //!
-//! Books, copies and patrons behave the same way and differ only in their record type, rules,
-//! indexed columns and filters, which [`Kind`] describes; the handlers are generic over it.
+//! Books, copies and patrons behave the same way and differ only in their record type, rules
+//! and indexed columns, which [`Kind`] describes (`crate::records`, shared with the store),
+//! and in their filters, which [`Collection`] adds; the handlers are generic over both.
 //! Holds, escalations and purchase requests are read through the same handlers, while their
 //! writes are business operations (`super::holds`, `super::escalations`). Creating a copy is
 //! one too: a new copy goes first to a premium patron waiting on a purchase.
@@ -19,55 +20,33 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shelfmark_core::wire::{EditConflict, Role};
 use shelfmark_core::{
-    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
-    PurchaseRequest, PurchaseStatus, RecordType, ValidationErrors,
+    Copy, CopyStatus, EscalationStatus, HoldStatus, PurchaseStatus, RecordType, ValidationErrors,
 };
 use uuid::Uuid;
 
+use super::staff::Staff;
 use super::{JsonBody, Params, Tags, json_with_etag, location, not_modified};
-use crate::AppState;
-use crate::auth::Staff;
 use crate::error::AppError;
+pub use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons, PurchaseRequests};
+use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{
-    DeleteOutcome, Expect, Index, ListQuery, Row, Write, WriteOutcome, etag_for, version_of,
+    DeleteOutcome, Expect, ListQuery, Row, Write, WriteOutcome, etag_for, version_of,
 };
 
-/// What distinguishes one kind of record from another on the wire and in the database.
-pub trait Kind: Send + Sync + 'static {
-    const TYPE: RecordType;
-    type Record: Serialize + DeserializeOwned + Send + Sync;
-    /// The role that may create, change and delete these records.
-    const WRITE_ROLE: Role = Role::Librarian;
-
-    fn validate(record: &mut Self::Record) -> Result<(), ValidationErrors>;
-    fn index(record: &Self::Record) -> Index;
-    /// Records this one refers to, which must exist: `(field, kind, id)`.
-    fn references(_record: &Self::Record) -> Vec<(&'static str, RecordType, Uuid)> {
-        Vec::new()
-    }
+/// What a collection of a kind offers beyond the kind's rules: its filters from the query
+/// string (every other filter is refused by the handlers' `Params`).
+pub trait Collection: Kind {
     /// The collection's filters from the query string.
     fn filters(_params: &Params) -> Result<ListQuery, AppError> {
         Ok(ListQuery::default())
     }
-    /// What to call the unique value in a `duplicate` answer.
-    fn unique_name() -> &'static str {
-        "value"
-    }
 }
-
-pub struct Books;
-pub struct Copies;
-pub struct Patrons;
-pub struct Holds;
-pub struct Escalations;
-pub struct PurchaseRequests;
 
 /// A `status` filter, checked against the kind's statuses.
 fn status_filter<T: DeserializeOwned>(
@@ -84,31 +63,7 @@ fn status_filter<T: DeserializeOwned>(
         .transpose()
 }
 
-impl Kind for Holds {
-    const TYPE: RecordType = RecordType::Hold;
-    type Record = Hold;
-
-    fn validate(_record: &mut Hold) -> Result<(), ValidationErrors> {
-        Ok(())
-    }
-
-    fn index(h: &Hold) -> Index {
-        Index {
-            ref_id: Some(h.patron_id),
-            ref2_id: Some(h.book_id),
-            ref3_id: h.copy_id,
-            status: Some(
-                match h.status {
-                    HoldStatus::Active => "active",
-                    HoldStatus::Cancelled => "cancelled",
-                    HoldStatus::Fulfilled => "fulfilled",
-                }
-                .to_owned(),
-            ),
-            ..Index::default()
-        }
-    }
-
+impl Collection for Holds {
     fn filters(params: &Params) -> Result<ListQuery, AppError> {
         Ok(ListQuery {
             ref_id: params.uuid("patron_id")?,
@@ -119,34 +74,7 @@ impl Kind for Holds {
     }
 }
 
-impl Kind for Escalations {
-    const TYPE: RecordType = RecordType::Escalation;
-    type Record = Escalation;
-
-    fn validate(_record: &mut Escalation) -> Result<(), ValidationErrors> {
-        Ok(())
-    }
-
-    fn index(e: &Escalation) -> Index {
-        Index {
-            // One escalation per lost hold request, enforced by the database.
-            unique_key: Some(e.hold_request_id.to_string()),
-            ref_id: Some(e.patron_id),
-            ref2_id: Some(e.book_id),
-            status: Some(
-                match e.status {
-                    EscalationStatus::Open => "open",
-                    EscalationStatus::Reassigned => "reassigned",
-                    EscalationStatus::PurchaseFlagged => "purchase_flagged",
-                    EscalationStatus::Resolved => "resolved",
-                }
-                .to_owned(),
-            ),
-            search: e.resolution_note.clone().unwrap_or_default(),
-            ..Index::default()
-        }
-    }
-
+impl Collection for Escalations {
     fn filters(params: &Params) -> Result<ListQuery, AppError> {
         Ok(ListQuery {
             ref_id: params.uuid("patron_id")?,
@@ -160,48 +88,7 @@ impl Kind for Escalations {
     }
 }
 
-impl Kind for PurchaseRequests {
-    const TYPE: RecordType = RecordType::PurchaseRequest;
-    type Record = PurchaseRequest;
-    const WRITE_ROLE: Role = Role::Manager;
-
-    fn validate(record: &mut PurchaseRequest) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::default();
-        if record.quantity == 0 {
-            errors.push("quantity", "buy at least one copy");
-        }
-        if record.requested_by.trim().is_empty() {
-            errors.push("requested_by", "say who asked for the purchase");
-        }
-        errors.into_result()
-    }
-
-    fn index(p: &PurchaseRequest) -> Index {
-        Index {
-            ref_id: Some(p.book_id),
-            ref2_id: p.escalation_id,
-            status: Some(
-                match p.status {
-                    PurchaseStatus::Requested => "requested",
-                    PurchaseStatus::Ordered => "ordered",
-                    PurchaseStatus::Received => "received",
-                    PurchaseStatus::Cancelled => "cancelled",
-                }
-                .to_owned(),
-            ),
-            search: format!("{} {}", p.isbn, p.note),
-            ..Index::default()
-        }
-    }
-
-    fn references(p: &PurchaseRequest) -> Vec<(&'static str, RecordType, Uuid)> {
-        let mut refs = vec![("book_id", RecordType::Book, p.book_id)];
-        if let Some(e) = p.escalation_id {
-            refs.push(("escalation_id", RecordType::Escalation, e));
-        }
-        refs
-    }
-
+impl Collection for PurchaseRequests {
     fn filters(params: &Params) -> Result<ListQuery, AppError> {
         Ok(ListQuery {
             ref_id: params.uuid("book_id")?,
@@ -215,52 +102,7 @@ impl Kind for PurchaseRequests {
     }
 }
 
-impl Kind for Books {
-    const TYPE: RecordType = RecordType::Book;
-    type Record = Book;
-
-    fn validate(record: &mut Book) -> Result<(), ValidationErrors> {
-        record.validate()
-    }
-
-    fn index(b: &Book) -> Index {
-        let mut search = vec![b.title.clone(), b.isbn.clone(), b.publisher.clone()];
-        search.extend(b.authors.iter().cloned());
-        search.extend(b.subjects.iter().cloned());
-        Index {
-            unique_key: Some(b.isbn.clone()),
-            search: search.join(" "),
-            ..Index::default()
-        }
-    }
-
-    fn unique_name() -> &'static str {
-        "ISBN"
-    }
-}
-
-impl Kind for Copies {
-    const TYPE: RecordType = RecordType::Copy;
-    type Record = Copy;
-
-    fn validate(record: &mut Copy) -> Result<(), ValidationErrors> {
-        record.validate()
-    }
-
-    fn index(c: &Copy) -> Index {
-        Index {
-            unique_key: Some(c.barcode.clone()),
-            ref_id: Some(c.book_id),
-            status: Some(c.status.as_str().to_owned()),
-            search: format!("{} {} {}", c.barcode, c.call_number, c.branch),
-            ..Index::default()
-        }
-    }
-
-    fn references(c: &Copy) -> Vec<(&'static str, RecordType, Uuid)> {
-        vec![("book_id", RecordType::Book, c.book_id)]
-    }
-
+impl Collection for Copies {
     fn filters(params: &Params) -> Result<ListQuery, AppError> {
         let status = params
             .text("status")
@@ -278,30 +120,14 @@ impl Kind for Copies {
             ..ListQuery::default()
         })
     }
-
-    fn unique_name() -> &'static str {
-        "barcode"
-    }
 }
 
-impl Kind for Patrons {
-    const TYPE: RecordType = RecordType::Patron;
-    type Record = Patron;
+impl Collection for Books {}
 
-    fn validate(record: &mut Patron) -> Result<(), ValidationErrors> {
-        record.validate()
-    }
-
-    fn index(p: &Patron) -> Index {
-        Index {
-            search: format!("{} {} {}", p.name, p.email, p.branch),
-            ..Index::default()
-        }
-    }
-}
+impl Collection for Patrons {}
 
 /// The routes of one kind of record.
-pub fn routes<K: Kind>() -> Router<AppState> {
+pub fn routes<K: Collection>() -> Router<AppState> {
     let c = K::TYPE.collection();
     Router::new()
         .route(&format!("/v1/{c}"), get(list::<K>))
@@ -313,7 +139,7 @@ pub fn routes<K: Kind>() -> Router<AppState> {
 }
 
 /// The collection and history routes of a kind whose single-record routes are its own.
-pub fn read_routes<K: Kind>() -> Router<AppState> {
+pub fn read_routes<K: Collection>() -> Router<AppState> {
     let c = K::TYPE.collection();
     Router::new()
         .route(&format!("/v1/{c}"), get(list::<K>))
@@ -485,9 +311,7 @@ async fn put<K: Kind>(
     let mut record = parse_record::<K>(body, id)?;
     K::validate(&mut record).map_err(AppError::Validation)?;
     check_references::<K>(&state, &record).await?;
-    let data = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut index = K::index(&record);
-    index.search = clean_search(&index.search);
+    let write = Write::of::<K>(id, &record)?;
 
     let if_match = Tags::from_headers(&headers, IF_MATCH);
     let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
@@ -509,12 +333,6 @@ async fn put<K: Kind>(
         (None, None) => return Err(AppError::PreconditionRequired),
     };
 
-    let write = Write {
-        kind: K::TYPE,
-        id,
-        data,
-        index,
-    };
     let outcome = if K::TYPE == RecordType::Copy && expect == Expect::Absent {
         // A new copy may be allocated at once to a premium patron waiting on a purchase.
         let copy: Copy =
@@ -589,14 +407,6 @@ async fn delete<K: Kind>(
     }
 }
 
-/// Search text without control characters: they have no place there, and PostgreSQL's text
-/// search refuses NUL outright.
-pub(crate) fn clean_search(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 /// Words of a search: letters and digits, lower-cased; hyphens inside numbers (ISBNs) dropped.
 pub fn search_words(q: &str) -> Vec<String> {
     let chars: Vec<char> = q.chars().collect();
@@ -630,7 +440,7 @@ fn decode_cursor(raw: &str) -> Result<Uuid, AppError> {
         .ok_or_else(|| AppError::field("cursor", "not a cursor this server gave"))
 }
 
-pub(crate) async fn list<K: Kind>(
+pub(crate) async fn list<K: Collection>(
     State(state): State<AppState>,
     _staff: Staff,
     params: Params,

@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use shelfmark_core::wire::{SessionRequest, SessionResponse, UserInfo};
 
 use super::JsonBody;
-use crate::AppState;
 use crate::auth::{new_token, token_hash, verify_password};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// A valid argon2id hash of a random password: checked when the user does not exist, so that
 /// an unknown name takes as long to refuse as a wrong password.

@@ -1,7 +1,13 @@
 //! Storage: one logical schema, two databases (an embedded SQLite file, or PostgreSQL).
 //!
-//! Handlers speak to [`Store`] only; it dispatches to [`sqlite::SqliteStore`] or
-//! [`postgres::PgStore`], which implement the same operations with the same semantics:
+//! Handlers speak to [`Store`] only. Every storage rule is written once, above the small
+//! `backend::Conn` interface (the primitive statements of one connection or transaction:
+//! get a row, take sequence numbers, insert or update a row's columns, add a revision, look
+//! a unique key up, outbox rows...) that [`sqlite`] and [`postgres`] implement with their own
+//! SQL, binds, pools and locking: `write` holds the single-record write rules (`put`'s
+//! decision tree, deletion, bulk insert, tokens, the migration), [`ops`] the multi-record
+//! operations, `backend` the row decoding and the collection query. [`Store`]'s methods
+//! only choose the transaction (a read, a point read, a write) each backend runs them in:
 //!
 //! - every record (book, copy, patron, hold, escalation, purchase request) is a row of one
 //!   `records` table: its JSON, a per-record `version` (the ETag), the `seq` of
@@ -17,17 +23,28 @@
 //!   (`kind = 'hold' AND status = 'active'`): the database itself refuses a copy to a second
 //!   active hold, whatever the code above it does;
 //! - the business operations that change several records at once (placing a hold, the
-//!   escalation actions) are written once, in [`ops`], against the small [`ops::TxOps`]
-//!   interface that each backend implements over its own transaction; mails they send go into
-//!   the `mail_outbox` table in that same transaction (see `crate::mail`).
+//!   escalation actions) run in one transaction too; mails they send go into the
+//!   `mail_outbox` table in that same transaction (see `crate::mail`).
+//!
+//! Imports point inward: the store uses `crate::records` (the kinds' rules) and
+//! `crate::mail::compose` (the messages), never the HTTP layer or mail delivery.
 
+mod backend;
 pub mod ops;
 pub mod postgres;
 pub mod sqlite;
+mod write;
 
 use shelfmark_core::RecordType;
 use shelfmark_core::wire::Role;
 use uuid::Uuid;
+
+use self::backend::{Conn, Res};
+use self::postgres::PgConn;
+use crate::mail::compose::MailSettings;
+pub use crate::mail::compose::OutboxMail;
+pub use crate::records::Index;
+use crate::records::{Kind, index_of};
 
 /// The schema version this binary writes. A database with a higher one is refused.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -106,22 +123,6 @@ pub fn version_of(etag: &str) -> Option<i64> {
     etag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
 }
 
-/// The columns extracted from a record so the database can index, filter and search it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Index {
-    /// Unique per kind among live records (ISBN of a book, barcode of a copy).
-    pub unique_key: Option<String>,
-    /// The main reference (a copy's book, a hold's patron).
-    pub ref_id: Option<Uuid>,
-    /// The second reference (a hold's book).
-    pub ref2_id: Option<Uuid>,
-    /// The third reference (a hold's copy: unique among active holds).
-    pub ref3_id: Option<Uuid>,
-    pub status: Option<String>,
-    /// Words for full-text search.
-    pub search: String,
-}
-
 /// A new state of a record.
 #[derive(Debug, Clone)]
 pub struct Write {
@@ -129,6 +130,18 @@ pub struct Write {
     pub id: Uuid,
     pub data: String,
     pub index: Index,
+}
+
+impl Write {
+    /// A record of kind `K` as it is written: its JSON and its indexed columns.
+    pub fn of<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
+        Ok(Write {
+            kind: K::TYPE,
+            id,
+            data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            index: index_of::<K>(record),
+        })
+    }
 }
 
 /// The state a write expects to find.
@@ -206,13 +219,56 @@ pub enum Store {
     Postgres(postgres::PgStore),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            Store::Sqlite($s) => $call.await,
-            Store::Postgres($s) => $call.await,
+/// Runs `$body`, a future over `$c: &mut impl Conn`, on a read connection: SQLite's on the
+/// blocking pool, PostgreSQL's from its pool.
+macro_rules! read {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(s) => s.read(move |$c| sqlite::now($body)).await,
+            Store::Postgres(p) => {
+                let mut conn = p.conn().await?;
+                let $c = &mut PgConn(&mut conn);
+                $body.await
+            }
         }
     };
+}
+
+/// [`read!`] of one row by primary key: SQLite's runs on the calling task (see
+/// `SqliteStore::read_now`).
+macro_rules! read_now {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(s) => s.read_now(|$c| sqlite::now($body)),
+            Store::Postgres(_) => read!($store, |$c| $body),
+        }
+    };
+}
+
+/// Runs `$body`, a future over `$c: &mut impl Conn` answering `(value, commit)`, in a write
+/// transaction committed when it says so (else rolled back).
+macro_rules! write_tx {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(s) => s.write(move |$c| sqlite::now($body)).await,
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let (value, commit) = {
+                    let $c = &mut PgConn(&mut tx);
+                    $body.await?
+                };
+                if commit {
+                    tx.commit().await?;
+                }
+                Ok(value)
+            }
+        }
+    };
+}
+
+/// A write of one statement, always committed.
+async fn committed<T>(step: impl Future<Output = Result<T, StoreError>>) -> Res<(T, bool)> {
+    Ok((step.await?, true))
 }
 
 impl Store {
@@ -243,21 +299,26 @@ impl Store {
     }
 
     pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        dispatch!(self, s => s.get(kind, id))
+        read_now!(self, |c| c.get(kind, id))
     }
 
     /// The version of a live record, without its data (the conditional GET path).
     pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, s => s.version(kind, id))
+        read_now!(self, |c| c.version(kind, id))
     }
 
     pub async fn put(
         &self,
         actor: &Actor,
-        write: Write,
+        w: Write,
         expect: Expect,
     ) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.put(actor, write, expect))
+        let actor = actor.clone();
+        write_tx!(self, |c| async move {
+            let outcome = write::put(c, &actor, w, expect).await?;
+            let commit = matches!(outcome, WriteOutcome::Created(_) | WriteOutcome::Updated(_));
+            Res::Ok((outcome, commit))
+        })
     }
 
     pub async fn delete(
@@ -267,12 +328,18 @@ impl Store {
         id: Uuid,
         version: i64,
     ) -> Result<DeleteOutcome, StoreError> {
-        dispatch!(self, s => s.delete(actor, kind, id, version))
+        let actor = actor.clone();
+        write_tx!(self, |c| async move {
+            let outcome = write::delete(c, &actor, kind, id, version).await?;
+            let commit = matches!(outcome, DeleteOutcome::Deleted(_));
+            Res::Ok((outcome, commit))
+        })
     }
 
     /// Inserts many new records in one transaction (demo data). Ids must be new.
     pub async fn insert_many(&self, actor: &Actor, writes: Vec<Write>) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_many(actor, writes))
+        let actor = actor.clone();
+        write_tx!(self, |c| write::insert_many(c, &actor, writes))
     }
 
     pub async fn revisions(
@@ -281,34 +348,36 @@ impl Store {
         id: Uuid,
         version: Option<i64>,
     ) -> Result<Vec<Revision>, StoreError> {
-        dispatch!(self, s => s.revisions(kind, id, version))
+        read!(self, |c| c.revisions(kind, id, version))
     }
 
     pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.list(kind, q))
+        read!(self, |c| c.list(kind, &q))
     }
 
     /// The sequence number of the latest committed change (0 on an empty database).
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.latest_seq())
+        read_now!(self, |c| c.latest_seq())
     }
 
     /// Live and deleted records changed after `since`, in `seq` order, at most `limit`.
     pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.changes(since, limit))
+        read!(self, |c| c.changes(since, limit))
     }
 
     pub async fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.count(kind))
+        read!(self, |c| c.count(kind))
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
-        dispatch!(self, s => s.user_by_name(name))
+        let name = name.to_owned();
+        read!(self, |c| c.user_by_name(&name))
     }
 
     /// Adds a user, or replaces the role and password of the user of that name.
     pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
-        dispatch!(self, s => s.upsert_user(user))
+        let user = user.clone();
+        write_tx!(self, |c| committed(c.upsert_user(&user, &now_rfc3339())))
     }
 
     pub async fn insert_token(
@@ -317,12 +386,14 @@ impl Store {
         user_id: Uuid,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_token(token_hash, user_id, expires_at))
+        let hash = token_hash.to_owned();
+        write_tx!(self, |c| write::insert_token(c, &hash, user_id, expires_at))
     }
 
     /// The user a token hash belongs to, and when the token expires (unix seconds).
     pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
-        dispatch!(self, s => s.session(token_hash))
+        let hash = token_hash.to_owned();
+        read!(self, |c| c.session(&hash))
     }
 
     /// Runs a business operation (several records, maybe a mail) in one transaction,
@@ -332,11 +403,12 @@ impl Store {
         &self,
         actor: &Actor,
         op: ops::Op,
-        mail: &crate::mail::MailSettings,
+        mail: &MailSettings,
     ) -> Result<ops::Outcome, StoreError> {
         let mut attempt = 0;
         loop {
-            let result = dispatch!(self, s => s.run(actor, op.clone(), mail));
+            let (actor, op, mail) = (actor.clone(), op.clone(), mail.clone());
+            let result = write_tx!(self, |c| ops::run(c, &actor, op, &mail));
             match result {
                 Err(e) if e.is_unique_violation() && attempt < 3 => attempt += 1,
                 other => return other,
@@ -352,12 +424,13 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<OutboxMail>, StoreError> {
-        dispatch!(self, s => s.claim_mail(now_ms, lease_ms, limit))
+        let until_ms = now_ms.saturating_add(lease_ms);
+        write_tx!(self, |c| committed(c.claim_mail(until_ms, now_ms, limit)))
     }
 
     /// Marks a mail delivered (the SMTP server accepted it, or it is in the spool).
     pub async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
-        dispatch!(self, s => s.mail_sent(id))
+        write_tx!(self, |c| committed(c.mail_sent(id, &now_rfc3339())))
     }
 
     /// Records a failed attempt and when to try again.
@@ -367,37 +440,28 @@ impl Store {
         error: &str,
         next_attempt_ms: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.mail_failed(id, error, next_attempt_ms))
+        let error = error.to_owned();
+        write_tx!(self, |c| committed(c.mail_failed(
+            id,
+            &error,
+            next_attempt_ms
+        )))
     }
 
     /// Every mail of the outbox, oldest first (delivered ones too).
     pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
-        dispatch!(self, s => s.outbox())
+        read!(self, |c| c.outbox())
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, s => s.meta(key))
+        let key = key.to_owned();
+        read!(self, |c| c.meta(&key))
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_meta(key, value))
+        let (key, value) = (key.to_owned(), value.to_owned());
+        write_tx!(self, |c| committed(c.set_meta(&key, &value)))
     }
-}
-
-/// One mail of the outbox: the finished message and its delivery state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxMail {
-    pub id: Uuid,
-    /// `<...>`, stable across retries: a receiver can drop a repeated delivery.
-    pub message_id: String,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    /// The whole RFC 5322 message, headers included, as it is sent.
-    pub raw: String,
-    pub attempts: i64,
-    pub sent: bool,
-    pub last_error: Option<String>,
 }
 
 /// The time of a change, as stored and shown.

@@ -3,9 +3,10 @@
 //! Placing a hold allocates a copy; a premium patron's lost hold opens an escalation and puts
 //! a mail in the outbox; the manager's actions cancel, create and settle records together.
 //! Each must be all or nothing, so each runs inside one database transaction: the backends
-//! implement the few primitive reads and writes of [`TxOps`] over their own transaction
-//! (whose first write takes the sequence counter's lock, ordering every writer of every
-//! server instance), and [`run`] holds the rules. An operation answers what happened as an
+//! implement the primitive reads and writes of `super::backend::Conn` over their own
+//! transaction (whose first step takes the sequence counter's lock, ordering every writer of
+//! every server instance), and [`run`] holds the rules, writing records through the same
+//! `super::write` rules as a single-record write. An operation answers what happened as an
 //! [`Outcome`] and whether to commit; a refusal rolls everything back.
 
 use chrono::Utc;
@@ -16,42 +17,10 @@ use shelfmark_core::{
 };
 use uuid::Uuid;
 
-use super::{
-    Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Row, StoreError, Write, WriteOutcome,
-};
-use crate::http::records::{Copies, Escalations, Holds, Kind, PurchaseRequests};
-use crate::mail::{self, MailSettings};
-
-/// The primitive steps an operation takes inside one transaction.
-pub(crate) trait TxOps {
-    /// Takes the writers' lock (the sequence counter's row) before anything is read, so every
-    /// read of the operation sees the state the previous writer committed.
-    async fn lock(&mut self) -> Result<(), StoreError>;
-    async fn get(&mut self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError>;
-    async fn put(
-        &mut self,
-        actor: &Actor,
-        w: Write,
-        expect: Expect,
-    ) -> Result<WriteOutcome, StoreError>;
-    async fn delete(
-        &mut self,
-        actor: &Actor,
-        kind: RecordType,
-        id: Uuid,
-        version: i64,
-    ) -> Result<DeleteOutcome, StoreError>;
-    /// The live record of `kind` whose unique key is `key`.
-    async fn by_unique_key(
-        &mut self,
-        kind: RecordType,
-        key: &str,
-    ) -> Result<Option<Row>, StoreError>;
-    /// An `available` copy of the book that no active hold has.
-    async fn available_copy(&mut self, book_id: Uuid) -> Result<Option<Row>, StoreError>;
-    async fn list(&mut self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError>;
-    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> Result<(), StoreError>;
-}
+use super::backend::Conn;
+use super::{Actor, DeleteOutcome, Expect, ListQuery, Row, StoreError, Write, WriteOutcome, write};
+use crate::mail::compose::{self as mail, MailSettings};
+use crate::records::{Copies, Escalations, Holds, PurchaseRequests};
 
 /// A business operation.
 #[derive(Debug, Clone)]
@@ -113,7 +82,7 @@ pub enum Outcome {
 }
 
 /// Runs `op`; the boolean says whether to commit.
-pub(crate) async fn run<T: TxOps>(
+pub(crate) async fn run<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     op: Op,
@@ -183,20 +152,7 @@ fn parse<T: DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
     })
 }
 
-fn write_of<K: Kind>(id: Uuid, record: &K::Record) -> Result<Write, StoreError> {
-    Ok(Write {
-        kind: K::TYPE,
-        id,
-        data: serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        index: {
-            let mut index = K::index(record);
-            index.search = crate::http::records::clean_search(&index.search);
-            index
-        },
-    })
-}
-
-async fn live<T: TxOps>(tx: &mut T, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
+async fn live<T: Conn>(tx: &mut T, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
     Ok(tx.get(kind, id).await?.filter(Row::is_live))
 }
 
@@ -217,7 +173,7 @@ fn invalid(field: &str, message: impl Into<String>) -> Outcome {
 }
 
 /// Moves a copy from `from` to `to`; a copy in another state (or gone) is left alone.
-async fn set_copy_status<T: TxOps>(
+async fn set_copy_status<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     copy_id: Option<Uuid>,
@@ -235,15 +191,15 @@ async fn set_copy_status<T: TxOps>(
         return Ok(());
     }
     copy.status = to;
-    let w = write_of::<Copies>(copy.id, &copy)?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
     written(
-        tx.put(actor, w, Expect::Version(row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(row.version)).await?,
         "copy",
     )?;
     Ok(())
 }
 
-async fn place_hold<T: TxOps>(
+async fn place_hold<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     mut hold: Hold,
@@ -282,16 +238,16 @@ async fn place_hold<T: TxOps>(
     if let Some(copy_row) = tx.available_copy(hold.book_id).await? {
         let mut copy: Copy = parse(&copy_row)?;
         copy.status = CopyStatus::Held;
-        let w = write_of::<Copies>(copy.id, &copy)?;
+        let w = Write::of::<Copies>(copy.id, &copy)?;
         written(
-            tx.put(actor, w, Expect::Version(copy_row.version)).await?,
+            write::put(tx, actor, w, Expect::Version(copy_row.version)).await?,
             "copy",
         )?;
         hold.copy_id = Some(copy.id);
         hold.status = HoldStatus::Active;
         hold.cancel_reason = None;
-        let w = write_of::<Holds>(hold.id, &hold)?;
-        let row = written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
+        let w = Write::of::<Holds>(hold.id, &hold)?;
+        let row = written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
         return Ok((Outcome::HoldPlaced(row), true));
     }
     if !patron.premium {
@@ -314,11 +270,14 @@ async fn place_hold<T: TxOps>(
         resolution_note: None,
         created_at: Utc::now(),
     };
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
-    written(tx.put(actor, w, Expect::Absent).await?, "escalation")?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
+    written(
+        write::put(tx, actor, w, Expect::Absent).await?,
+        "escalation",
+    )?;
     let message = mail::manager_mail(settings, &patron, &book, &escalation)
         .map_err(|e| StoreError::Corrupt(format!("cannot write the manager's mail: {e}")))?;
-    tx.enqueue_mail(&message).await?;
+    write::queue_mail(tx, &message).await?;
     Ok((
         Outcome::HoldUnavailable {
             book_id: book.id,
@@ -329,7 +288,7 @@ async fn place_hold<T: TxOps>(
     ))
 }
 
-async fn update_hold<T: TxOps>(
+async fn update_hold<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     hold: Hold,
@@ -392,13 +351,13 @@ async fn update_hold<T: TxOps>(
         (Cancelled, Cancelled) => next.cancel_reason = hold.cancel_reason.or(next.cancel_reason),
         _ => {}
     }
-    let w = write_of::<Holds>(next.id, &next)?;
-    let outcome = tx.put(actor, w, Expect::Version(version)).await?;
+    let w = Write::of::<Holds>(next.id, &next)?;
+    let outcome = write::put(tx, actor, w, Expect::Version(version)).await?;
     let commit = matches!(outcome, WriteOutcome::Updated(_));
     Ok((Outcome::Written(outcome), commit))
 }
 
-async fn cancel_hold<T: TxOps>(
+async fn cancel_hold<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     id: Uuid,
@@ -421,18 +380,18 @@ async fn cancel_hold<T: TxOps>(
         )
         .await?;
     }
-    let outcome = tx.delete(actor, RecordType::Hold, id, version).await?;
+    let outcome = write::delete(tx, actor, RecordType::Hold, id, version).await?;
     let commit = matches!(outcome, DeleteOutcome::Deleted(_));
     Ok((Outcome::Deleted(outcome), commit))
 }
 
-async fn create_copy<T: TxOps>(
+async fn create_copy<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     mut copy: Copy,
 ) -> Result<(Outcome, bool), StoreError> {
-    let w = write_of::<Copies>(copy.id, &copy)?;
-    let outcome = tx.put(actor, w, Expect::Absent).await?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
+    let outcome = write::put(tx, actor, w, Expect::Absent).await?;
     let WriteOutcome::Created(created) = outcome else {
         return Ok((Outcome::Written(outcome), false));
     };
@@ -443,7 +402,7 @@ async fn create_copy<T: TxOps>(
     let waiting = tx
         .list(
             RecordType::Escalation,
-            ListQuery {
+            &ListQuery {
                 ref2_id: Some(copy.book_id),
                 status: Some("purchase_flagged".into()),
                 limit: 1,
@@ -456,9 +415,9 @@ async fn create_copy<T: TxOps>(
     };
     let mut escalation: Escalation = parse(&esc_row)?;
     copy.status = CopyStatus::Held;
-    let w = write_of::<Copies>(copy.id, &copy)?;
+    let w = Write::of::<Copies>(copy.id, &copy)?;
     let copy_row = written(
-        tx.put(actor, w, Expect::Version(created.version)).await?,
+        write::put(tx, actor, w, Expect::Version(created.version)).await?,
         "copy",
     )?;
     let hold = Hold {
@@ -469,22 +428,22 @@ async fn create_copy<T: TxOps>(
         status: HoldStatus::Active,
         cancel_reason: None,
     };
-    let w = write_of::<Holds>(hold.id, &hold)?;
-    written(tx.put(actor, w, Expect::Absent).await?, "hold")?;
+    let w = Write::of::<Holds>(hold.id, &hold)?;
+    written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(format!(
         "The new copy {} went to the patron (hold {}).",
         copy.barcode, hold.id
     ));
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     written(
-        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
     )?;
     let requests = tx
         .list(
             RecordType::PurchaseRequest,
-            ListQuery {
+            &ListQuery {
                 ref2_id: Some(escalation.id),
                 limit: 100,
                 ..ListQuery::default()
@@ -498,9 +457,9 @@ async fn create_copy<T: TxOps>(
             PurchaseStatus::Requested | PurchaseStatus::Ordered
         ) {
             pr.status = PurchaseStatus::Received;
-            let w = write_of::<PurchaseRequests>(pr.id, &pr)?;
+            let w = Write::of::<PurchaseRequests>(pr.id, &pr)?;
             written(
-                tx.put(actor, w, Expect::Version(pr_row.version)).await?,
+                write::put(tx, actor, w, Expect::Version(pr_row.version)).await?,
                 "purchase",
             )?;
         }
@@ -509,7 +468,7 @@ async fn create_copy<T: TxOps>(
 }
 
 /// The escalation an action names, if it is at `version` and in one of `allowed`.
-async fn escalation_for_action<T: TxOps>(
+async fn escalation_for_action<T: Conn>(
     tx: &mut T,
     id: Uuid,
     version: i64,
@@ -529,7 +488,7 @@ async fn escalation_for_action<T: TxOps>(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn reassign<T: TxOps>(
+async fn reassign<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     escalation_id: Uuid,
@@ -590,9 +549,9 @@ async fn reassign<T: TxOps>(
     let mut cancelled = hold.clone();
     cancelled.status = HoldStatus::Cancelled;
     cancelled.cancel_reason = Some("reassigned".into());
-    let w = write_of::<Holds>(cancelled.id, &cancelled)?;
+    let w = Write::of::<Holds>(cancelled.id, &cancelled)?;
     written(
-        tx.put(actor, w, Expect::Version(hold_row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(hold_row.version)).await?,
         "hold",
     )?;
     let new_hold = Hold {
@@ -603,8 +562,8 @@ async fn reassign<T: TxOps>(
         status: HoldStatus::Active,
         cancel_reason: None,
     };
-    let w = write_of::<Holds>(new_hold.id, &new_hold)?;
-    let new_row = match tx.put(actor, w, Expect::Absent).await? {
+    let w = Write::of::<Holds>(new_hold.id, &new_hold)?;
+    let new_row = match write::put(tx, actor, w, Expect::Absent).await? {
         WriteOutcome::Created(row) => row,
         WriteOutcome::Exists(_) => {
             return Ok((invalid("new_hold_id", "a hold with this id exists"), false));
@@ -613,9 +572,9 @@ async fn reassign<T: TxOps>(
     };
     escalation.status = EscalationStatus::Reassigned;
     escalation.resolution_note = Some(note).filter(|n| !n.trim().is_empty());
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
-        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
     )?;
     if let Some(holder) = holder {
@@ -625,7 +584,7 @@ async fn reassign<T: TxOps>(
             .map(parse)
             .transpose()?;
         match book.map(|b| mail::reassigned_mail(settings, &holder, &b, &cancelled)) {
-            Some(Ok(message)) => tx.enqueue_mail(&message).await?,
+            Some(Ok(message)) => write::queue_mail(tx, &message).await?,
             Some(Err(e)) => {
                 tracing::warn!(patron = %holder.id, error = %e, "cannot mail the patron who lost the copy")
             }
@@ -642,7 +601,7 @@ async fn reassign<T: TxOps>(
     ))
 }
 
-async fn flag_purchase<T: TxOps>(
+async fn flag_purchase<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     escalation_id: Uuid,
@@ -673,12 +632,15 @@ async fn flag_purchase<T: TxOps>(
         note,
         status: PurchaseStatus::Requested,
     };
-    let w = write_of::<PurchaseRequests>(request.id, &request)?;
-    let pr_row = written(tx.put(actor, w, Expect::Absent).await?, "purchase request")?;
+    let w = Write::of::<PurchaseRequests>(request.id, &request)?;
+    let pr_row = written(
+        write::put(tx, actor, w, Expect::Absent).await?,
+        "purchase request",
+    )?;
     escalation.status = EscalationStatus::PurchaseFlagged;
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
-        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
     )?;
     Ok((
@@ -691,7 +653,7 @@ async fn flag_purchase<T: TxOps>(
     ))
 }
 
-async fn resolve<T: TxOps>(
+async fn resolve<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     escalation_id: Uuid,
@@ -711,9 +673,9 @@ async fn resolve<T: TxOps>(
     };
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(note);
-    let w = write_of::<Escalations>(escalation.id, &escalation)?;
+    let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
-        tx.put(actor, w, Expect::Version(esc_row.version)).await?,
+        write::put(tx, actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
     )?;
     Ok((

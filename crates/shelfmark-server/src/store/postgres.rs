@@ -1,21 +1,24 @@
 //! The PostgreSQL backend, through sqlx: the same schema and semantics as the SQLite one.
 //!
+//! This module holds only what is PostgreSQL's: the schema, the pool, the locking and the SQL
+//! of each [`Conn`] statement; the rules above them are `super::write` and `super::ops`.
 //! Write transactions start with `UPDATE seq_counter ... RETURNING`, whose row lock orders all
 //! writers of all server instances: sequence numbers commit in order, and every later statement
 //! of the transaction (READ COMMITTED) sees the state the previous writer committed. Full-text
 //! search uses a `tsvector` column with the `simple` configuration and a GIN index.
 
 use shelfmark_core::RecordType;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgPoolOptions};
+use sqlx::query::{Query, QueryAs};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::ops::{self, Op, Outcome, TxOps};
-use super::{
-    Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Revision, Row, SCHEMA_VERSION, StoreError,
-    User, Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
+use super::backend::{
+    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, ROW_COLUMNS, RawMail, RawRevision, RawRow, RawUser,
+    Res, Tombstone, list_query, recipients, to_mail, to_revision, to_row, to_user,
 };
-use crate::mail::MailSettings;
+use super::{ListQuery, OutboxMail, Revision, Row, User, Write, parse_id, write};
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -95,815 +98,395 @@ CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS N
 "#,
 ];
 
-type RawRow = (String, String, i64, i64, bool, Option<String>);
-const ROW_COLUMNS: &str = "kind, id, version, seq, deleted, data";
-
-fn to_row((kind, id, version, seq, deleted, data): RawRow) -> Result<Row, StoreError> {
-    Ok(Row {
-        kind: parse_kind(&kind)?,
-        id: parse_id(&id)?,
-        version,
-        seq,
-        deleted,
-        data,
-    })
-}
-
 /// A PostgreSQL database shared by any number of server instances.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
 }
 
-type Tx = Transaction<'static, Postgres>;
-
-async fn get_row(tx: &mut Tx, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-    sqlx::query_as::<_, RawRow>(&format!(
-        "SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND id = $2"
-    ))
-    .bind(kind.as_str())
-    .bind(id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(to_row)
-    .transpose()
-}
-
-/// Takes the next `n` sequence numbers, returning the first; the row lock orders writers.
-async fn take_seq(tx: &mut Tx, n: i64) -> Result<i64, StoreError> {
-    let last: i64 = sqlx::query_scalar(
-        "UPDATE seq_counter SET value = value + $1 WHERE id = 1 RETURNING value",
-    )
-    .bind(n)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(last - n + 1)
-}
-
-async fn add_revision(tx: &mut Tx, row: &Row, actor: &Actor, at: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(row.kind.as_str())
-    .bind(row.id.to_string())
-    .bind(row.version)
-    .bind(row.deleted)
-    .bind(&row.data)
-    .bind(&actor.name)
-    .bind(at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn put_tx(
-    tx: &mut Tx,
-    actor: &Actor,
-    w: Write,
-    expect: Expect,
-) -> Result<WriteOutcome, StoreError> {
-    let seq = take_seq(tx, 1).await?;
-    let current = get_row(tx, w.kind, w.id).await?;
-    let live = current.clone().filter(Row::is_live);
-    match (expect, &live) {
-        (Expect::Absent, Some(row)) => return Ok(WriteOutcome::Exists(row.clone())),
-        (Expect::Version(_), None) => return Ok(WriteOutcome::NotFound),
-        _ => {}
-    }
-    if let Some(key) = &w.index.unique_key {
-        let other: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM records WHERE kind = $1 AND unique_key = $2 AND NOT deleted AND id <> $3",
-        )
-        .bind(w.kind.as_str())
-        .bind(key)
-        .bind(w.id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(other) = other {
-            return Ok(WriteOutcome::Duplicate(parse_id(&other)?));
-        }
-    }
-    let now = now_rfc3339();
-    let id = w.id.to_string();
-    let ref_id = w.index.ref_id.map(|u| u.to_string());
-    let ref2_id = w.index.ref2_id.map(|u| u.to_string());
-    let ref3_id = w.index.ref3_id.map(|u| u.to_string());
-    let version = match (expect, current) {
-        (Expect::Version(v), _) => {
-            let n = sqlx::query(
-                "UPDATE records SET version = version + 1, seq = $1, data = $2, unique_key = $3,
-                    ref_id = $4, ref2_id = $5, status = $6, updated_at = $7, updated_by = $8,
-                    search_tsv = to_tsvector('simple', $12), ref3_id = $13
-                 WHERE kind = $9 AND id = $10 AND version = $11 AND NOT deleted",
-            )
-            .bind(seq)
-            .bind(&w.data)
-            .bind(&w.index.unique_key)
-            .bind(&ref_id)
-            .bind(&ref2_id)
-            .bind(&w.index.status)
-            .bind(&now)
-            .bind(&actor.name)
-            .bind(w.kind.as_str())
-            .bind(&id)
-            .bind(v)
-            .bind(&w.index.search)
-            .bind(&ref3_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            match (n, live) {
-                (1, _) => v + 1,
-                (_, Some(row)) => return Ok(WriteOutcome::Conflict(row)),
-                (_, None) => return Ok(WriteOutcome::NotFound),
-            }
-        }
-        (Expect::Absent, Some(tombstone)) => {
-            sqlx::query(
-                "UPDATE records SET version = version + 1, seq = $1, deleted = FALSE, data = $2,
-                    unique_key = $3, ref_id = $4, ref2_id = $5, status = $6, updated_at = $7,
-                    updated_by = $8, search_tsv = to_tsvector('simple', $11), ref3_id = $12
-                 WHERE kind = $9 AND id = $10",
-            )
-            .bind(seq)
-            .bind(&w.data)
-            .bind(&w.index.unique_key)
-            .bind(&ref_id)
-            .bind(&ref2_id)
-            .bind(&w.index.status)
-            .bind(&now)
-            .bind(&actor.name)
-            .bind(w.kind.as_str())
-            .bind(&id)
-            .bind(&w.index.search)
-            .bind(&ref3_id)
-            .execute(&mut **tx)
-            .await?;
-            tombstone.version + 1
-        }
-        (Expect::Absent, None) => {
-            sqlx::query(
-                "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
-                    ref2_id, status, updated_at, updated_by, search_tsv, ref3_id)
-                 VALUES ($1, $2, 1, $3, FALSE, $4, $5, $6, $7, $8, $9, $10, to_tsvector('simple', $11), $12)",
-            )
-            .bind(w.kind.as_str())
-            .bind(&id)
-            .bind(seq)
-            .bind(&w.data)
-            .bind(&w.index.unique_key)
-            .bind(&ref_id)
-            .bind(&ref2_id)
-            .bind(&w.index.status)
-            .bind(&now)
-            .bind(&actor.name)
-            .bind(&w.index.search)
-            .bind(&ref3_id)
-            .execute(&mut **tx)
-            .await?;
-            1
-        }
-    };
-    let row = Row {
-        kind: w.kind,
-        id: w.id,
-        version,
-        seq,
-        deleted: false,
-        data: Some(w.data),
-    };
-    add_revision(tx, &row, actor, &now).await?;
-    Ok(match expect {
-        Expect::Absent => WriteOutcome::Created(row),
-        Expect::Version(_) => WriteOutcome::Updated(row),
-    })
-}
-
-async fn delete_tx(
-    tx: &mut Tx,
-    actor: &Actor,
-    kind: RecordType,
-    id: Uuid,
-    version: i64,
-) -> Result<DeleteOutcome, StoreError> {
-    let seq = take_seq(tx, 1).await?;
-    let Some(current) = get_row(tx, kind, id).await?.filter(Row::is_live) else {
-        return Ok(DeleteOutcome::NotFound);
-    };
-    let now = now_rfc3339();
-    let n = sqlx::query(
-        "UPDATE records SET version = version + 1, seq = $1, deleted = TRUE, data = NULL,
-            unique_key = NULL, ref_id = NULL, ref2_id = NULL, ref3_id = NULL, status = NULL,
-            search_tsv = NULL,
-            updated_at = $2, updated_by = $3
-         WHERE kind = $4 AND id = $5 AND version = $6 AND NOT deleted",
-    )
-    .bind(seq)
-    .bind(&now)
-    .bind(&actor.name)
-    .bind(kind.as_str())
-    .bind(id.to_string())
-    .bind(version)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if n != 1 {
-        return Ok(DeleteOutcome::Conflict(current));
-    }
-    let row = Row {
-        kind,
-        id,
-        version: version + 1,
-        seq,
-        deleted: true,
-        data: None,
-    };
-    add_revision(tx, &row, actor, &now).await?;
-    Ok(DeleteOutcome::Deleted(row))
-}
-
-async fn list_rows<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    kind: RecordType,
-    q: ListQuery,
-) -> Result<Vec<Row>, StoreError> {
-    let mut sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND NOT deleted");
-    let mut n = 1;
-    let mut clause = |text: &str, sql: &mut String| {
-        n += 1;
-        sql.push_str(&text.replace("$?", &format!("${n}")));
-    };
-    if q.ref_id.is_some() {
-        clause(" AND ref_id = $?", &mut sql);
-    }
-    if q.ref2_id.is_some() {
-        clause(" AND ref2_id = $?", &mut sql);
-    }
-    if q.status.is_some() {
-        clause(" AND status = $?", &mut sql);
-    }
-    if !q.words.is_empty() {
-        clause(" AND search_tsv @@ to_tsquery('simple', $?)", &mut sql);
-    }
-    if q.after.is_some() {
-        clause(" AND id > $?", &mut sql);
-    }
-    clause(" ORDER BY id LIMIT $?", &mut sql);
-    let mut query = sqlx::query_as::<_, RawRow>(&sql).bind(kind.as_str());
-    if let Some(r) = q.ref_id {
-        query = query.bind(r.to_string());
-    }
-    if let Some(r) = q.ref2_id {
-        query = query.bind(r.to_string());
-    }
-    if let Some(s) = q.status {
-        query = query.bind(s);
-    }
-    if !q.words.is_empty() {
-        let tsquery = q
-            .words
-            .iter()
-            .map(|w| format!("{w}:*"))
-            .collect::<Vec<_>>()
-            .join(" & ");
-        query = query.bind(tsquery);
-    }
-    if let Some(after) = q.after {
-        query = query.bind(after.to_string());
-    }
-    query = query.bind(q.limit);
-    query
-        .fetch_all(executor)
-        .await?
-        .into_iter()
-        .map(to_row)
-        .collect()
-}
-
-type MailRaw = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    bool,
-    Option<String>,
-);
-
-const MAIL_COLUMNS: &str =
-    "id, message_id, sender, recipients, subject, raw, attempts, sent_at IS NOT NULL, last_error";
-
-fn to_mail(
-    (id, message_id, sender, recipients, subject, raw, attempts, sent, last_error): MailRaw,
-) -> Result<OutboxMail, StoreError> {
-    Ok(OutboxMail {
-        id: parse_id(&id)?,
-        message_id,
-        sender,
-        recipients: recipients.split(',').map(str::to_owned).collect(),
-        subject,
-        raw,
-        attempts,
-        sent,
-        last_error,
-    })
-}
-
-/// The steps of a business operation, over one transaction.
-struct PgTx<'a> {
-    tx: &'a mut Tx,
-}
-
-impl TxOps for PgTx<'_> {
-    async fn lock(&mut self) -> Result<(), StoreError> {
-        // The row every writer updates first: held until this transaction ends.
-        sqlx::query("SELECT value FROM seq_counter WHERE id = 1 FOR UPDATE")
-            .execute(&mut **self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn get(&mut self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        get_row(self.tx, kind, id).await
-    }
-
-    async fn put(
-        &mut self,
-        actor: &Actor,
-        w: Write,
-        expect: Expect,
-    ) -> Result<WriteOutcome, StoreError> {
-        put_tx(self.tx, actor, w, expect).await
-    }
-
-    async fn delete(
-        &mut self,
-        actor: &Actor,
-        kind: RecordType,
-        id: Uuid,
-        version: i64,
-    ) -> Result<DeleteOutcome, StoreError> {
-        delete_tx(self.tx, actor, kind, id, version).await
-    }
-
-    async fn by_unique_key(
-        &mut self,
-        kind: RecordType,
-        key: &str,
-    ) -> Result<Option<Row>, StoreError> {
-        sqlx::query_as::<_, RawRow>(&format!(
-            "SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND unique_key = $2 AND NOT deleted"
-        ))
-        .bind(kind.as_str())
-        .bind(key)
-        .fetch_optional(&mut **self.tx)
-        .await?
-        .map(to_row)
-        .transpose()
-    }
-
-    async fn available_copy(&mut self, book_id: Uuid) -> Result<Option<Row>, StoreError> {
-        sqlx::query_as::<_, RawRow>(
-            "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
-             WHERE c.kind = 'copy' AND c.ref_id = $1 AND c.status = 'available' AND NOT c.deleted
-               AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
-                   AND h.status = 'active' AND NOT h.deleted AND h.ref3_id = c.id)
-             ORDER BY c.id LIMIT 1",
-        )
-        .bind(book_id.to_string())
-        .fetch_optional(&mut **self.tx)
-        .await?
-        .map(to_row)
-        .transpose()
-    }
-
-    async fn list(&mut self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        list_rows(&mut **self.tx, kind, q).await
-    }
-
-    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw, created_at,
-                next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(mail.id.to_string())
-        .bind(&mail.message_id)
-        .bind(&mail.sender)
-        .bind(mail.recipients.join(","))
-        .bind(&mail.subject)
-        .bind(&mail.raw)
-        .bind(now_rfc3339())
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&mut **self.tx)
-        .await?;
-        Ok(())
-    }
-}
-
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    pub async fn connect(url: &str) -> Res<PgStore> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect(url)
             .await?;
-        let store = PgStore { pool };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = pool.begin().await?;
         // Several instances may start at once: one migrates, the others wait and find it done.
         sqlx::query("SELECT pg_advisory_xact_lock(5417733)")
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let found: i64 =
-            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = 'schema_version'")
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|v| v.parse().unwrap_or(i64::MAX))
-                .unwrap_or(0);
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        for step in MIGRATIONS.iter().skip(found.max(0) as usize) {
-            sqlx::raw_sql(step).execute(&mut *tx).await?;
-        }
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(SCHEMA_VERSION.to_string())
-        .execute(&mut *tx)
-        .await?;
+        write::migrate(&mut PgConn(&mut tx), MIGRATIONS).await?;
         tx.commit().await?;
+        Ok(PgStore { pool })
+    }
+
+    /// A connection of the pool, for reads.
+    pub(super) async fn conn(&self) -> Res<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A transaction, for writes; dropped without a commit, it rolls back.
+    pub(super) async fn begin(&self) -> Res<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// A connection or transaction as the store's [`Conn`].
+pub(crate) struct PgConn<'c>(pub &'c mut PgConnection);
+
+type Rows<'q> = QueryAs<'q, Postgres, RawRow, PgArguments>;
+type Mails<'q> = QueryAs<'q, Postgres, RawMail, PgArguments>;
+
+fn tsquery(words: &[String]) -> String {
+    let words: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+    words.join(" & ")
+}
+
+const DIALECT: Dialect = Dialect {
+    mark: '$',
+    live: "NOT r.deleted",
+    search_join: "",
+    search_match: "r.search_tsv @@ to_tsquery('simple', {})",
+    search_query: tsquery,
+};
+
+/// A write's statement with its columns bound in [`Fields`]' order.
+fn bound<'q>(sql: &'q str, f: &'q Fields<'_>) -> Query<'q, Postgres, PgArguments> {
+    let [r1, r2, r3] = &f.refs;
+    sqlx::query(sql)
+        .bind(f.kind)
+        .bind(&f.id)
+        .bind(f.seq)
+        .bind(f.data)
+        .bind(f.unique_key)
+        .bind(r1)
+        .bind(r2)
+        .bind(r3)
+        .bind(f.status)
+        .bind(f.search)
+        .bind(f.at)
+        .bind(f.by)
+}
+
+impl PgConn<'_> {
+    async fn exec(&mut self, q: Query<'_, Postgres, PgArguments>) -> Res<u64> {
+        Ok(q.execute(&mut *self.0).await?.rows_affected())
+    }
+
+    async fn row(&mut self, q: Rows<'_>) -> Res<Option<Row>> {
+        q.fetch_optional(&mut *self.0)
+            .await?
+            .map(to_row)
+            .transpose()
+    }
+
+    async fn rows(&mut self, q: Rows<'_>) -> Res<Vec<Row>> {
+        let raw = q.fetch_all(&mut *self.0).await?;
+        raw.into_iter().map(to_row).collect()
+    }
+
+    async fn mails(&mut self, q: Mails<'_>) -> Res<Vec<OutboxMail>> {
+        let raw = q.fetch_all(&mut *self.0).await?;
+        raw.into_iter().map(to_mail).collect()
+    }
+}
+
+impl Conn for PgConn<'_> {
+    async fn lock(&mut self) -> Res<()> {
+        // The row every writer updates first: held until this transaction ends.
+        let sql = "SELECT value FROM seq_counter WHERE id = 1 FOR UPDATE";
+        self.exec(sqlx::query(sql)).await?;
         Ok(())
     }
 
-    pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        sqlx::query_as::<_, RawRow>(&format!(
-            "SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND id = $2"
-        ))
-        .bind(kind.as_str())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .map(to_row)
-        .transpose()
+    async fn take_seq(&mut self, n: i64) -> Res<i64> {
+        let sql = "UPDATE seq_counter SET value = value + $1 WHERE id = 1 RETURNING value";
+        let last: i64 = sqlx::query_scalar(sql)
+            .bind(n)
+            .fetch_one(&mut *self.0)
+            .await?;
+        Ok(last - n + 1)
     }
 
-    pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT version FROM records WHERE kind = $1 AND id = $2 AND NOT deleted",
-        )
-        .bind(kind.as_str())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?)
+    async fn get(&mut self, kind: RecordType, id: Uuid) -> Res<Option<Row>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND id = $2");
+        let q = sqlx::query_as(&sql)
+            .bind(kind.as_str())
+            .bind(id.to_string());
+        self.row(q).await
     }
 
-    pub async fn put(
-        &self,
-        actor: &Actor,
-        w: Write,
-        expect: Expect,
-    ) -> Result<WriteOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let outcome = put_tx(&mut tx, actor, w, expect).await?;
-        if matches!(outcome, WriteOutcome::Created(_) | WriteOutcome::Updated(_)) {
-            tx.commit().await?;
-        }
-        Ok(outcome)
+    async fn version(&mut self, kind: RecordType, id: Uuid) -> Res<Option<i64>> {
+        let sql = "SELECT version FROM records WHERE kind = $1 AND id = $2 AND NOT deleted";
+        let q = sqlx::query_scalar(sql)
+            .bind(kind.as_str())
+            .bind(id.to_string());
+        Ok(q.fetch_optional(&mut *self.0).await?)
     }
 
-    pub async fn delete(
-        &self,
-        actor: &Actor,
-        kind: RecordType,
-        id: Uuid,
-        version: i64,
-    ) -> Result<DeleteOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let outcome = delete_tx(&mut tx, actor, kind, id, version).await?;
-        if matches!(outcome, DeleteOutcome::Deleted(_)) {
-            tx.commit().await?;
-        }
-        Ok(outcome)
+    async fn key_holder(&mut self, kind: RecordType, key: &str, not: Uuid) -> Res<Option<Uuid>> {
+        let sql = "SELECT id FROM records
+                   WHERE kind = $1 AND unique_key = $2 AND NOT deleted AND id <> $3";
+        let q = sqlx::query_scalar(sql).bind(kind.as_str()).bind(key);
+        let id: Option<String> = q.bind(not.to_string()).fetch_optional(&mut *self.0).await?;
+        id.as_deref().map(parse_id).transpose()
     }
 
-    pub async fn insert_many(&self, actor: &Actor, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        let first = take_seq(&mut tx, writes.len() as i64).await?;
-        let now = now_rfc3339();
-        let mut kinds = Vec::with_capacity(writes.len());
-        let mut ids = Vec::with_capacity(writes.len());
-        let mut seqs = Vec::with_capacity(writes.len());
-        let mut datas = Vec::with_capacity(writes.len());
-        let mut keys = Vec::with_capacity(writes.len());
-        let mut refs = Vec::with_capacity(writes.len());
-        let mut refs2 = Vec::with_capacity(writes.len());
-        let mut statuses = Vec::with_capacity(writes.len());
-        let mut searches = Vec::with_capacity(writes.len());
-        let mut refs3 = Vec::with_capacity(writes.len());
-        for (i, w) in writes.into_iter().enumerate() {
-            kinds.push(w.kind.as_str().to_owned());
+    async fn by_unique_key(&mut self, kind: RecordType, key: &str) -> Res<Option<Row>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM records WHERE kind = $1 AND unique_key = $2 AND NOT deleted"
+        );
+        self.row(sqlx::query_as(&sql).bind(kind.as_str()).bind(key))
+            .await
+    }
+
+    async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>> {
+        let sql = "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
+             WHERE c.kind = 'copy' AND c.ref_id = $1 AND c.status = 'available' AND NOT c.deleted
+               AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
+                   AND h.status = 'active' AND NOT h.deleted AND h.ref3_id = c.id)
+             ORDER BY c.id LIMIT 1";
+        self.row(sqlx::query_as(sql).bind(book_id.to_string()))
+            .await
+    }
+
+    async fn insert_record(&mut self, f: &Fields<'_>) -> Res<()> {
+        let sql = "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
+                ref2_id, ref3_id, status, search_tsv, updated_at, updated_by)
+             VALUES ($1, $2, 1, $3, FALSE, $4, $5, $6, $7, $8, $9, to_tsvector('simple', $10),
+                $11, $12)";
+        self.exec(bound(sql, f)).await?;
+        Ok(())
+    }
+
+    async fn update_record(&mut self, f: &Fields<'_>, at_version: Option<i64>) -> Res<bool> {
+        let sql = "UPDATE records SET version = version + 1, seq = $3, deleted = FALSE, data = $4,
+                unique_key = $5, ref_id = $6, ref2_id = $7, ref3_id = $8, status = $9,
+                search_tsv = to_tsvector('simple', $10), updated_at = $11, updated_by = $12
+             WHERE kind = $1 AND id = $2
+               AND ($13::bigint IS NULL OR (version = $13 AND NOT deleted))";
+        Ok(self.exec(bound(sql, f).bind(at_version)).await? == 1)
+    }
+
+    async fn delete_record(&mut self, t: &Tombstone<'_>) -> Res<bool> {
+        let sql = "UPDATE records SET version = version + 1, seq = $1, deleted = TRUE, data = NULL,
+                unique_key = NULL, ref_id = NULL, ref2_id = NULL, ref3_id = NULL, status = NULL,
+                search_tsv = NULL, updated_at = $2, updated_by = $3
+             WHERE kind = $4 AND id = $5 AND version = $6 AND NOT deleted";
+        let q = sqlx::query(sql).bind(t.seq).bind(t.at).bind(t.by);
+        let q = q
+            .bind(t.kind.as_str())
+            .bind(t.id.to_string())
+            .bind(t.version);
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn add_revision(&mut self, row: &Row, by: &str, at: &str) -> Res<()> {
+        let sql = "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let q = sqlx::query(sql)
+            .bind(row.kind.as_str())
+            .bind(row.id.to_string());
+        let q = q.bind(row.version).bind(row.deleted).bind(&row.data);
+        self.exec(q.bind(by).bind(at)).await?;
+        Ok(())
+    }
+
+    /// One statement for all the records and one for their revisions, whatever their number.
+    async fn insert_new(&mut self, first: i64, writes: Vec<Write>, at: &str, by: &str) -> Res<()> {
+        let n = writes.len();
+        let (mut kinds, mut ids, mut seqs) = (Vec::with_capacity(n), Vec::with_capacity(n), vec![]);
+        let (mut datas, mut keys, mut statuses) = (Vec::with_capacity(n), vec![], vec![]);
+        let (mut refs, mut refs2, mut refs3, mut searches) = (vec![], vec![], vec![], vec![]);
+        for (seq, w) in (first..).zip(writes) {
+            kinds.push(w.kind.as_str());
             ids.push(w.id.to_string());
-            seqs.push(first + i as i64);
+            seqs.push(seq);
             datas.push(w.data);
             keys.push(w.index.unique_key);
             refs.push(w.index.ref_id.map(|u| u.to_string()));
             refs2.push(w.index.ref2_id.map(|u| u.to_string()));
+            refs3.push(w.index.ref3_id.map(|u| u.to_string()));
             statuses.push(w.index.status);
             searches.push(w.index.search);
-            refs3.push(w.index.ref3_id.map(|u| u.to_string()));
         }
-        sqlx::query(
-            "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id, ref2_id,
-                status, updated_at, updated_by, search_tsv, ref3_id)
+        let sql = "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
+                ref2_id, status, updated_at, updated_by, search_tsv, ref3_id)
              SELECT k, i, 1, s, FALSE, d, u, r, r2, st, $10, $11, to_tsvector('simple', se), r3
              FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::text[], $9::text[], $12::text[])
-                  AS t (k, i, s, d, u, r, r2, st, se, r3)",
-        )
-        .bind(&kinds)
-        .bind(&ids)
-        .bind(&seqs)
-        .bind(&datas)
-        .bind(&keys)
-        .bind(&refs)
-        .bind(&refs2)
-        .bind(&statuses)
-        .bind(&searches)
-        .bind(&now)
-        .bind(&actor.name)
-        .bind(&refs3)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
-             SELECT k, i, 1, FALSE, d, $4, $5 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t (k, i, d)",
-        )
-        .bind(&kinds)
-        .bind(&ids)
-        .bind(&datas)
-        .bind(&actor.name)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                  AS t (k, i, s, d, u, r, r2, st, se, r3)";
+        let q = sqlx::query(sql)
+            .bind(&kinds)
+            .bind(&ids)
+            .bind(&seqs)
+            .bind(&datas);
+        let q = q
+            .bind(&keys)
+            .bind(&refs)
+            .bind(&refs2)
+            .bind(&statuses)
+            .bind(&searches);
+        self.exec(q.bind(at).bind(by).bind(&refs3)).await?;
+        let sql = "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
+             SELECT k, i, 1, FALSE, d, $4, $5
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t (k, i, d)";
+        let q = sqlx::query(sql).bind(&kinds).bind(&ids).bind(&datas);
+        self.exec(q.bind(by).bind(at)).await?;
         Ok(())
     }
 
-    pub async fn revisions(
-        &self,
-        kind: RecordType,
-        id: Uuid,
-        version: Option<i64>,
-    ) -> Result<Vec<Revision>, StoreError> {
-        let rows = sqlx::query_as::<_, (i64, bool, Option<String>, String, String)>(
-            "SELECT version, deleted, data, actor, at FROM revisions
-             WHERE kind = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) ORDER BY version",
-        )
-        .bind(kind.as_str())
-        .bind(id.to_string())
-        .bind(version)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(version, deleted, data, by, at)| Revision {
-                version,
-                etag: etag_for(version),
-                deleted,
-                data: data.and_then(|d| serde_json::from_str(&d).ok()),
-                by,
-                at,
-            })
-            .collect())
-    }
-
-    pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        list_rows(&self.pool, kind, q).await
-    }
-
-    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
-        sqlx::query_as::<_, RawRow>(&format!(
-            "SELECT {ROW_COLUMNS} FROM records WHERE seq > $1 ORDER BY seq LIMIT $2"
-        ))
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(to_row)
-        .collect()
-    }
-
-    pub async fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM records WHERE kind = $1 AND NOT deleted")
-                .bind(kind.as_str())
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
-        sqlx::query_as::<_, (String, String, String, String)>(
-            "SELECT id, name, role, password_hash FROM users WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|(id, name, role, password_hash)| {
-            Ok(User {
-                id: parse_id(&id)?,
-                name,
-                role: parse_role(&role)?,
-                password_hash,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
-        )
-        .bind(user.id.to_string())
-        .bind(&user.name)
-        .bind(user.role.as_str())
-        .bind(&user.password_hash)
-        .bind(now_rfc3339())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn insert_token(
-        &self,
-        token_hash: &str,
-        user_id: Uuid,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
-            .bind(chrono::Utc::now().timestamp())
-            .execute(&self.pool)
-            .await?;
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user_id.to_string())
-        .bind(now_rfc3339())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
-        sqlx::query_as::<_, (String, String, String, String, i64)>(
-            "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|(id, name, role, password_hash, expires)| {
-            Ok((
-                User {
-                    id: parse_id(&id)?,
-                    name,
-                    role: parse_role(&role)?,
-                    password_hash,
-                },
-                expires,
-            ))
-        })
-        .transpose()
-    }
-
-    pub async fn run(
-        &self,
-        actor: &Actor,
-        op: Op,
-        mail: &MailSettings,
-    ) -> Result<Outcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let (outcome, commit) = ops::run(&mut PgTx { tx: &mut tx }, actor, op, mail).await?;
-        if commit {
-            tx.commit().await?;
+    async fn list(&mut self, kind: RecordType, q: &ListQuery) -> Res<Vec<Row>> {
+        let (sql, args) = list_query(&DIALECT, kind, q);
+        let mut query = sqlx::query_as(&sql);
+        for arg in args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
         }
-        Ok(outcome)
+        self.rows(query).await
     }
 
-    pub async fn claim_mail(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<OutboxMail>, StoreError> {
-        sqlx::query_as::<_, MailRaw>(&format!(
+    async fn changes(&mut self, since: i64, limit: i64) -> Res<Vec<Row>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE seq > $1 ORDER BY seq LIMIT $2");
+        self.rows(sqlx::query_as(&sql).bind(since).bind(limit))
+            .await
+    }
+
+    async fn count(&mut self, kind: RecordType) -> Res<i64> {
+        let sql = "SELECT count(*) FROM records WHERE kind = $1 AND NOT deleted";
+        let q = sqlx::query_scalar(sql).bind(kind.as_str());
+        Ok(q.fetch_one(&mut *self.0).await?)
+    }
+
+    async fn latest_seq(&mut self) -> Res<i64> {
+        let q = sqlx::query_scalar("SELECT value FROM seq_counter WHERE id = 1");
+        Ok(q.fetch_one(&mut *self.0).await?)
+    }
+
+    async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
+        let sql = "SELECT version, deleted, data, actor, at FROM revisions
+             WHERE kind = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) ORDER BY version";
+        let q = sqlx::query_as::<_, RawRevision>(sql).bind(k.as_str());
+        let raw = q
+            .bind(id.to_string())
+            .bind(v)
+            .fetch_all(&mut *self.0)
+            .await?;
+        Ok(raw.into_iter().map(to_revision).collect())
+    }
+
+    async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {
+        let sql = "SELECT id, name, role, password_hash FROM users WHERE name = $1";
+        let q = sqlx::query_as::<_, RawUser>(sql).bind(name);
+        q.fetch_optional(&mut *self.0)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn upsert_user(&mut self, user: &User, at: &str) -> Res<()> {
+        let sql = "INSERT INTO users (id, name, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE
+             SET role = excluded.role, password_hash = excluded.password_hash";
+        let q = sqlx::query(sql).bind(user.id.to_string()).bind(&user.name);
+        let q = q
+            .bind(user.role.as_str())
+            .bind(&user.password_hash)
+            .bind(at);
+        self.exec(q).await?;
+        Ok(())
+    }
+
+    async fn drop_tokens(&mut self, now: i64) -> Res<()> {
+        let q = sqlx::query("DELETE FROM tokens WHERE expires_at < $1").bind(now);
+        self.exec(q).await?;
+        Ok(())
+    }
+
+    async fn insert_token(&mut self, hash: &str, user: Uuid, at: &str, expires: i64) -> Res<()> {
+        let sql = "INSERT INTO tokens (token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4)";
+        let q = sqlx::query(sql).bind(hash).bind(user.to_string());
+        self.exec(q.bind(at).bind(expires)).await?;
+        Ok(())
+    }
+
+    async fn session(&mut self, hash: &str) -> Res<Option<(User, i64)>> {
+        let sql = "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+        let q = sqlx::query_as::<_, (String, String, String, String, i64)>(sql).bind(hash);
+        let raw = q.fetch_optional(&mut *self.0).await?;
+        raw.map(|(id, name, role, hash, expires)| Ok((to_user((id, name, role, hash))?, expires)))
+            .transpose()
+    }
+
+    async fn insert_mail(&mut self, mail: &OutboxMail, at: &str, due_ms: i64) -> Res<()> {
+        let sql = "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw,
+                created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let q = sqlx::query(sql)
+            .bind(mail.id.to_string())
+            .bind(&mail.message_id);
+        let q = q
+            .bind(&mail.sender)
+            .bind(recipients(mail))
+            .bind(&mail.subject);
+        self.exec(q.bind(&mail.raw).bind(at).bind(due_ms)).await?;
+        Ok(())
+    }
+
+    async fn claim_mail(&mut self, until_ms: i64, now_ms: i64, limit: i64) -> Res<Vec<OutboxMail>> {
+        let sql = format!(
             "UPDATE mail_outbox SET claimed_until = $1
              WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL
                  AND next_attempt_at <= $2 AND claimed_until <= $2
                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
              RETURNING {MAIL_COLUMNS}"
-        ))
-        .bind(now_ms.saturating_add(lease_ms))
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(to_mail)
-        .collect()
+        );
+        let q = sqlx::query_as(&sql).bind(until_ms).bind(now_ms);
+        self.mails(q.bind(limit)).await
     }
 
-    pub async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, claimed_until = 0,
+    async fn mail_sent(&mut self, id: Uuid, at: &str) -> Res<()> {
+        let sql = "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, claimed_until = 0,
                 last_error = NULL
-             WHERE id = $2",
-        )
-        .bind(now_rfc3339())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+             WHERE id = $2";
+        self.exec(sqlx::query(sql).bind(at).bind(id.to_string()))
+            .await?;
         Ok(())
     }
 
-    pub async fn mail_failed(
-        &self,
-        id: Uuid,
-        error: &str,
-        next_attempt_ms: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = 0, last_error = $1,
-                next_attempt_at = $2
-             WHERE id = $3 AND sent_at IS NULL",
-        )
-        .bind(error)
-        .bind(next_attempt_ms)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+    async fn mail_failed(&mut self, id: Uuid, error: &str, next_ms: i64) -> Res<()> {
+        let sql = "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = 0,
+                last_error = $1, next_attempt_at = $2
+             WHERE id = $3 AND sent_at IS NULL";
+        let q = sqlx::query(sql).bind(error).bind(next_ms);
+        self.exec(q.bind(id.to_string())).await?;
         Ok(())
     }
 
-    pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
-        sqlx::query_as::<_, MailRaw>(&format!(
-            "SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(to_mail)
-        .collect()
+    async fn outbox(&mut self) -> Res<Vec<OutboxMail>> {
+        let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id");
+        self.mails(sqlx::query_as(&sql)).await
     }
 
-    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+    async fn meta(&mut self, key: &str) -> Res<Option<String>> {
+        let q = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key);
+        Ok(q.fetch_optional(&mut *self.0).await?)
     }
 
-    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
+    async fn set_meta(&mut self, key: &str, value: &str) -> Res<()> {
+        let sql = "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        self.exec(sqlx::query(sql).bind(key).bind(value)).await?;
+        Ok(())
+    }
+
+    async fn batch(&mut self, sql: &str) -> Res<()> {
+        sqlx::raw_sql(sql).execute(&mut *self.0).await?;
         Ok(())
     }
 }

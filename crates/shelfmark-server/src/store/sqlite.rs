@@ -1,28 +1,33 @@
 //! The embedded backend: one SQLite file in WAL mode, through rusqlite.
 //!
+//! This module holds only what is SQLite's: the schema, the connections, the locking and the
+//! SQL of each [`Conn`] statement; the rules above them are `super::write` and `super::ops`.
 //! rusqlite is blocking, so scans and writes run on tokio's blocking pool, while point reads
 //! by primary key (the conditional GET path) run inline, being cheaper than the hand-off.
+//! Either way the store's (async) rules run over [`SqliteConn`], whose futures never wait:
+//! [`now`] drives them to completion on the thread at hand.
 //! Reads take a connection from a small pool (WAL lets them run beside a writer); writes go
-//! through one
-//! connection in `BEGIN IMMEDIATE` transactions, which SQLite serialises across processes too
-//! (a second server instance on the same file waits on the busy timeout instead of failing).
-//! Full-text search uses an FTS5 table keyed by the record's rowid.
+//! through one connection in `BEGIN IMMEDIATE` transactions, which SQLite serialises across
+//! processes too (a second server instance on the same file waits on the busy timeout
+//! instead of failing). Full-text search uses an FTS5 table keyed by the record's rowid.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::types::{FromSql, ToSql, ToSqlOutput};
+use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
 use shelfmark_core::RecordType;
 use uuid::Uuid;
 
-use super::ops::{self, Op, Outcome, TxOps};
-use super::{
-    Actor, DeleteOutcome, Expect, ListQuery, OutboxMail, Revision, Row, SCHEMA_VERSION, StoreError,
-    User, Write, WriteOutcome, etag_for, now_rfc3339, parse_id, parse_kind, parse_role,
+use super::backend::{
+    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, ROW_COLUMNS, RawMail, RawRevision, RawRow, RawUser,
+    Res, Tombstone, list_query, recipients, to_mail, to_revision, to_row, to_user,
 };
-use crate::mail::MailSettings;
+use super::{ListQuery, OutboxMail, Revision, Row, StoreError, User, parse_id, write};
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -101,7 +106,6 @@ CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS N
 "#,
 ];
 
-const ROW_COLUMNS: &str = "kind, id, version, seq, deleted, data";
 const MAX_IDLE_READERS: usize = 16;
 
 /// A SQLite database file shared by the server's tasks.
@@ -121,16 +125,13 @@ struct Inner {
 }
 
 impl Inner {
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(c) => c,
             None => open_connection(&self.path)?,
         };
-        let result = f(&conn);
+        let result = f(&mut SqliteConn(&conn));
         let mut readers = lock(&self.readers);
         if readers.len() < MAX_IDLE_READERS {
             readers.push(conn);
@@ -143,7 +144,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path) -> Res<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
@@ -151,452 +152,18 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    )?;
-    let found: i64 = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-        .map(|v| v.parse().unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for step in MIGRATIONS.iter().skip(found.max(0) as usize) {
-        tx.execute_batch(step)?;
-    }
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [SCHEMA_VERSION.to_string()],
-    )?;
-    tx.commit()?;
-    Ok(())
-}
-
-fn row_from(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, i64, i64, bool, Option<String>)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-fn to_row(
-    (kind, id, version, seq, deleted, data): (String, String, i64, i64, bool, Option<String>),
-) -> Result<Row, StoreError> {
-    Ok(Row {
-        kind: parse_kind(&kind)?,
-        id: parse_id(&id)?,
-        version,
-        seq,
-        deleted,
-        data,
-    })
-}
-
-fn get_row(conn: &Connection, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND id = ?2"
-    ))?;
-    stmt.query_row(params![kind.as_str(), id.to_string()], row_from)
-        .optional()?
-        .map(to_row)
-        .transpose()
-}
-
-/// Takes the next `n` sequence numbers, returning the first. Being the first write of every
-/// write transaction, it is also what orders writers.
-fn take_seq(tx: &Transaction<'_>, n: i64) -> Result<i64, StoreError> {
-    let last: i64 = tx.query_row(
-        "UPDATE seq_counter SET value = value + ?1 WHERE id = 1 RETURNING value",
-        [n],
-        |r| r.get(0),
-    )?;
-    Ok(last - n + 1)
-}
-
-fn set_search(
-    tx: &Transaction<'_>,
-    kind: RecordType,
-    id: Uuid,
-    search: Option<&str>,
-) -> Result<(), StoreError> {
-    let rowid: i64 = tx
-        .prepare_cached("SELECT rowid FROM records WHERE kind = ?1 AND id = ?2")?
-        .query_row(params![kind.as_str(), id.to_string()], |r| r.get(0))?;
-    tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?
-        .execute([rowid])?;
-    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
-        tx.prepare_cached("INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)")?
-            .execute(params![rowid, search])?;
-    }
-    Ok(())
-}
-
-fn add_revision(
-    tx: &Transaction<'_>,
-    row: &Row,
-    actor: &Actor,
-    at: &str,
-) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        row.kind.as_str(),
-        row.id.to_string(),
-        row.version,
-        row.deleted,
-        row.data,
-        actor.name,
-        at
-    ])?;
-    Ok(())
-}
-
-fn put_tx(
-    tx: &Transaction<'_>,
-    actor: &Actor,
-    w: Write,
-    expect: Expect,
-) -> Result<(WriteOutcome, bool), StoreError> {
-    let seq = take_seq(tx, 1)?;
-    let current = get_row(tx, w.kind, w.id)?;
-    let live = current.clone().filter(Row::is_live);
-    match (expect, &live) {
-        (Expect::Absent, Some(row)) => return Ok((WriteOutcome::Exists(row.clone()), false)),
-        (Expect::Version(_), None) => return Ok((WriteOutcome::NotFound, false)),
-        _ => {}
-    }
-    if let Some(key) = &w.index.unique_key {
-        let other: Option<String> = tx
-            .prepare_cached(
-                "SELECT id FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0 AND id <> ?3",
-            )?
-            .query_row(params![w.kind.as_str(), key, w.id.to_string()], |r| r.get(0))
-            .optional()?;
-        if let Some(other) = other {
-            return Ok((WriteOutcome::Duplicate(parse_id(&other)?), false));
-        }
-    }
-    let now = now_rfc3339();
-    let id = w.id.to_string();
-    let ref_id = w.index.ref_id.map(|u| u.to_string());
-    let ref2_id = w.index.ref2_id.map(|u| u.to_string());
-    let ref3_id = w.index.ref3_id.map(|u| u.to_string());
-    let version =
-        match (expect, current) {
-            (Expect::Version(v), _) => {
-                let n = tx
-                .prepare_cached(
-                    "UPDATE records SET version = version + 1, seq = ?1, data = ?2, unique_key = ?3,
-                        ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7, updated_by = ?8,
-                        ref3_id = ?12
-                     WHERE kind = ?9 AND id = ?10 AND version = ?11 AND deleted = 0",
-                )?
-                .execute(params![
-                    seq, w.data, w.index.unique_key, ref_id, ref2_id, w.index.status, now,
-                    actor.name, w.kind.as_str(), id, v, ref3_id
-                ])?;
-                match (n, live) {
-                    (1, _) => v + 1,
-                    (_, Some(row)) => return Ok((WriteOutcome::Conflict(row), false)),
-                    (_, None) => return Ok((WriteOutcome::NotFound, false)),
-                }
-            }
-            (Expect::Absent, Some(tombstone)) => {
-                tx.prepare_cached(
-                    "UPDATE records SET version = version + 1, seq = ?1, deleted = 0, data = ?2,
-                    unique_key = ?3, ref_id = ?4, ref2_id = ?5, status = ?6, updated_at = ?7,
-                    updated_by = ?8, ref3_id = ?11
-                 WHERE kind = ?9 AND id = ?10",
-                )?
-                .execute(params![
-                    seq,
-                    w.data,
-                    w.index.unique_key,
-                    ref_id,
-                    ref2_id,
-                    w.index.status,
-                    now,
-                    actor.name,
-                    w.kind.as_str(),
-                    id,
-                    ref3_id
-                ])?;
-                tombstone.version + 1
-            }
-            (Expect::Absent, None) => {
-                tx.prepare_cached(
-                "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
-                    ref2_id, status, updated_at, updated_by, ref3_id)
-                 VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                w.kind.as_str(), id, seq, w.data, w.index.unique_key, ref_id, ref2_id,
-                w.index.status, now, actor.name, ref3_id
-            ])?;
-                1
-            }
-        };
-    set_search(tx, w.kind, w.id, Some(&w.index.search))?;
-    let row = Row {
-        kind: w.kind,
-        id: w.id,
-        version,
-        seq,
-        deleted: false,
-        data: Some(w.data),
-    };
-    add_revision(tx, &row, actor, &now)?;
-    let outcome = match expect {
-        Expect::Absent => WriteOutcome::Created(row),
-        Expect::Version(_) => WriteOutcome::Updated(row),
-    };
-    Ok((outcome, true))
-}
-
-fn delete_tx(
-    tx: &Transaction<'_>,
-    actor: &Actor,
-    kind: RecordType,
-    id: Uuid,
-    version: i64,
-) -> Result<(DeleteOutcome, bool), StoreError> {
-    let seq = take_seq(tx, 1)?;
-    let Some(current) = get_row(tx, kind, id)?.filter(Row::is_live) else {
-        return Ok((DeleteOutcome::NotFound, false));
-    };
-    let now = now_rfc3339();
-    let n = tx
-        .prepare_cached(
-            "UPDATE records SET version = version + 1, seq = ?1, deleted = 1, data = NULL,
-                unique_key = NULL, ref_id = NULL, ref2_id = NULL, ref3_id = NULL, status = NULL, updated_at = ?2,
-                updated_by = ?3
-             WHERE kind = ?4 AND id = ?5 AND version = ?6 AND deleted = 0",
-        )?
-        .execute(params![
-            seq,
-            now,
-            actor.name,
-            kind.as_str(),
-            id.to_string(),
-            version
-        ])?;
-    if n != 1 {
-        return Ok((DeleteOutcome::Conflict(current), false));
-    }
-    set_search(tx, kind, id, None)?;
-    let row = Row {
-        kind,
-        id,
-        version: version + 1,
-        seq,
-        deleted: true,
-        data: None,
-    };
-    add_revision(tx, &row, actor, &now)?;
-    Ok((DeleteOutcome::Deleted(row), true))
-}
-
-fn list_rows(c: &Connection, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-    let mut sql =
-        String::from("SELECT r.kind, r.id, r.version, r.seq, r.deleted, r.data FROM records r");
-    let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(kind.as_str())];
-    if !q.words.is_empty() {
-        sql.push_str(" JOIN records_fts f ON f.rowid = r.rowid");
-    }
-    sql.push_str(" WHERE r.kind = ?1 AND r.deleted = 0");
-    let mut push = |clause: &str, arg: Box<dyn ToSql>, sql: &mut String| {
-        args.push(arg);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
-    if let Some(r) = q.ref_id {
-        push("r.ref_id =", Box::new(r.to_string()), &mut sql);
-    }
-    if let Some(r) = q.ref2_id {
-        push("r.ref2_id =", Box::new(r.to_string()), &mut sql);
-    }
-    if let Some(s) = q.status {
-        push("r.status =", Box::new(s), &mut sql);
-    }
-    if !q.words.is_empty() {
-        let query = q
-            .words
-            .iter()
-            .map(|w| format!("\"{w}\"*"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        push("records_fts MATCH", Box::new(query), &mut sql);
-    }
-    if let Some(after) = q.after {
-        push("r.id >", Box::new(after.to_string()), &mut sql);
-    }
-    args.push(Box::new(q.limit));
-    sql.push_str(&format!(" ORDER BY r.id LIMIT ?{}", args.len()));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-    let rows = stmt.query_map(params.as_slice(), row_from)?;
-    rows.map(|r| to_row(r?)).collect()
-}
-
-/// The steps of a business operation, over the writer's transaction.
-struct SqliteTx<'a, 'c> {
-    tx: &'a Transaction<'c>,
-}
-
-const MAIL_COLUMNS: &str =
-    "id, message_id, sender, recipients, subject, raw, attempts, sent_at IS NOT NULL, last_error";
-
-fn mail_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailRaw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
-
-type MailRaw = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    bool,
-    Option<String>,
-);
-
-fn to_mail(
-    (id, message_id, sender, recipients, subject, raw, attempts, sent, last_error): MailRaw,
-) -> Result<OutboxMail, StoreError> {
-    Ok(OutboxMail {
-        id: parse_id(&id)?,
-        message_id,
-        sender,
-        recipients: recipients.split(',').map(str::to_owned).collect(),
-        subject,
-        raw,
-        attempts,
-        sent,
-        last_error,
-    })
-}
-
-impl TxOps for SqliteTx<'_, '_> {
-    async fn lock(&mut self) -> Result<(), StoreError> {
-        // `BEGIN IMMEDIATE` took the database's write lock already.
-        Ok(())
-    }
-
-    async fn get(&mut self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        get_row(self.tx, kind, id)
-    }
-
-    async fn put(
-        &mut self,
-        actor: &Actor,
-        w: Write,
-        expect: Expect,
-    ) -> Result<WriteOutcome, StoreError> {
-        Ok(put_tx(self.tx, actor, w, expect)?.0)
-    }
-
-    async fn delete(
-        &mut self,
-        actor: &Actor,
-        kind: RecordType,
-        id: Uuid,
-        version: i64,
-    ) -> Result<DeleteOutcome, StoreError> {
-        Ok(delete_tx(self.tx, actor, kind, id, version)?.0)
-    }
-
-    async fn by_unique_key(
-        &mut self,
-        kind: RecordType,
-        key: &str,
-    ) -> Result<Option<Row>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0"
-        ))?;
-        stmt.query_row(params![kind.as_str(), key], row_from)
-            .optional()?
-            .map(to_row)
-            .transpose()
-    }
-
-    async fn available_copy(&mut self, book_id: Uuid) -> Result<Option<Row>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
-             WHERE c.kind = 'copy' AND c.ref_id = ?1 AND c.status = 'available' AND c.deleted = 0
-               AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
-                   AND h.status = 'active' AND h.deleted = 0 AND h.ref3_id = c.id)
-             ORDER BY c.id LIMIT 1",
-        )?;
-        stmt.query_row([book_id.to_string()], row_from)
-            .optional()?
-            .map(to_row)
-            .transpose()
-    }
-
-    async fn list(&mut self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        list_rows(self.tx, kind, q)
-    }
-
-    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> Result<(), StoreError> {
-        self.tx.execute(
-            "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw, created_at,
-                next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                mail.id.to_string(),
-                mail.message_id,
-                mail.sender,
-                mail.recipients.join(","),
-                mail.subject,
-                mail.raw,
-                now_rfc3339(),
-                chrono::Utc::now().timestamp_millis()
-            ],
-        )?;
-        Ok(())
-    }
-}
-
 impl SqliteStore {
     /// Opens the file (creating it and its directory when missing) and migrates it.
-    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    pub async fn open(path: &Path) -> Res<SqliteStore> {
         let path = path.to_owned();
         let inner = blocking(move || {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
             let mut writer = open_connection(&path)?;
-            migrate(&mut writer)?;
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            now(write::migrate(&mut SqliteConn(&tx), MIGRATIONS))?;
+            tx.commit()?;
             Ok(Inner {
                 path,
                 writer: Mutex::new(writer),
@@ -611,10 +178,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled read connection, on tokio's blocking pool.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn read<T, F>(&self, f: F) -> Res<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut SqliteConn<'_>) -> Res<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         blocking(move || inner.with_reader(f)).await
@@ -623,25 +190,22 @@ impl SqliteStore {
     /// Runs a point read (one row by primary key) on the calling task. Such a read takes a few
     /// microseconds and, in WAL mode, never waits for a writer: handing it to the blocking pool
     /// would cost more than the read itself, and this is the path of every conditional GET.
-    fn read_now<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    pub(super) fn read_now<T>(&self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
         self.inner.with_reader(f)
     }
 
     /// Runs `f` in an immediate transaction, committed when it says so (else rolled back).
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn write<T, F>(&self, f: F) -> Res<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<(T, bool), StoreError> + Send + 'static,
+        F: FnOnce(&mut SqliteConn<'_>) -> Res<(T, bool)> + Send + 'static,
     {
         let inner = self.inner.clone();
         let _turn = self.inner.write_turn.lock().await;
         blocking(move || {
             let mut conn = lock(&inner.writer);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (value, commit) = f(&tx)?;
+            let (value, commit) = f(&mut SqliteConn(&tx))?;
             if commit {
                 tx.commit()?;
             }
@@ -649,380 +213,353 @@ impl SqliteStore {
         })
         .await
     }
-
-    pub async fn get(&self, kind: RecordType, id: Uuid) -> Result<Option<Row>, StoreError> {
-        self.read_now(|c| get_row(c, kind, id))
-    }
-
-    pub async fn version(&self, kind: RecordType, id: Uuid) -> Result<Option<i64>, StoreError> {
-        self.read_now(|c| {
-            Ok(c.prepare_cached(
-                "SELECT version FROM records WHERE kind = ?1 AND id = ?2 AND deleted = 0",
-            )?
-            .query_row(params![kind.as_str(), id.to_string()], |r| r.get(0))
-            .optional()?)
-        })
-    }
-
-    pub async fn put(
-        &self,
-        actor: &Actor,
-        w: Write,
-        expect: Expect,
-    ) -> Result<WriteOutcome, StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| put_tx(tx, &actor, w, expect)).await
-    }
-
-    pub async fn delete(
-        &self,
-        actor: &Actor,
-        kind: RecordType,
-        id: Uuid,
-        version: i64,
-    ) -> Result<DeleteOutcome, StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| delete_tx(tx, &actor, kind, id, version))
-            .await
-    }
-
-    pub async fn insert_many(&self, actor: &Actor, writes: Vec<Write>) -> Result<(), StoreError> {
-        let actor = actor.clone();
-        self.write(move |tx| {
-            if writes.is_empty() {
-                return Ok(((), false));
-            }
-            let first = take_seq(tx, writes.len() as i64)?;
-            let now = now_rfc3339();
-            for (seq, w) in (first..).zip(writes) {
-                tx.prepare_cached(
-                    "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
-                        ref2_id, status, updated_at, updated_by, ref3_id)
-                     VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
-                    w.kind.as_str(),
-                    w.id.to_string(),
-                    seq,
-                    w.data,
-                    w.index.unique_key,
-                    w.index.ref_id.map(|u| u.to_string()),
-                    w.index.ref2_id.map(|u| u.to_string()),
-                    w.index.status,
-                    now,
-                    actor.name,
-                    w.index.ref3_id.map(|u| u.to_string())
-                ])?;
-                let rowid = tx.last_insert_rowid();
-                if !w.index.search.trim().is_empty() {
-                    tx.prepare_cached("INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)")?
-                        .execute(params![rowid, w.index.search])?;
-                }
-                let row = Row {
-                    kind: w.kind,
-                    id: w.id,
-                    version: 1,
-                    seq,
-                    deleted: false,
-                    data: Some(w.data),
-                };
-                add_revision(tx, &row, &actor, &now)?;
-            }
-            Ok(((), true))
-        })
-        .await
-    }
-
-    pub async fn revisions(
-        &self,
-        kind: RecordType,
-        id: Uuid,
-        version: Option<i64>,
-    ) -> Result<Vec<Revision>, StoreError> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT version, deleted, data, actor, at FROM revisions
-                 WHERE kind = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3) ORDER BY version",
-            )?;
-            let rows = stmt.query_map(params![kind.as_str(), id.to_string(), version], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (version, deleted, data, by, at) = row?;
-                out.push(Revision {
-                    version,
-                    etag: etag_for(version),
-                    deleted,
-                    data: data.and_then(|d| serde_json::from_str(&d).ok()),
-                    by,
-                    at,
-                });
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    pub async fn list(&self, kind: RecordType, q: ListQuery) -> Result<Vec<Row>, StoreError> {
-        self.read(move |c| list_rows(c, kind, q)).await
-    }
-
-    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
-        self.read_now(|c| {
-            Ok(
-                c.prepare_cached("SELECT value FROM seq_counter WHERE id = 1")?
-                    .query_row([], |r| r.get(0))?,
-            )
-        })
-    }
-
-    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<Row>, StoreError> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ROW_COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![since, limit], row_from)?;
-            rows.map(|r| to_row(r?)).collect()
-        })
-        .await
-    }
-
-    pub async fn count(&self, kind: RecordType) -> Result<i64, StoreError> {
-        self.read(move |c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM records WHERE kind = ?1 AND deleted = 0",
-                [kind.as_str()],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-    }
-
-    pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
-        let name = name.to_owned();
-        self.read(move |c| {
-            c.prepare_cached("SELECT id, name, role, password_hash FROM users WHERE name = ?1")?
-                .query_row([name], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get(3)?,
-                    ))
-                })
-                .optional()?
-                .map(|(id, name, role, password_hash)| {
-                    Ok(User {
-                        id: parse_id(&id)?,
-                        name,
-                        role: parse_role(&role)?,
-                        password_hash,
-                    })
-                })
-                .transpose()
-        })
-        .await
-    }
-
-    pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
-        let user = user.clone();
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO users (id, name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash",
-                params![user.id.to_string(), user.name, user.role.as_str(), user.password_hash, now_rfc3339()],
-            )?;
-            Ok(((), true))
-        })
-        .await
-    }
-
-    pub async fn insert_token(
-        &self,
-        token_hash: &str,
-        user_id: Uuid,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let token_hash = token_hash.to_owned();
-        self.write(move |tx| {
-            tx.execute(
-                "DELETE FROM tokens WHERE expires_at < ?1",
-                [chrono::Utc::now().timestamp()],
-            )?;
-            tx.execute(
-                "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user_id.to_string(), now_rfc3339(), expires_at],
-            )?;
-            Ok(((), true))
-        })
-        .await
-    }
-
-    pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
-        let token_hash = token_hash.to_owned();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
-                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
-            )?
-            .query_row([token_hash], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .optional()?
-            .map(|(id, name, role, password_hash, expires)| {
-                Ok((
-                    User {
-                        id: parse_id(&id)?,
-                        name,
-                        role: parse_role(&role)?,
-                        password_hash,
-                    },
-                    expires,
-                ))
-            })
-            .transpose()
-        })
-        .await
-    }
-
-    pub async fn run(
-        &self,
-        actor: &Actor,
-        op: Op,
-        mail: &MailSettings,
-    ) -> Result<Outcome, StoreError> {
-        let (actor, mail) = (actor.clone(), mail.clone());
-        let inner = self.inner.clone();
-        let handle = tokio::runtime::Handle::current();
-        let _turn = self.inner.write_turn.lock().await;
-        blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // The steps are synchronous underneath: the future never waits, block_on only
-            // drives it on this blocking-pool thread.
-            let (outcome, commit) =
-                handle.block_on(ops::run(&mut SqliteTx { tx: &tx }, &actor, op, &mail))?;
-            if commit {
-                tx.commit()?;
-            }
-            Ok(outcome)
-        })
-        .await
-    }
-
-    pub async fn claim_mail(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<OutboxMail>, StoreError> {
-        self.write(move |tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "UPDATE mail_outbox SET claimed_until = ?1
-                 WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL
-                     AND next_attempt_at <= ?2 AND claimed_until <= ?2
-                     ORDER BY next_attempt_at LIMIT ?3)
-                 RETURNING {MAIL_COLUMNS}"
-            ))?;
-            let rows = stmt.query_map(
-                params![now_ms.saturating_add(lease_ms), now_ms, limit],
-                mail_from,
-            )?;
-            let mails = rows
-                .map(|r| to_mail(r?))
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok((mails, true))
-        })
-        .await
-    }
-
-    pub async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            tx.execute(
-                "UPDATE mail_outbox SET sent_at = ?1, attempts = attempts + 1, claimed_until = 0,
-                    last_error = NULL
-                 WHERE id = ?2",
-                params![now_rfc3339(), id.to_string()],
-            )?;
-            Ok(((), true))
-        })
-        .await
-    }
-
-    pub async fn mail_failed(
-        &self,
-        id: Uuid,
-        error: &str,
-        next_attempt_ms: i64,
-    ) -> Result<(), StoreError> {
-        let error = error.to_owned();
-        self.write(move |tx| {
-            tx.execute(
-                "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = 0,
-                    last_error = ?1, next_attempt_at = ?2
-                 WHERE id = ?3 AND sent_at IS NULL",
-                params![error, next_attempt_ms, id.to_string()],
-            )?;
-            Ok(((), true))
-        })
-        .await
-    }
-
-    pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id"
-            ))?;
-            let rows = stmt.query_map([], mail_from)?;
-            rows.map(|r| to_mail(r?)).collect()
-        })
-        .await
-    }
-
-    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let key = key.to_owned();
-        self.read(move |c| {
-            Ok(
-                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                    .optional()?,
-            )
-        })
-        .await
-    }
-
-    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-            Ok(((), true))
-        })
-        .await
-    }
 }
 
-async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+async fn blocking<T, F>(f: F) -> Res<T>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce() -> Res<T> + Send + 'static,
 {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+/// Runs a future of [`SqliteConn`] steps to its end on this thread. Those steps are
+/// synchronous underneath, so the future is ready at its first poll; one that is not (it
+/// would have to await something else) is refused rather than blocked on.
+pub(super) fn now<T>(f: impl Future<Output = Res<T>>) -> Res<T> {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(StoreError::Task(
+            "a SQLite step did not finish at once".into(),
+        )),
+    }
+}
+
+/// A connection (or the writer's transaction, which derefs to one) as the store's [`Conn`].
+pub(crate) struct SqliteConn<'a>(&'a Connection);
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Arg::Text(s) => s.to_sql(),
+            Arg::Int(i) => i.to_sql(),
+        }
+    }
+}
+
+fn fts_query(words: &[String]) -> String {
+    let words: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+    words.join(" ")
+}
+
+const DIALECT: Dialect = Dialect {
+    mark: '?',
+    live: "r.deleted = 0",
+    search_join: " JOIN records_fts f ON f.rowid = r.rowid",
+    search_match: "records_fts MATCH {}",
+    search_query: fts_query,
+};
+
+/// A write's columns in [`Fields`]' order (`?10`, the search text, goes to the FTS table).
+fn binds<'a>(f: &'a Fields<'_>) -> Vec<&'a dyn ToSql> {
+    let [r1, r2, r3] = &f.refs;
+    vec![
+        &f.kind,
+        &f.id,
+        &f.seq,
+        &f.data,
+        &f.unique_key,
+        r1,
+        r2,
+        r3,
+        &f.status,
+        &f.search,
+        &f.at,
+        &f.by,
+    ]
+}
+
+impl SqliteConn<'_> {
+    fn exec(&self, sql: &str, p: impl Params) -> Res<usize> {
+        Ok(self.0.prepare_cached(sql)?.execute(p)?)
+    }
+
+    fn one<T: FromSql>(&self, sql: &str, p: impl Params) -> Res<T> {
+        Ok(self.0.prepare_cached(sql)?.query_row(p, |r| r.get(0))?)
+    }
+
+    fn maybe<T: FromSql>(&self, sql: &str, p: impl Params) -> Res<Option<T>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        Ok(stmt.query_row(p, |r| r.get(0)).optional()?)
+    }
+
+    fn row(&self, sql: &str, p: impl Params) -> Res<Option<Row>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let raw = stmt.query_row(p, |r| RawRow::try_from(r)).optional()?;
+        raw.map(to_row).transpose()
+    }
+
+    fn rows(&self, sql: &str, p: impl Params) -> Res<Vec<Row>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(p, |r| RawRow::try_from(r))?;
+        rows.map(|r| to_row(r?)).collect()
+    }
+
+    fn mails(&self, sql: &str, p: impl Params) -> Res<Vec<OutboxMail>> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let rows = stmt.query_map(p, |r| RawMail::try_from(r))?;
+        rows.map(|r| to_mail(r?)).collect()
+    }
+
+    /// Replaces the record's row of the FTS table.
+    fn set_search(&self, kind: &str, id: &str, search: Option<&str>) -> Res<()> {
+        let sql = "SELECT rowid FROM records WHERE kind = ?1 AND id = ?2";
+        let rowid: i64 = self.one(sql, params![kind, id])?;
+        self.exec("DELETE FROM records_fts WHERE rowid = ?1", [rowid])?;
+        if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
+            let sql = "INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)";
+            self.exec(sql, params![rowid, search])?;
+        }
+        Ok(())
+    }
+}
+
+impl Conn for SqliteConn<'_> {
+    async fn lock(&mut self) -> Res<()> {
+        // `BEGIN IMMEDIATE` took the database's write lock already.
+        Ok(())
+    }
+
+    async fn take_seq(&mut self, n: i64) -> Res<i64> {
+        let sql = "UPDATE seq_counter SET value = value + ?1 WHERE id = 1 RETURNING value";
+        Ok(self.one::<i64>(sql, [n])? - n + 1)
+    }
+
+    async fn get(&mut self, kind: RecordType, id: Uuid) -> Res<Option<Row>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND id = ?2");
+        self.row(&sql, params![kind.as_str(), id.to_string()])
+    }
+
+    async fn version(&mut self, kind: RecordType, id: Uuid) -> Res<Option<i64>> {
+        let sql = "SELECT version FROM records WHERE kind = ?1 AND id = ?2 AND deleted = 0";
+        self.maybe(sql, params![kind.as_str(), id.to_string()])
+    }
+
+    async fn key_holder(&mut self, kind: RecordType, key: &str, not: Uuid) -> Res<Option<Uuid>> {
+        let sql = "SELECT id FROM records
+                   WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0 AND id <> ?3";
+        let id: Option<String> = self.maybe(sql, params![kind.as_str(), key, not.to_string()])?;
+        id.as_deref().map(parse_id).transpose()
+    }
+
+    async fn by_unique_key(&mut self, kind: RecordType, key: &str) -> Res<Option<Row>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0"
+        );
+        self.row(&sql, params![kind.as_str(), key])
+    }
+
+    async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>> {
+        let sql = "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
+             WHERE c.kind = 'copy' AND c.ref_id = ?1 AND c.status = 'available' AND c.deleted = 0
+               AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
+                   AND h.status = 'active' AND h.deleted = 0 AND h.ref3_id = c.id)
+             ORDER BY c.id LIMIT 1";
+        self.row(sql, [book_id.to_string()])
+    }
+
+    async fn insert_record(&mut self, f: &Fields<'_>) -> Res<()> {
+        let sql = "INSERT INTO records (kind, id, version, seq, deleted, data, unique_key, ref_id,
+                ref2_id, ref3_id, status, updated_at, updated_by)
+             VALUES (?1, ?2, 1, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)";
+        self.exec(sql, binds(f).as_slice())?;
+        let rowid = self.0.last_insert_rowid();
+        if !f.search.trim().is_empty() {
+            let sql = "INSERT INTO records_fts (rowid, search) VALUES (?1, ?2)";
+            self.exec(sql, params![rowid, f.search])?;
+        }
+        Ok(())
+    }
+
+    async fn update_record(&mut self, f: &Fields<'_>, at_version: Option<i64>) -> Res<bool> {
+        let sql = "UPDATE records SET version = version + 1, seq = ?3, deleted = 0, data = ?4,
+                unique_key = ?5, ref_id = ?6, ref2_id = ?7, ref3_id = ?8, status = ?9,
+                updated_at = ?11, updated_by = ?12
+             WHERE kind = ?1 AND id = ?2 AND (?13 IS NULL OR (version = ?13 AND deleted = 0))";
+        let mut binds = binds(f);
+        binds.push(&at_version);
+        if self.exec(sql, binds.as_slice())? != 1 {
+            return Ok(false);
+        }
+        self.set_search(f.kind, &f.id, Some(f.search))?;
+        Ok(true)
+    }
+
+    async fn delete_record(&mut self, t: &Tombstone<'_>) -> Res<bool> {
+        let sql = "UPDATE records SET version = version + 1, seq = ?1, deleted = 1, data = NULL,
+                unique_key = NULL, ref_id = NULL, ref2_id = NULL, ref3_id = NULL, status = NULL,
+                updated_at = ?2, updated_by = ?3
+             WHERE kind = ?4 AND id = ?5 AND version = ?6 AND deleted = 0";
+        let (kind, id) = (t.kind.as_str(), t.id.to_string());
+        if self.exec(sql, params![t.seq, t.at, t.by, kind, id, t.version])? != 1 {
+            return Ok(false);
+        }
+        self.set_search(kind, &id, None)?;
+        Ok(true)
+    }
+
+    async fn add_revision(&mut self, row: &Row, by: &str, at: &str) -> Res<()> {
+        let sql = "INSERT INTO revisions (kind, id, version, deleted, data, actor, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        let (kind, id) = (row.kind.as_str(), row.id.to_string());
+        self.exec(
+            sql,
+            params![kind, id, row.version, row.deleted, row.data, by, at],
+        )?;
+        Ok(())
+    }
+
+    async fn list(&mut self, kind: RecordType, q: &ListQuery) -> Res<Vec<Row>> {
+        let (sql, args) = list_query(&DIALECT, kind, q);
+        self.rows(&sql, rusqlite::params_from_iter(args.iter()))
+    }
+
+    async fn changes(&mut self, since: i64, limit: i64) -> Res<Vec<Row>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        self.rows(&sql, params![since, limit])
+    }
+
+    async fn count(&mut self, kind: RecordType) -> Res<i64> {
+        let sql = "SELECT count(*) FROM records WHERE kind = ?1 AND deleted = 0";
+        self.one(sql, [kind.as_str()])
+    }
+
+    async fn latest_seq(&mut self) -> Res<i64> {
+        self.one("SELECT value FROM seq_counter WHERE id = 1", [])
+    }
+
+    async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT version, deleted, data, actor, at FROM revisions
+             WHERE kind = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3) ORDER BY version",
+        )?;
+        let p = params![k.as_str(), id.to_string(), v];
+        let rows = stmt.query_map(p, |r| RawRevision::try_from(r))?;
+        Ok(rows.map(|r| r.map(to_revision)).collect::<Result<_, _>>()?)
+    }
+
+    async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id, name, role, password_hash FROM users WHERE name = ?1")?;
+        let raw = stmt
+            .query_row([name], |r| RawUser::try_from(r))
+            .optional()?;
+        raw.map(to_user).transpose()
+    }
+
+    async fn upsert_user(&mut self, user: &User, at: &str) -> Res<()> {
+        let sql = "INSERT INTO users (id, name, role, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE
+             SET role = excluded.role, password_hash = excluded.password_hash";
+        let (id, role) = (user.id.to_string(), user.role.as_str());
+        self.exec(sql, params![id, user.name, role, user.password_hash, at])?;
+        Ok(())
+    }
+
+    async fn drop_tokens(&mut self, now: i64) -> Res<()> {
+        self.exec("DELETE FROM tokens WHERE expires_at < ?1", [now])?;
+        Ok(())
+    }
+
+    async fn insert_token(&mut self, hash: &str, user: Uuid, at: &str, expires: i64) -> Res<()> {
+        let sql = "INSERT INTO tokens (token_hash, user_id, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)";
+        self.exec(sql, params![hash, user.to_string(), at, expires])?;
+        Ok(())
+    }
+
+    async fn session(&mut self, hash: &str) -> Res<Option<(User, i64)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
+        )?;
+        let raw = stmt
+            .query_row([hash], |r| Ok((RawUser::try_from(r)?, r.get::<_, i64>(4)?)))
+            .optional()?;
+        raw.map(|(user, expires)| Ok((to_user(user)?, expires)))
+            .transpose()
+    }
+
+    async fn insert_mail(&mut self, mail: &OutboxMail, at: &str, due_ms: i64) -> Res<()> {
+        let sql = "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw,
+                created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        let (id, to) = (mail.id.to_string(), recipients(mail));
+        let (message_id, sender) = (&mail.message_id, &mail.sender);
+        self.exec(
+            sql,
+            params![
+                id,
+                message_id,
+                sender,
+                to,
+                mail.subject,
+                mail.raw,
+                at,
+                due_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn claim_mail(&mut self, until_ms: i64, now_ms: i64, limit: i64) -> Res<Vec<OutboxMail>> {
+        let sql = format!(
+            "UPDATE mail_outbox SET claimed_until = ?1
+             WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL
+                 AND next_attempt_at <= ?2 AND claimed_until <= ?2
+                 ORDER BY next_attempt_at LIMIT ?3)
+             RETURNING {MAIL_COLUMNS}"
+        );
+        self.mails(&sql, params![until_ms, now_ms, limit])
+    }
+
+    async fn mail_sent(&mut self, id: Uuid, at: &str) -> Res<()> {
+        let sql = "UPDATE mail_outbox SET sent_at = ?1, attempts = attempts + 1, claimed_until = 0,
+                last_error = NULL
+             WHERE id = ?2";
+        self.exec(sql, params![at, id.to_string()])?;
+        Ok(())
+    }
+
+    async fn mail_failed(&mut self, id: Uuid, error: &str, next_ms: i64) -> Res<()> {
+        let sql = "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = 0,
+                last_error = ?1, next_attempt_at = ?2
+             WHERE id = ?3 AND sent_at IS NULL";
+        self.exec(sql, params![error, next_ms, id.to_string()])?;
+        Ok(())
+    }
+
+    async fn outbox(&mut self) -> Res<Vec<OutboxMail>> {
+        let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id");
+        self.mails(&sql, [])
+    }
+
+    async fn meta(&mut self, key: &str) -> Res<Option<String>> {
+        self.maybe("SELECT value FROM meta WHERE key = ?1", [key])
+    }
+
+    async fn set_meta(&mut self, key: &str, value: &str) -> Res<()> {
+        let sql = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        self.exec(sql, [key, value])?;
+        Ok(())
+    }
+
+    async fn batch(&mut self, sql: &str) -> Res<()> {
+        Ok(self.0.execute_batch(sql)?)
+    }
 }

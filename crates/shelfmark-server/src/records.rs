@@ -1,0 +1,238 @@
+//! The kinds of record the server keeps and their rules: what each one is called in the
+//! database, who may write it, how it is validated, which records it refers to, and the
+//! columns extracted from it so the database can index, filter and search it.
+//!
+//! Both the HTTP layer (which validates what a client sends) and the store (whose business
+//! operations write records of several kinds) apply these rules, so they live here, below
+//! both: this module imports neither.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shelfmark_core::wire::Role;
+use shelfmark_core::{
+    Book, Copy, Escalation, EscalationStatus, Hold, HoldStatus, Patron, PurchaseRequest,
+    PurchaseStatus, RecordType, ValidationErrors,
+};
+use uuid::Uuid;
+
+/// The columns extracted from a record so the database can index, filter and search it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Index {
+    /// Unique per kind among live records (ISBN of a book, barcode of a copy).
+    pub unique_key: Option<String>,
+    /// The main reference (a copy's book, a hold's patron).
+    pub ref_id: Option<Uuid>,
+    /// The second reference (a hold's book).
+    pub ref2_id: Option<Uuid>,
+    /// The third reference (a hold's copy: unique among active holds).
+    pub ref3_id: Option<Uuid>,
+    pub status: Option<String>,
+    /// Words for full-text search.
+    pub search: String,
+}
+
+/// What distinguishes one kind of record from another on the wire and in the database.
+pub trait Kind: Send + Sync + 'static {
+    const TYPE: RecordType;
+    type Record: Serialize + DeserializeOwned + Send + Sync;
+    /// The role that may create, change and delete these records.
+    const WRITE_ROLE: Role = Role::Librarian;
+
+    fn validate(record: &mut Self::Record) -> Result<(), ValidationErrors>;
+    fn index(record: &Self::Record) -> Index;
+    /// Records this one refers to, which must exist: `(field, kind, id)`.
+    fn references(_record: &Self::Record) -> Vec<(&'static str, RecordType, Uuid)> {
+        Vec::new()
+    }
+    /// What to call the unique value in a `duplicate` answer.
+    fn unique_name() -> &'static str {
+        "value"
+    }
+}
+
+pub struct Books;
+pub struct Copies;
+pub struct Patrons;
+pub struct Holds;
+pub struct Escalations;
+pub struct PurchaseRequests;
+
+impl Kind for Holds {
+    const TYPE: RecordType = RecordType::Hold;
+    type Record = Hold;
+
+    fn validate(_record: &mut Hold) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    fn index(h: &Hold) -> Index {
+        Index {
+            ref_id: Some(h.patron_id),
+            ref2_id: Some(h.book_id),
+            ref3_id: h.copy_id,
+            status: Some(
+                match h.status {
+                    HoldStatus::Active => "active",
+                    HoldStatus::Cancelled => "cancelled",
+                    HoldStatus::Fulfilled => "fulfilled",
+                }
+                .to_owned(),
+            ),
+            ..Index::default()
+        }
+    }
+}
+
+impl Kind for Escalations {
+    const TYPE: RecordType = RecordType::Escalation;
+    type Record = Escalation;
+
+    fn validate(_record: &mut Escalation) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    fn index(e: &Escalation) -> Index {
+        Index {
+            // One escalation per lost hold request, enforced by the database.
+            unique_key: Some(e.hold_request_id.to_string()),
+            ref_id: Some(e.patron_id),
+            ref2_id: Some(e.book_id),
+            status: Some(
+                match e.status {
+                    EscalationStatus::Open => "open",
+                    EscalationStatus::Reassigned => "reassigned",
+                    EscalationStatus::PurchaseFlagged => "purchase_flagged",
+                    EscalationStatus::Resolved => "resolved",
+                }
+                .to_owned(),
+            ),
+            search: e.resolution_note.clone().unwrap_or_default(),
+            ..Index::default()
+        }
+    }
+}
+
+impl Kind for PurchaseRequests {
+    const TYPE: RecordType = RecordType::PurchaseRequest;
+    type Record = PurchaseRequest;
+    const WRITE_ROLE: Role = Role::Manager;
+
+    fn validate(record: &mut PurchaseRequest) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if record.quantity == 0 {
+            errors.push("quantity", "buy at least one copy");
+        }
+        if record.requested_by.trim().is_empty() {
+            errors.push("requested_by", "say who asked for the purchase");
+        }
+        errors.into_result()
+    }
+
+    fn index(p: &PurchaseRequest) -> Index {
+        Index {
+            ref_id: Some(p.book_id),
+            ref2_id: p.escalation_id,
+            status: Some(
+                match p.status {
+                    PurchaseStatus::Requested => "requested",
+                    PurchaseStatus::Ordered => "ordered",
+                    PurchaseStatus::Received => "received",
+                    PurchaseStatus::Cancelled => "cancelled",
+                }
+                .to_owned(),
+            ),
+            search: format!("{} {}", p.isbn, p.note),
+            ..Index::default()
+        }
+    }
+
+    fn references(p: &PurchaseRequest) -> Vec<(&'static str, RecordType, Uuid)> {
+        let mut refs = vec![("book_id", RecordType::Book, p.book_id)];
+        if let Some(e) = p.escalation_id {
+            refs.push(("escalation_id", RecordType::Escalation, e));
+        }
+        refs
+    }
+}
+
+impl Kind for Books {
+    const TYPE: RecordType = RecordType::Book;
+    type Record = Book;
+
+    fn validate(record: &mut Book) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(b: &Book) -> Index {
+        let mut search = vec![b.title.clone(), b.isbn.clone(), b.publisher.clone()];
+        search.extend(b.authors.iter().cloned());
+        search.extend(b.subjects.iter().cloned());
+        Index {
+            unique_key: Some(b.isbn.clone()),
+            search: search.join(" "),
+            ..Index::default()
+        }
+    }
+
+    fn unique_name() -> &'static str {
+        "ISBN"
+    }
+}
+
+impl Kind for Copies {
+    const TYPE: RecordType = RecordType::Copy;
+    type Record = Copy;
+
+    fn validate(record: &mut Copy) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(c: &Copy) -> Index {
+        Index {
+            unique_key: Some(c.barcode.clone()),
+            ref_id: Some(c.book_id),
+            status: Some(c.status.as_str().to_owned()),
+            search: format!("{} {} {}", c.barcode, c.call_number, c.branch),
+            ..Index::default()
+        }
+    }
+
+    fn references(c: &Copy) -> Vec<(&'static str, RecordType, Uuid)> {
+        vec![("book_id", RecordType::Book, c.book_id)]
+    }
+
+    fn unique_name() -> &'static str {
+        "barcode"
+    }
+}
+
+impl Kind for Patrons {
+    const TYPE: RecordType = RecordType::Patron;
+    type Record = Patron;
+
+    fn validate(record: &mut Patron) -> Result<(), ValidationErrors> {
+        record.validate()
+    }
+
+    fn index(p: &Patron) -> Index {
+        Index {
+            search: format!("{} {} {}", p.name, p.email, p.branch),
+            ..Index::default()
+        }
+    }
+}
+
+/// The columns of a record, search text cleaned: what every write of it stores.
+pub fn index_of<K: Kind>(record: &K::Record) -> Index {
+    let mut index = K::index(record);
+    index.search = clean_search(&index.search);
+    index
+}
+
+/// Search text without control characters: they have no place there, and PostgreSQL's text
+/// search refuses NUL outright.
+pub fn clean_search(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}

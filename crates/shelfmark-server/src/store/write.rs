@@ -1,0 +1,166 @@
+//! The store's write rules, written once over [`Conn`] for both databases: a record's
+//! compare-and-set write and deletion (with the revision each one keeps), the bulk insert of
+//! new records, a session token's insertion, a mail's queueing, and the schema migration.
+//!
+//! Each runs inside the transaction its caller opened (`Store`'s methods, or a business
+//! operation of `super::ops`); what it answers says whether that transaction commits.
+
+use shelfmark_core::RecordType;
+use uuid::Uuid;
+
+use super::backend::{Conn, Fields, Res, Tombstone};
+use super::{
+    Actor, DeleteOutcome, Expect, OutboxMail, Row, SCHEMA_VERSION, StoreError, Write, WriteOutcome,
+    now_rfc3339,
+};
+
+/// Writes a record if it is in the state `expect` names and no other live record of its
+/// kind holds its unique key.
+pub(crate) async fn put<C: Conn>(
+    c: &mut C,
+    actor: &Actor,
+    w: Write,
+    expect: Expect,
+) -> Res<WriteOutcome> {
+    let seq = c.take_seq(1).await?;
+    let current = c.get(w.kind, w.id).await?;
+    let live = current.clone().filter(Row::is_live);
+    match (expect, &live) {
+        (Expect::Absent, Some(row)) => return Ok(WriteOutcome::Exists(row.clone())),
+        (Expect::Version(_), None) => return Ok(WriteOutcome::NotFound),
+        _ => {}
+    }
+    if let Some(key) = &w.index.unique_key
+        && let Some(other) = c.key_holder(w.kind, key, w.id).await?
+    {
+        return Ok(WriteOutcome::Duplicate(other));
+    }
+    let now = now_rfc3339();
+    let fields = Fields::new(&w, seq, &now, &actor.name);
+    let version = match (expect, current) {
+        (Expect::Version(v), _) => {
+            if !c.update_record(&fields, Some(v)).await? {
+                // Changed since it was read: only possible outside the writers' lock.
+                return Ok(live.map_or(WriteOutcome::NotFound, WriteOutcome::Conflict));
+            }
+            v + 1
+        }
+        (Expect::Absent, Some(tombstone)) => {
+            c.update_record(&fields, None).await?;
+            tombstone.version + 1
+        }
+        (Expect::Absent, None) => {
+            c.insert_record(&fields).await?;
+            1
+        }
+    };
+    let row = Row {
+        kind: w.kind,
+        id: w.id,
+        version,
+        seq,
+        deleted: false,
+        data: Some(w.data),
+    };
+    c.add_revision(&row, &actor.name, &now).await?;
+    Ok(match expect {
+        Expect::Absent => WriteOutcome::Created(row),
+        Expect::Version(_) => WriteOutcome::Updated(row),
+    })
+}
+
+/// Deletes a live record at `version`, leaving a tombstone (the change feed reports it).
+pub(crate) async fn delete<C: Conn>(
+    c: &mut C,
+    actor: &Actor,
+    kind: RecordType,
+    id: Uuid,
+    version: i64,
+) -> Res<DeleteOutcome> {
+    let seq = c.take_seq(1).await?;
+    let Some(current) = c.get(kind, id).await?.filter(Row::is_live) else {
+        return Ok(DeleteOutcome::NotFound);
+    };
+    let at = now_rfc3339();
+    let by = &actor.name;
+    let tombstone = Tombstone {
+        kind,
+        id,
+        seq,
+        version,
+        at: &at,
+        by,
+    };
+    if !c.delete_record(&tombstone).await? {
+        return Ok(DeleteOutcome::Conflict(current));
+    }
+    let version = version + 1;
+    let row = Row {
+        kind,
+        id,
+        version,
+        seq,
+        deleted: true,
+        data: None,
+    };
+    c.add_revision(&row, by, &at).await?;
+    Ok(DeleteOutcome::Deleted(row))
+}
+
+/// Inserts new records (their ids must be new) with consecutive sequence numbers; the
+/// boolean says whether there was anything to commit.
+pub(crate) async fn insert_many<C: Conn>(
+    c: &mut C,
+    actor: &Actor,
+    writes: Vec<Write>,
+) -> Res<((), bool)> {
+    if writes.is_empty() {
+        return Ok(((), false));
+    }
+    let first = c.take_seq(writes.len() as i64).await?;
+    c.insert_new(first, writes, &now_rfc3339(), &actor.name)
+        .await?;
+    Ok(((), true))
+}
+
+/// Stores a session token, forgetting the expired ones on the way.
+pub(crate) async fn insert_token<C: Conn>(
+    c: &mut C,
+    hash: &str,
+    user_id: Uuid,
+    expires_at: i64,
+) -> Res<((), bool)> {
+    c.drop_tokens(chrono::Utc::now().timestamp()).await?;
+    c.insert_token(hash, user_id, &now_rfc3339(), expires_at)
+        .await?;
+    Ok(((), true))
+}
+
+/// Puts a finished mail in the outbox, due at once.
+pub(crate) async fn queue_mail<C: Conn>(c: &mut C, mail: &OutboxMail) -> Res<()> {
+    let due_ms = chrono::Utc::now().timestamp_millis();
+    c.insert_mail(mail, &now_rfc3339(), due_ms).await
+}
+
+/// Takes the schema to [`SCHEMA_VERSION`] by the steps not run yet (step `i` goes from
+/// version `i` to `i + 1`); a database newer than this binary is refused.
+pub(crate) async fn migrate<C: Conn>(c: &mut C, steps: &[&str]) -> Res<()> {
+    c.batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        .await?;
+    let found: i64 = c
+        .meta("schema_version")
+        .await?
+        .map(|v| v.parse().unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for step in steps.iter().skip(found.max(0) as usize) {
+        c.batch(step).await?;
+    }
+    c.set_meta("schema_version", &SCHEMA_VERSION.to_string())
+        .await
+}
