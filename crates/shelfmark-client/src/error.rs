@@ -33,6 +33,12 @@ pub enum ClientError {
     StorePoisoned,
 }
 
+impl From<shelfmark_core::push::VerdictError> for ClientError {
+    fn from(e: shelfmark_core::push::VerdictError) -> Self {
+        ClientError::Protocol(e.to_string())
+    }
+}
+
 impl ClientError {
     /// How long the server asked us to wait, when it said.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
