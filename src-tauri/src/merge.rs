@@ -17,8 +17,18 @@ type Result<T> = std::result::Result<T, CommandError>;
 
 /// The merge of one inbox entry with `choices` replayed.
 fn session(c: &ConflictEntry, choices: &[Settled]) -> Result<MergeSession> {
-    c.session(choices)
-        .map_err(|e| CommandError::message(e.to_string()))
+    c.session(choices).map_err(|e| failure(&e))
+}
+
+/// A session's error as the window shows it: the error and each of its causes.
+fn failure(e: &(dyn std::error::Error + 'static)) -> CommandError {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    CommandError::message(message)
 }
 
 fn entry(s: &Store, seq: i64) -> std::result::Result<ConflictEntry, StoreError> {
@@ -59,9 +69,7 @@ pub(crate) async fn save_merge(
     choices: Vec<Settled>,
 ) -> Result<()> {
     let c = read(&engine, move |s| entry(s, seq)).await?;
-    let record = session(&c, &choices)?
-        .finish()
-        .map_err(|e| CommandError::message(e.to_string()))?;
+    let record = session(&c, &choices)?.finish().map_err(|e| failure(&e))?;
     read(&engine, move |s| s.resolve(seq, Some(&record))).await?;
     engine.edited();
     Ok(())

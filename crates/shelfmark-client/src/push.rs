@@ -93,9 +93,10 @@ impl Client {
             }
             let mut outcomes = Vec::with_capacity(wave.len());
             while let Some(done) = tasks.join_next().await {
-                outcomes.push(
-                    done.map_err(|e| ClientError::Protocol(format!("push task failed: {e}")))?,
-                );
+                outcomes.push(done.map_err(|source| ClientError::Task {
+                    what: "push",
+                    source,
+                })?);
             }
             outcomes.sort_by_key(|(order, _, _)| *order);
             let mut first_error = None;
@@ -211,8 +212,8 @@ impl Client {
                     ));
                 }
                 Verdict::FetchCurrent => {
-                    return Err(ClientError::Protocol(
-                        "the current state was asked for twice".into(),
+                    return Err(ClientError::protocol(
+                        "the current state was asked for twice",
                     ));
                 }
             }
@@ -230,7 +231,7 @@ impl Client {
             }
             EditOp::Update | EditOp::Delete => {
                 let Some(tag) = entry.base_etag.as_deref() else {
-                    return Err(ClientError::Protocol(format!(
+                    return Err(ClientError::protocol(format!(
                         "edit {} has no base ETag to send as If-Match",
                         entry.seq
                     )));
@@ -294,9 +295,8 @@ impl Client {
             .await?;
         match response.status() {
             StatusCode::OK => {
-                let etag = header(&response, ETAG).ok_or_else(|| {
-                    ClientError::Protocol("a record answered without an ETag".into())
-                })?;
+                let etag = header(&response, ETAG)
+                    .ok_or_else(|| ClientError::protocol("a record answered without an ETag"))?;
                 Ok(Some((etag, response.json().await?)))
             }
             StatusCode::NOT_FOUND => Ok(None),

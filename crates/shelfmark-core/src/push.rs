@@ -201,9 +201,9 @@ pub enum Verdict {
 /// Why an answer could not be judged.
 #[derive(Debug, thiserror::Error)]
 pub enum VerdictError {
-    #[error("a 409 without its merge data: {0}")]
+    #[error("a 409 without its merge data")]
     NoMergeData(#[source] serde_json::Error),
-    #[error("cannot merge: {0}")]
+    #[error("cannot merge")]
     Merge(#[from] SessionError),
 }
 
@@ -246,22 +246,13 @@ pub fn judge(edit: &Operation<'_>, answer: Answer) -> Result<Verdict, VerdictErr
         }
         (412, _, _) => Ok(Verdict::FetchCurrent),
         (409, "hold-unavailable", EditOp::Create) => Ok(Verdict::HoldLost {
-            escalation_id: problem
-                .extensions
-                .get("escalation_id")
-                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            escalation_id: escalation_of_lost_hold(&problem),
             answer: problem_json(&problem),
         }),
-        (409, "duplicate", _) => {
-            let existing_id =
-                serde_json::from_value::<Duplicate>(Value::Object(problem.extensions.clone()))
-                    .ok()
-                    .map(|d| d.existing_id);
-            Ok(Verdict::Conflict(ConflictVerdict::Duplicate {
-                existing_id,
-                detail: problem.detail,
-            }))
-        }
+        (409, "duplicate", _) => Ok(Verdict::Conflict(ConflictVerdict::Duplicate {
+            existing_id: existing_of_duplicate(&problem),
+            detail: problem.detail,
+        })),
         _ => Ok(Verdict::Failed {
             problem: problem_json(&problem),
         }),
@@ -321,6 +312,21 @@ fn same_record(mine: Option<&Value>, theirs: &Value) -> bool {
             .all(|(k, v)| v.is_null() || theirs.get(k).is_none_or(|t| t == v)),
         _ => false,
     }
+}
+
+/// The record that already holds the unique value, named by a `409 duplicate`.
+pub fn existing_of_duplicate(problem: &Problem) -> Option<Uuid> {
+    serde_json::from_value::<Duplicate>(Value::Object(problem.extensions.clone()))
+        .ok()
+        .map(|d| d.existing_id)
+}
+
+/// The escalation a `409 hold-unavailable` opened (for a premium patron).
+pub fn escalation_of_lost_hold(problem: &Problem) -> Option<Uuid> {
+    problem
+        .extensions
+        .get("escalation_id")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
 /// The problem of a refusal that came without a body.

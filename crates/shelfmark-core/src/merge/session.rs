@@ -22,7 +22,7 @@ use crate::{Book, Copy, Patron, RecordType};
 pub enum SessionError {
     #[error("{} records are not merged field by field", .0.as_str())]
     NotMergeable(RecordType),
-    #[error("the {side} version does not read as a {}: {source}", kind.as_str())]
+    #[error("the {side} version does not read as a {}", kind.as_str())]
     Unreadable {
         side: Side,
         kind: RecordType,
@@ -31,7 +31,7 @@ pub enum SessionError {
     },
     #[error("this conflict has no {0} version")]
     Missing(Side),
-    #[error("the merged record cannot be written: {0}")]
+    #[error("the merged record cannot be written")]
     Unwritable(#[source] serde_json::Error),
     #[error("that value does not fit the field {field} ({expected:?})")]
     WrongKind { field: String, expected: FieldKind },
