@@ -318,7 +318,7 @@ async fn an_edit_the_server_refuses_is_kept_as_failed_with_its_problem() -> anyh
     let report = sync(&a, &a_cache).await?;
     assert_eq!(report.push.conflicts, 1);
     let inbox = a_cache.lock().expect("cache").conflicts()?;
-    assert_eq!(inbox[0].reason, "duplicate");
+    assert_eq!(inbox[0].reason.as_str(), "duplicate");
     assert!(
         inbox[0]
             .detail

@@ -146,7 +146,7 @@ describe("the merge screen", () => {
 
   it("offers to recreate or discard a record deleted on the server", async () => {
     const backend = fakeBackend([], onlineStatus);
-    const deleted = { ...summary, reason: "deleted" };
+    const deleted: ConflictSummary = { ...summary, reason: "deleted" };
     backend.inbox = [deleted];
     backend.merges.set(9, () => ({ ...merge([]), summary: deleted, fields: [], conflicts: [] }));
     const el = await openMerge(backend);

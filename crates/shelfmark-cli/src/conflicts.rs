@@ -1,13 +1,12 @@
 //! `shelfmark conflicts`: the conflict inbox, each entry with base, mine and theirs and the
-//! places where they still disagree ("open hunks"), recomputed with the record merge of
-//! `shelfmark-core` so a script sees exactly what the desktop's merge view would show.
+//! places where they still disagree ("open hunks"), recomputed with the merge session of
+//! `shelfmark-core` (the one the desktop's merge view uses) so a script sees exactly what the
+//! merge view would show.
 
 use clap::Args;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shelfmark_core::merge::{Conflict, ConflictLocation, FieldValue, Record, merge_records};
-use shelfmark_core::{Book, Copy, Patron, RecordType};
+use shelfmark_core::merge::{self, ConflictLocation, SessionError};
 use shelfmark_store::ConflictEntry;
 
 use crate::CliError;
@@ -35,7 +34,7 @@ struct InboxEntry {
 struct OpenConflict {
     /// `field#slot`, stable while other conflicts are settled.
     id: String,
-    field: &'static str,
+    field: String,
     location: Location,
     base: Value,
     mine: Value,
@@ -95,29 +94,15 @@ pub fn run(cache: &Cache, args: &ConflictsArgs) -> Result<(), CliError> {
 }
 
 fn open_conflicts(entry: &ConflictEntry) -> Result<Vec<OpenConflict>, CliError> {
-    let (Some(base), Some(mine), Some(theirs)) = (&entry.base, &entry.mine, &entry.theirs) else {
-        return Ok(Vec::new());
-    };
-    match entry.kind {
-        RecordType::Book => open_of::<Book>(base, mine, theirs),
-        RecordType::Copy => open_of::<Copy>(base, mine, theirs),
-        RecordType::Patron => open_of::<Patron>(base, mine, theirs),
-        _ => Ok(Vec::new()),
+    match entry.session(&[]) {
+        Ok(session) => Ok(session.conflicts().iter().map(open_conflict).collect()),
+        // Holds and the other kinds are not merged field by field: nothing to list.
+        Err(SessionError::NotMergeable(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn open_of<R: Record + DeserializeOwned>(
-    base: &Value,
-    mine: &Value,
-    theirs: &Value,
-) -> Result<Vec<OpenConflict>, CliError> {
-    let parse = |v: &Value| serde_json::from_value::<R>(v.clone());
-    let state = merge_records(&parse(base)?, &parse(mine)?, &parse(theirs)?)
-        .map_err(|e| CliError::Usage(format!("cannot merge this inbox entry: {e}")))?;
-    Ok(state.conflicts().map(open_conflict).collect())
-}
-
-fn open_conflict(c: &Conflict) -> OpenConflict {
+fn open_conflict(c: &merge::OpenConflict) -> OpenConflict {
     let location = match &c.location {
         ConflictLocation::Field => Location::Field,
         ConflictLocation::Hunk {
@@ -132,24 +117,12 @@ fn open_conflict(c: &Conflict) -> OpenConflict {
         ConflictLocation::Item(item) => Location::Item { item: item.clone() },
     };
     OpenConflict {
-        id: c.id.to_string(),
-        field: c.id.field,
+        id: format!("{}#{}", c.key.field, c.key.slot),
+        field: c.key.field.clone(),
         location,
-        base: json_of(&c.base),
-        mine: json_of(&c.mine),
-        theirs: json_of(&c.theirs),
-    }
-}
-
-/// A field value as the record's JSON would hold it.
-fn json_of(v: &FieldValue) -> Value {
-    match v {
-        FieldValue::Text(s) | FieldValue::Lines(s) => Value::from(s.as_str()),
-        FieldValue::List(items) => Value::from(items.clone()),
-        FieldValue::Year(y) => y.map_or(Value::Null, Value::from),
-        FieldValue::Flag(b) => Value::from(*b),
-        FieldValue::Id(id) => Value::from(id.to_string()),
-        FieldValue::CopyStatus(s) => Value::from(s.as_str()),
+        base: c.base.clone(),
+        mine: c.mine.clone(),
+        theirs: c.theirs.clone(),
     }
 }
 
@@ -166,7 +139,19 @@ mod tests {
         let base = book("a\nb\nc\n", "T");
         let mine = book("a\nB mine\nc\n", "Mine");
         let theirs = book("a\nB theirs\nc\n", "T");
-        let open = open_of::<Book>(&base, &mine, &theirs)?;
+        let entry = ConflictEntry {
+            outbox_seq: 1,
+            kind: shelfmark_core::RecordType::Book,
+            record_id: uuid::Uuid::nil(),
+            base: Some(base),
+            mine: Some(mine),
+            theirs: Some(theirs),
+            theirs_etag: Some("\"v2\"".into()),
+            reason: shelfmark_store::ConflictReason::EditConflict,
+            detail: None,
+            created_at: String::new(),
+        };
+        let open = open_conflicts(&entry)?;
         assert_eq!(
             open.len(),
             1,

@@ -34,6 +34,8 @@ pub enum CliError {
     NoSuchPatron(uuid::Uuid),
     #[error("{0}")]
     Usage(String),
+    #[error("cannot merge this inbox entry")]
+    Merge(#[from] shelfmark_core::merge::SessionError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot write JSON: {0}")]

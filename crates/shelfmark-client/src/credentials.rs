@@ -43,8 +43,12 @@ pub enum CredentialError {
         .0.display()
     )]
     InsecureFile(PathBuf),
-    #[error("{} is not a token file ({reason}); remove it and sign in again", path.display())]
-    Corrupt { path: PathBuf, reason: String },
+    #[error("{} is not a token file; remove it and sign in again", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{BACKEND_VAR}={0} is not one of auto, keyring, file")]
     UnknownBackend(String),
 }
@@ -204,9 +208,9 @@ fn remove_file(path: &Path) -> Result<(), CredentialError> {
 /// Writes the file readable by its owner only: a fresh 0600 file beside it, synced, then
 /// renamed over, so a crash never leaves a half-written or briefly world-readable token.
 fn write_private(path: &Path, content: &TokenFile) -> Result<(), CredentialError> {
-    let json = serde_json::to_vec(content).map_err(|e| CredentialError::Corrupt {
+    let json = serde_json::to_vec(content).map_err(|source| CredentialError::Corrupt {
         path: path.to_owned(),
-        reason: e.to_string(),
+        source,
     })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -240,10 +244,11 @@ fn read_private(path: &Path, account: &str) -> Result<Option<String>, Credential
             return Err(CredentialError::InsecureFile(path.to_owned()));
         }
     }
-    let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| CredentialError::Corrupt {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let file: TokenFile =
+        serde_json::from_slice(&bytes).map_err(|source| CredentialError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
     Ok((file.account == account).then_some(file.token))
 }
 
@@ -322,6 +327,24 @@ mod tests {
         let dir = tempfile::tempdir().map_err(io_error(Path::new(".")))?;
         store(dir.path(), "librarian").save("theirs")?;
         assert_eq!(store(dir.path(), "manager").load()?, None);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_that_is_not_json_is_corrupt_and_keeps_the_parse_error()
+    -> Result<(), CredentialError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().map_err(io_error(Path::new(".")))?;
+        let path = dir.path().join("cache.db.token");
+        fs::write(&path, b"not json").map_err(io_error(&path))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io_error(&path))?;
+        let err = store(dir.path(), "librarian")
+            .load()
+            .expect_err("not a token file");
+        assert!(matches!(err, CredentialError::Corrupt { .. }), "{err:?}");
+        let source = std::error::Error::source(&err).expect("the parse error is kept");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
         Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! The manager's escalation actions and the escalation detail, straight from the server
 //! (PROTOCOL.md, "Escalations"). They are online-only: nothing here goes through the outbox.
 //! Each action is conditional on the escalation's tag (`If-Match`); a stale tag, a settled
-//! escalation or a hold that moved answers `409 edit-conflict`, which [`conflict_current`]
-//! reads back.
+//! escalation or a hold that moved answers `409 edit-conflict`, a typed
+//! [`ClientError::EditConflict`] whose `theirs` [`conflict_current`] reads back.
 
 use std::fmt::Display;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 use shelfmark_core::{Escalation, Hold, PurchaseRequest};
 use shelfmark_store::escalations::EscalationDetail;
 
-use crate::{Client, ClientError, problem_error};
+use crate::{Client, ClientError, problem_error, refusal};
 
 /// What a reassignment did: the escalation (now `reassigned`) and the premium patron's new hold.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -25,10 +25,7 @@ pub struct Reassigned {
 /// the hold that moved), or None for any other error.
 pub fn conflict_current(e: &ClientError) -> Option<&serde_json::Value> {
     match e {
-        ClientError::Server {
-            status: 409,
-            problem: Some(problem),
-        } if problem.name() == "edit-conflict" => problem.extensions.get("current"),
+        ClientError::EditConflict(conflict) => Some(&conflict.theirs),
         _ => None,
     }
 }
@@ -118,7 +115,7 @@ impl Client {
         if response.status().is_success() {
             Ok(response)
         } else {
-            Err(problem_error(response).await)
+            Err(refusal(response, Some(body)).await)
         }
     }
 }

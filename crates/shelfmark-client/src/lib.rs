@@ -10,7 +10,7 @@ mod error;
 pub mod escalations;
 mod push;
 
-pub use error::{ClientError, TlsProblem};
+pub use error::{Cause, ClientError, EditConflict, TlsProblem};
 pub use push::PushReport;
 
 use std::sync::{Arc, Mutex};
@@ -142,8 +142,9 @@ impl Client {
     fn auth_headers(&self) -> Result<HeaderMap, ClientError> {
         let token = self.token.as_deref().ok_or(ClientError::NotSignedIn)?;
         let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| ClientError::Protocol("the session token is not a valid header".into()))?;
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
+            ClientError::protocol_because("the session token is not a valid header", e)
+        })?;
         headers.insert(AUTHORIZATION, value);
         Ok(headers)
     }
@@ -236,7 +237,7 @@ impl Client {
                 return Ok(report);
             };
             if feed.last_seq < report.last_seq {
-                return Err(ClientError::Protocol(format!(
+                return Err(ClientError::protocol(format!(
                     "the change feed went backwards (from {} to {})",
                     report.last_seq, feed.last_seq
                 )));
@@ -309,22 +310,31 @@ where
         f(&mut guard).map_err(ClientError::Store)
     })
     .await
-    .map_err(|e| ClientError::Protocol(format!("cache task failed: {e}")))?
+    .map_err(|source| ClientError::Task {
+        what: "cache",
+        source,
+    })?
 }
 
 /// Turns a non-success answer into a typed error, keeping the server's problem detail.
 pub(crate) async fn problem_error(response: reqwest::Response) -> ClientError {
+    refusal(response, None).await
+}
+
+/// Turns a non-success answer to a request that sent `mine` into a typed error (see
+/// [`ClientError::refused`]).
+pub(crate) async fn refusal(
+    response: reqwest::Response,
+    mine: Option<&serde_json::Value>,
+) -> ClientError {
     let status = response.status();
-    let problem = response.json::<Problem>().await.ok().map(Box::new);
+    let problem = response.json::<Problem>().await.ok();
     match status {
         StatusCode::UNAUTHORIZED => ClientError::Unauthorized(
             problem
                 .map(|p| p.detail)
                 .unwrap_or_else(|| "wrong user name or password".into()),
         ),
-        _ => ClientError::Server {
-            status: status.as_u16(),
-            problem,
-        },
+        _ => ClientError::refused(status.as_u16(), problem, mine),
     }
 }

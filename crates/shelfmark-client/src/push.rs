@@ -1,21 +1,22 @@
 //! Pushing the outbox: each edit written conditionally (`If-Match` with its base ETag, or
-//! `If-None-Match: *` for a create), in the order it was made. A 409 is merged with
-//! `shelfmark-core`: a clean merge is pushed again against the server's new state, the rest goes
-//! to the conflict inbox. Refusals (4xx) are kept as failed edits with the server's problem,
+//! `If-None-Match: *` for a create), in the order it was made. What an answer means is
+//! `shelfmark_core::push::judge` (pure); this module sends, reads the answer and carries the
+//! verdict out: a 409 that merges cleanly is pushed again against the server's new state, the
+//! rest goes to the conflict inbox. Refusals (4xx) are kept as failed edits with the server's problem,
 //! never retried blindly and never dropped; trouble that may pass (network, 5xx, 429) stops the
 //! push and is reported as retryable, with the server's `Retry-After` when it gave one.
 
 use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 
-use shelfmark_core::merge::{Record, merge_records};
 use shelfmark_core::plan::{PlannedEdit, waves};
-use shelfmark_core::wire::{EditConflict, Problem};
-use shelfmark_core::{Book, Copy, Patron, RecordType};
+use shelfmark_core::push::{
+    Answer, Body, ConflictVerdict, Operation, Verdict, judge, judge_current,
+};
+use shelfmark_core::wire::Problem;
 use shelfmark_store::{EditOp, OutboxEntry};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -92,9 +93,10 @@ impl Client {
             }
             let mut outcomes = Vec::with_capacity(wave.len());
             while let Some(done) = tasks.join_next().await {
-                outcomes.push(
-                    done.map_err(|e| ClientError::Protocol(format!("push task failed: {e}")))?,
-                );
+                outcomes.push(done.map_err(|source| ClientError::Task {
+                    what: "push",
+                    source,
+                })?);
             }
             outcomes.sort_by_key(|(order, _, _)| *order);
             let mut first_error = None;
@@ -128,6 +130,8 @@ impl Client {
         Ok(report)
     }
 
+    /// Pushes one edit and carries out the verdict on the server's answer (see
+    /// `shelfmark_core::push`), merging and pushing again while the server keeps moving.
     async fn push_one(
         &self,
         store: &SharedStore,
@@ -136,148 +140,131 @@ impl Client {
         let mut merged = false;
         for _ in 0..=MAX_REBASES {
             let path = format!("v1/{}/{}", entry.kind.collection(), entry.record_id);
-            let response = match entry.op {
-                EditOp::Create => {
-                    self.write(
-                        Method::PUT,
-                        &path,
-                        (IF_NONE_MATCH, "*"),
-                        entry.body.as_ref(),
-                    )
-                    .await?
-                }
-                EditOp::Update | EditOp::Delete => {
-                    let Some(tag) = entry.base_etag.clone() else {
-                        return Err(ClientError::Protocol(format!(
-                            "edit {} has no base ETag to send as If-Match",
-                            entry.seq
-                        )));
-                    };
-                    let method = if entry.op == EditOp::Delete {
-                        Method::DELETE
-                    } else {
-                        Method::PUT
-                    };
-                    self.write(method, &path, (IF_MATCH, &tag), entry.body.as_ref())
-                        .await?
-                }
+            let answer = self.send(&entry, &path).await?;
+            let edit = Operation {
+                op: entry.op,
+                kind: entry.kind,
+                body: entry.body.as_ref(),
+                base: entry.base.as_ref(),
             };
-            let status = response.status();
+            let verdict = match judge(&edit, answer)? {
+                Verdict::FetchCurrent => judge_current(&edit, self.fetch(&path).await?)?,
+                verdict => verdict,
+            };
             let seq = entry.seq;
-            if status.is_success() {
-                let etag = header(&response, ETAG);
-                let body = if entry.op == EditOp::Delete {
-                    None
-                } else {
-                    Some(response.json::<Value>().await?)
-                };
-                with_store(store, move |s| match (&etag, &body) {
-                    (Some(tag), Some(data)) => s.ack(seq, Some((tag, data))),
-                    _ => s.ack(seq, None),
-                })
-                .await?;
-                return Ok(Outcome::Pushed { merged });
-            }
-            match status {
-                StatusCode::UNAUTHORIZED => return Err(problem_error(response).await),
-                StatusCode::TOO_MANY_REQUESTS => return Err(retry_later(response)),
-                s if s.is_server_error() => return Err(retry_later(response)),
-                _ => {}
-            }
-            let problem = read_problem(response, status).await;
-            let theirs = match (status, problem.name(), entry.op) {
-                // A retried delete whose first answer was lost.
-                (StatusCode::NOT_FOUND, _, EditOp::Delete) => {
-                    with_store(store, move |s| s.ack(seq, None)).await?;
+            match verdict {
+                Verdict::Ack(server) => {
+                    with_store(store, move |s| {
+                        s.ack(seq, server.as_ref().map(|(tag, data)| (tag.as_str(), data)))
+                    })
+                    .await?;
                     return Ok(Outcome::Pushed { merged });
                 }
-                (StatusCode::NOT_FOUND, _, EditOp::Update) => {
-                    let detail = "the record was deleted on the server".to_owned();
+                Verdict::AlreadyApplied { etag, theirs } => {
+                    with_store(store, move |s| s.ack(seq, Some((&etag, &theirs)))).await?;
+                    return Ok(Outcome::Pushed { merged });
+                }
+                Verdict::Rebase {
+                    etag,
+                    theirs,
+                    merged: body,
+                } => {
+                    let (tag, base, next) = (etag.clone(), theirs.clone(), body.clone());
+                    with_store(store, move |s| s.rebase(seq, &tag, &base, &next)).await?;
+                    entry.base_etag = Some(etag);
+                    entry.base = Some(theirs);
+                    entry.body = Some(body);
+                    merged = true;
+                }
+                Verdict::Conflict(conflict) => {
+                    let (reason, detail) = (conflict.reason(), conflict.detail());
+                    let theirs = match conflict {
+                        ConflictVerdict::Edit { etag, theirs } => Some((etag, theirs)),
+                        ConflictVerdict::Deleted | ConflictVerdict::Duplicate { .. } => None,
+                    };
                     with_store(store, move |s| {
-                        s.conflict(seq, None, "deleted", Some(&detail))
+                        let theirs = theirs.as_ref().map(|(tag, data)| (tag.as_str(), data));
+                        s.conflict(seq, theirs, reason, detail.as_deref())
                     })
                     .await?;
                     return Ok(Outcome::Conflict);
                 }
-                (StatusCode::CONFLICT, "edit-conflict", _) => {
-                    let c: EditConflict =
-                        serde_json::from_value(Value::Object(problem.extensions.clone())).map_err(
-                            |e| ClientError::Protocol(format!("a 409 without its merge data: {e}")),
-                        )?;
-                    (c.current_etag, c.current)
-                }
-                // A stricter server: fetch the current state and treat it as a 409.
-                (StatusCode::PRECONDITION_FAILED, _, _) => match self.fetch(&path).await? {
-                    Some(current) => current,
-                    None => {
-                        let detail = "the record was deleted on the server".to_owned();
-                        with_store(store, move |s| {
-                            s.conflict(seq, None, "deleted", Some(&detail))
-                        })
-                        .await?;
-                        return Ok(Outcome::Conflict);
-                    }
-                },
-                // Every copy is taken: the hold is lost (the answer names the escalation opened
-                // for a premium patron). Kept for the librarian to see, never retried.
-                (StatusCode::CONFLICT, "hold-unavailable", EditOp::Create) => {
-                    let answer = serde_json::to_value(&problem).unwrap_or(Value::Null);
+                Verdict::HoldLost { answer, .. } => {
                     with_store(store, move |s| s.hold_lost(seq, &answer)).await?;
                     return Ok(Outcome::HoldLost);
                 }
-                (StatusCode::CONFLICT, "duplicate", _) => {
-                    let detail = problem.detail.clone();
-                    let existing = problem.extensions.get("existing_id").cloned();
-                    let detail = match existing {
-                        Some(id) => format!("{detail} (existing record {id})"),
-                        None => detail,
-                    };
-                    with_store(store, move |s| {
-                        s.conflict(seq, None, "duplicate", Some(&detail))
-                    })
-                    .await?;
-                    return Ok(Outcome::Conflict);
-                }
-                _ => {
-                    let problem = serde_json::to_value(&problem).unwrap_or(Value::Null);
+                Verdict::Failed { problem } => {
                     with_store(store, move |s| s.fail(seq, &problem)).await?;
                     return Ok(Outcome::Failed);
                 }
-            };
-            let (theirs_etag, theirs) = theirs;
-            // The server already holds exactly this edit: an earlier push whose answer was lost.
-            if entry.body.as_ref() == Some(&theirs)
-                || (entry.op == EditOp::Create && same_record(&entry, &theirs))
-            {
-                with_store(store, move |s| s.ack(seq, Some((&theirs_etag, &theirs)))).await?;
-                return Ok(Outcome::Pushed { merged });
-            }
-            let clean = match (entry.op, &entry.base, &entry.body) {
-                (EditOp::Update, Some(base), Some(mine)) => {
-                    merge_json(entry.kind, base, mine, &theirs)?
+                Verdict::RetryLater {
+                    status,
+                    retry_after,
+                } => {
+                    return Err(ClientError::Unavailable {
+                        status,
+                        retry_after,
+                    });
                 }
-                _ => None,
-            };
-            match clean {
-                Some(result) => {
-                    let (tag, base, body) = (theirs_etag.clone(), theirs.clone(), result.clone());
-                    with_store(store, move |s| s.rebase(seq, &tag, &base, &body)).await?;
-                    entry.base_etag = Some(theirs_etag);
-                    entry.base = Some(theirs);
-                    entry.body = Some(result);
-                    merged = true;
+                Verdict::SignInAgain { detail } => {
+                    return Err(ClientError::Unauthorized(
+                        detail.unwrap_or_else(|| "wrong user name or password".into()),
+                    ));
                 }
-                None => {
-                    with_store(store, move |s| {
-                        s.conflict(seq, Some((&theirs_etag, &theirs)), "edit-conflict", None)
-                    })
-                    .await?;
-                    return Ok(Outcome::Conflict);
+                Verdict::FetchCurrent => {
+                    return Err(ClientError::protocol(
+                        "the current state was asked for twice",
+                    ));
                 }
             }
         }
         // The record kept moving under us: leave the edit pending for the next sync.
         Err(ClientError::Busy)
+    }
+
+    /// Writes one edit conditionally and reads the answer.
+    async fn send(&self, entry: &OutboxEntry, path: &str) -> Result<Answer, ClientError> {
+        let response = match entry.op {
+            EditOp::Create => {
+                self.write(Method::PUT, path, (IF_NONE_MATCH, "*"), entry.body.as_ref())
+                    .await?
+            }
+            EditOp::Update | EditOp::Delete => {
+                let Some(tag) = entry.base_etag.as_deref() else {
+                    return Err(ClientError::protocol(format!(
+                        "edit {} has no base ETag to send as If-Match",
+                        entry.seq
+                    )));
+                };
+                let method = if entry.op == EditOp::Delete {
+                    Method::DELETE
+                } else {
+                    Method::PUT
+                };
+                self.write(method, path, (IF_MATCH, tag), entry.body.as_ref())
+                    .await?
+            }
+        };
+        let status = response.status();
+        let etag = header(&response, ETAG);
+        let retry_after = header(&response, RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
+        let body = if status.is_success() {
+            if entry.op == EditOp::Delete {
+                Body::Empty
+            } else {
+                Body::Record(response.json::<Value>().await?)
+            }
+        } else {
+            read_problem(response, status).await
+        };
+        Ok(Answer {
+            status: status.as_u16(),
+            etag,
+            retry_after,
+            body,
+        })
     }
 
     async fn write(
@@ -308,9 +295,8 @@ impl Client {
             .await?;
         match response.status() {
             StatusCode::OK => {
-                let etag = header(&response, ETAG).ok_or_else(|| {
-                    ClientError::Protocol("a record answered without an ETag".into())
-                })?;
+                let etag = header(&response, ETAG)
+                    .ok_or_else(|| ClientError::protocol("a record answered without an ETag"))?;
                 Ok(Some((etag, response.json().await?)))
             }
             StatusCode::NOT_FOUND => Ok(None),
@@ -319,55 +305,6 @@ impl Client {
             }
             _ => Err(problem_error(response).await),
         }
-    }
-}
-
-/// A create met an existing record: the same one (our earlier create whose answer was lost)
-/// when every field we sent matches; fields we left null are the server's to fill (a hold's
-/// copy).
-fn same_record(entry: &OutboxEntry, theirs: &Value) -> bool {
-    match (&entry.body, theirs) {
-        (Some(Value::Object(mine)), Value::Object(theirs)) => mine
-            .iter()
-            .all(|(k, v)| v.is_null() || theirs.get(k).is_none_or(|t| t == v)),
-        _ => false,
-    }
-}
-
-/// Merges three JSON representations of a record; `Some(merged)` when no conflict is left.
-fn merge_json(
-    kind: RecordType,
-    base: &Value,
-    mine: &Value,
-    theirs: &Value,
-) -> Result<Option<Value>, ClientError> {
-    fn typed<R: Record + Serialize + DeserializeOwned>(
-        base: &Value,
-        mine: &Value,
-        theirs: &Value,
-    ) -> Result<Option<Value>, ClientError> {
-        let parse = |v: &Value| {
-            serde_json::from_value::<R>(v.clone())
-                .map_err(|e| ClientError::Protocol(format!("a record that does not parse: {e}")))
-        };
-        let state = merge_records(&parse(base)?, &parse(mine)?, &parse(theirs)?)
-            .map_err(|e| ClientError::Protocol(format!("cannot merge: {e}")))?;
-        if !state.is_resolved() {
-            return Ok(None);
-        }
-        let merged = state
-            .finish()
-            .map_err(|e| ClientError::Protocol(format!("cannot merge: {e}")))?;
-        Ok(Some(
-            serde_json::to_value(merged).map_err(|e| ClientError::Protocol(e.to_string()))?,
-        ))
-    }
-    match kind {
-        RecordType::Book => typed::<Book>(base, mine, theirs),
-        RecordType::Copy => typed::<Copy>(base, mine, theirs),
-        RecordType::Patron => typed::<Patron>(base, mine, theirs),
-        // Holds, escalations and purchase requests are not edited field by field.
-        _ => Ok(None),
     }
 }
 
@@ -391,14 +328,19 @@ fn retry_later(response: Response) -> ClientError {
 }
 
 /// The problem of a refusal; a body that is not problem+json still yields one.
-async fn read_problem(response: Response, status: StatusCode) -> Problem {
+async fn read_problem(response: Response, status: StatusCode) -> Body {
     let text = response.text().await.unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or_else(|_| Problem {
-        kind: "about:blank".into(),
-        title: status.canonical_reason().unwrap_or("error").into(),
-        status: status.as_u16(),
-        detail: text.chars().take(500).collect(),
-        errors: Vec::new(),
-        extensions: serde_json::Map::new(),
-    })
+    serde_json::from_str(&text).map_or_else(
+        |_| {
+            Body::NotProblem(Problem {
+                kind: "about:blank".into(),
+                title: status.canonical_reason().unwrap_or("error").into(),
+                status: status.as_u16(),
+                detail: text.chars().take(500).collect(),
+                errors: Vec::new(),
+                extensions: serde_json::Map::new(),
+            })
+        },
+        Body::Problem,
+    )
 }

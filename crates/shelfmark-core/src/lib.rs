@@ -9,6 +9,7 @@ pub mod isbn;
 pub mod merge;
 pub mod model;
 pub mod plan;
+pub mod push;
 pub mod validate;
 pub mod wire;
 

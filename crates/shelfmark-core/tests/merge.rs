@@ -2,11 +2,12 @@
 //! records, the settling of conflicts, and the properties every merge must keep.
 
 use proptest::prelude::*;
+use shelfmark_core::merge::{Choice, MergeSession, Settled};
 use shelfmark_core::merge::{
     ConflictId, ConflictLocation, ConflictStyle, FieldValue, LineEnding, MergeError, MergeLevel,
     Resolution, TextChunk, TextMergeOptions, WordTag, merge_records, merge_text,
 };
-use shelfmark_core::{Book, Copy, CopyStatus, Patron};
+use shelfmark_core::{Book, Copy, CopyStatus, Patron, RecordType};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -568,6 +569,52 @@ proptest! {
         prop_assert!(!merged.subjects.contains(dropped));
         prop_assert!(merged.subjects.contains(&extra_mine));
         prop_assert!(merged.subjects.contains(&extra_theirs));
+    }
+}
+
+/// A book's JSON with `summary` and `notes`.
+fn book_json(summary: &str, notes: &str) -> serde_json::Value {
+    serde_json::to_value(Book {
+        summary: summary.into(),
+        notes: notes.into(),
+        ..book()
+    })
+    .expect("a book serializes")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_session_with_an_unchanged_theirs_finishes_as_mine(
+        base in text(), x in text(), notes in text(),
+    ) {
+        let (base, mine) = (book_json(&base, ""), book_json(&x, &notes));
+        let session = MergeSession::new(RecordType::Book, &base, &mine, &base).expect("merges");
+        prop_assert_eq!(session.finish().expect("clean"), mine);
+    }
+
+    #[test]
+    fn taking_mine_for_every_open_conflict_applies_every_choice_and_finishes(
+        base in text(), mine in text(), theirs in text(),
+    ) {
+        let (base, mine, theirs) =
+            (book_json(&base, ""), book_json(&mine, ""), book_json(&theirs, ""));
+        let session = MergeSession::new(RecordType::Book, &base, &mine, &theirs).expect("merges");
+        let choices: Vec<Settled> = session
+            .conflicts()
+            .iter()
+            .map(|c| Settled { key: c.key.clone(), choice: Choice::Mine })
+            .collect();
+        let settled = MergeSession::replay(
+            RecordType::Book, Some(&base), Some(&mine), Some(&theirs), &choices,
+        )
+        .expect("merges");
+        prop_assert_eq!(settled.applied(), &choices[..]);
+        prop_assert!(settled.dropped().is_empty());
+        prop_assert!(settled.is_resolved());
+        // Replayed onto the same theirs, nothing changes.
+        prop_assert_eq!(settled.onto(&theirs).expect("merges"), settled);
     }
 }
 

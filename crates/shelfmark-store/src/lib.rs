@@ -18,7 +18,7 @@ mod schema;
 
 pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status, SyncCounts};
 pub use error::StoreError;
-pub use outbox::{ConflictEntry, EditOp, OutboxEntry, OutboxState};
+pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState};
 
 use std::path::Path;
 

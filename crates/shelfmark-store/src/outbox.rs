@@ -11,40 +11,19 @@ use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde::Serialize;
 use serde_json::Value;
 use shelfmark_core::RecordType;
+use shelfmark_core::merge::{ConflictSummary, MergeSession, SessionError, Settled, record_label};
 use uuid::Uuid;
 
 use crate::{Editable, Store, StoreError, now};
 
-/// What an outbox entry asks of the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub enum EditOp {
-    /// `PUT` with `If-None-Match: *`.
-    Create,
-    /// `PUT` with `If-Match: <base_etag>`.
-    Update,
-    /// `DELETE` with `If-Match: <base_etag>`.
-    Delete,
+pub use shelfmark_core::push::{ConflictReason, EditOp};
+
+fn parse_op(s: &str) -> rusqlite::Result<EditOp> {
+    EditOp::parse(s).ok_or_else(|| bad_text(format!("unknown outbox op {s:?}")))
 }
 
-impl EditOp {
-    fn as_str(self) -> &'static str {
-        match self {
-            EditOp::Create => "create",
-            EditOp::Update => "update",
-            EditOp::Delete => "delete",
-        }
-    }
-
-    fn parse(s: &str) -> rusqlite::Result<EditOp> {
-        match s {
-            "create" => Ok(EditOp::Create),
-            "update" => Ok(EditOp::Update),
-            "delete" => Ok(EditOp::Delete),
-            other => Err(bad_text(format!("unknown outbox op {other:?}"))),
-        }
-    }
+fn parse_reason(s: &str) -> rusqlite::Result<ConflictReason> {
+    ConflictReason::parse(s).ok_or_else(|| bad_text(format!("unknown conflict reason {s:?}")))
 }
 
 /// Where an outbox entry stands.
@@ -65,14 +44,25 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
-    fn parse(s: &str) -> rusqlite::Result<OutboxState> {
-        match s {
-            "pending" => Ok(OutboxState::Pending),
-            "failed" => Ok(OutboxState::Failed),
-            "conflict" => Ok(OutboxState::Conflict),
-            "lost" => Ok(OutboxState::Lost),
-            other => Err(bad_text(format!("unknown outbox state {other:?}"))),
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Failed => "failed",
+            OutboxState::Conflict => "conflict",
+            OutboxState::Lost => "lost",
         }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<OutboxState> {
+        [
+            OutboxState::Pending,
+            OutboxState::Failed,
+            OutboxState::Conflict,
+            OutboxState::Lost,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| bad_text(format!("unknown outbox state {s:?}")))
     }
 }
 
@@ -111,10 +101,38 @@ pub struct ConflictEntry {
     /// None: the record was deleted on the server.
     pub theirs: Option<Value>,
     pub theirs_etag: Option<String>,
-    /// `edit-conflict`, `deleted` or `duplicate`.
-    pub reason: String,
+    pub reason: ConflictReason,
     pub detail: Option<String>,
     pub created_at: String,
+}
+
+impl ConflictEntry {
+    /// The entry as the inbox lists it.
+    pub fn summary(&self) -> ConflictSummary {
+        ConflictSummary {
+            seq: self.outbox_seq,
+            kind: self.kind,
+            record_id: self.record_id,
+            label: record_label(
+                self.record_id,
+                [self.mine.as_ref(), self.theirs.as_ref(), self.base.as_ref()],
+            ),
+            reason: self.reason,
+            detail: self.detail.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+
+    /// The entry's merge with the librarian's `choices` replayed onto it.
+    pub fn session(&self, choices: &[Settled]) -> Result<MergeSession, SessionError> {
+        MergeSession::replay(
+            self.kind,
+            self.base.as_ref(),
+            self.mine.as_ref(),
+            self.theirs.as_ref(),
+            choices,
+        )
+    }
 }
 
 /// The record row an edit starts from.
@@ -363,7 +381,7 @@ impl Store {
         &mut self,
         seq: i64,
         theirs: Option<(&str, &Value)>,
-        reason: &str,
+        reason: ConflictReason,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -382,7 +400,7 @@ impl Store {
                 entry.body.as_ref().map(Value::to_string),
                 theirs.map(|(_, v)| v.to_string()),
                 theirs.map(|(etag, _)| etag),
-                reason,
+                reason.as_str(),
                 detail,
                 now()
             ],
@@ -433,7 +451,7 @@ impl Store {
                 mine: parse_json(r.get(4)?)?,
                 theirs: parse_json(r.get(5)?)?,
                 theirs_etag: r.get(6)?,
-                reason: r.get(7)?,
+                reason: parse_reason(&r.get::<_, String>(7)?)?,
                 detail: r.get(8)?,
                 created_at: r.get(9)?,
             })
@@ -456,7 +474,7 @@ impl Store {
         };
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM conflicts WHERE outbox_seq = ?1", [seq])?;
-        match (conflict.theirs.as_ref(), conflict.reason.as_str()) {
+        match (conflict.theirs.as_ref(), conflict.reason) {
             // Merged with theirs: the edit now starts from theirs.
             (Some(theirs), _) => {
                 tx.execute(
@@ -471,7 +489,7 @@ impl Store {
                 )?;
             }
             // Deleted on the server: settling recreates the record.
-            (None, "deleted") => {
+            (None, ConflictReason::Deleted) => {
                 tx.execute(
                     "UPDATE outbox SET state = 'pending', op = 'create', base_etag = NULL,
                         base = NULL, body = ?2, problem = NULL WHERE seq = ?1",
@@ -617,7 +635,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         seq: r.get(0)?,
         kind: parse_kind(&r.get::<_, String>(1)?)?,
         record_id: parse_uuid(&r.get::<_, String>(2)?)?,
-        op: EditOp::parse(&r.get::<_, String>(3)?)?,
+        op: parse_op(&r.get::<_, String>(3)?)?,
         base_etag: r.get(4)?,
         base: parse_json(r.get(5)?)?,
         body: parse_json(r.get(6)?)?,

@@ -370,7 +370,12 @@ fn a_conflict_waits_in_the_inbox_and_its_resolution_goes_back_out_based_on_their
     theirs.title = "Theirs".into();
     let theirs = serde_json::to_value(&theirs).expect("json");
     store
-        .conflict(entry.seq, Some(("\"7\"", &theirs)), "edit-conflict", None)
+        .conflict(
+            entry.seq,
+            Some(("\"7\"", &theirs)),
+            ConflictReason::EditConflict,
+            None,
+        )
         .expect("records");
     assert!(store.pending_edits().expect("pending").is_empty());
     assert!(cached_book(&store, 1).in_conflict);
@@ -611,7 +616,7 @@ fn settling_a_duplicate_keeps_the_edit_an_update_of_its_base() {
     book.isbn = isbn::from_body(5);
     let entry = store.save(&book).expect("saves");
     store
-        .conflict(entry.seq, None, "duplicate", Some("taken"))
+        .conflict(entry.seq, None, ConflictReason::Duplicate, Some("taken"))
         .expect("records");
     book.isbn = isbn::from_body(6);
     store
@@ -631,7 +636,7 @@ fn settling_a_deletion_on_the_server_by_keeping_mine_recreates_the_record() {
     book.notes = "mine".into();
     let entry = store.save(&book).expect("saves");
     store
-        .conflict(entry.seq, None, "deleted", None)
+        .conflict(entry.seq, None, ConflictReason::Deleted, None)
         .expect("records");
     store
         .resolve(entry.seq, Some(&serde_json::to_value(&book).expect("json")))

@@ -11,16 +11,25 @@
 //! * [`record`]: field-by-field merge of books, copies and patrons.
 //! * [`state`]: the conflicts left, settling them one by one, and the final record.
 //! * [`words`]: word-level changes inside lines, for highlighting.
+//! * [`session`]: one record's merge from its JSON versions with the librarian's choices
+//!   replayed (the merge screen, `shelfmark conflicts` and the sync engine's clean merge).
+//! * [`view`]: the session as the merge screen receives it.
 
 mod diff;
 pub mod list;
 pub mod record;
+pub mod session;
 pub mod state;
 pub mod text;
+pub mod view;
 pub mod words;
 
 pub use list::{ListPiece, merge_list};
 pub use record::{FieldKind, FieldValue, Record};
+pub use session::{
+    Choice, ConflictKey, FieldState, FieldStatus, MergeSession, OpenConflict, SessionError,
+    Settled, Side,
+};
 pub use state::{
     Conflict, ConflictId, ConflictLocation, FieldChanges, MergeError, MergeState, Resolution,
     merge_records,
@@ -28,5 +37,8 @@ pub use state::{
 pub use text::{
     ConflictStyle, LineEnding, MergeLevel, TextChunk, TextConflict, TextMerge, TextMergeOptions,
     merge_text,
+};
+pub use view::{
+    ConflictSummary, ConflictView, FieldRow, LocationKind, MergeView, Words, record_label,
 };
 pub use words::{WordChange, WordTag, word_changes};

@@ -50,6 +50,36 @@ impl FieldValue {
         }
     }
 
+    /// The value as the record's JSON holds it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            FieldValue::Text(s) | FieldValue::Lines(s) => Value::from(s.as_str()),
+            FieldValue::List(items) => Value::from(items.clone()),
+            FieldValue::Year(y) => y.map_or(Value::Null, Value::from),
+            FieldValue::Flag(b) => Value::from(*b),
+            FieldValue::Id(id) => Value::from(id.to_string()),
+            FieldValue::CopyStatus(s) => Value::from(s.as_str()),
+        }
+    }
+
+    /// Reads a value of `kind` from JSON (a hand-edited value from the merge screen); `None`
+    /// when the JSON is not of that kind.
+    pub fn from_json(kind: FieldKind, v: &serde_json::Value) -> Option<FieldValue> {
+        fn typed<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
+            serde_json::from_value(v.clone()).ok()
+        }
+        Some(match kind {
+            FieldKind::Text => FieldValue::Text(v.as_str()?.to_owned()),
+            FieldKind::Lines => FieldValue::Lines(v.as_str()?.to_owned()),
+            FieldKind::List => FieldValue::List(typed(v)?),
+            FieldKind::Year => FieldValue::Year(typed(v)?),
+            FieldKind::Flag => FieldValue::Flag(v.as_bool()?),
+            FieldKind::Id => FieldValue::Id(typed(v)?),
+            FieldKind::CopyStatus => FieldValue::CopyStatus(typed(v)?),
+        })
+    }
+
     /// The text to diff word by word, for the text kinds.
     pub(crate) fn as_text(&self) -> Option<&str> {
         match self {

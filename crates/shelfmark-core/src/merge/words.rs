@@ -6,7 +6,9 @@
 use similar::{ChangeTag, TextDiff};
 
 /// What happened to a run of words going from the old text to the new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum WordTag {
     Same,
     Removed,

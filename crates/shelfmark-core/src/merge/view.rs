@@ -1,0 +1,181 @@
+//! What the desktop's merge screen receives: a [`MergeSession`] as serializable rows (with
+//! TypeScript bindings behind the `ts` feature), so the shell only reads the inbox entry,
+//! builds the session and hands this over.
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::session::{ConflictKey, FieldState, FieldStatus, MergeSession, OpenConflict, Settled};
+use super::state::ConflictLocation;
+use super::words::{WordChange, WordTag};
+use crate::RecordType;
+use crate::push::ConflictReason;
+
+/// One conflict of the inbox, as the list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ConflictSummary {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub seq: i64,
+    pub kind: RecordType,
+    pub record_id: Uuid,
+    /// The record's title, barcode or name.
+    pub label: String,
+    pub reason: ConflictReason,
+    pub detail: Option<String>,
+    pub created_at: String,
+}
+
+/// What names a record for a person: the title, barcode or name of the first version that has
+/// one (mine, then theirs, then base), else its id.
+pub fn record_label(record_id: Uuid, versions: [Option<&Value>; 3]) -> String {
+    let v = versions.into_iter().flatten().next();
+    ["title", "barcode", "name"]
+        .iter()
+        .find_map(|k| v.and_then(|v| v[*k].as_str()).map(str::to_owned))
+        .unwrap_or_else(|| record_id.to_string())
+}
+
+/// A run of words and whether it changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Words {
+    pub tag: WordTag,
+    pub text: String,
+}
+
+/// What a field's row shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct FieldRow {
+    pub field: String,
+    pub base: Value,
+    pub mine: Value,
+    pub theirs: Value,
+    /// The merged value so far (base where a conflict is still open).
+    pub merged: Value,
+    /// `unchanged`, `mine`, `theirs`, `both` (merged from both sides) or `conflict`.
+    pub status: FieldStatus,
+    pub mine_words: Vec<Words>,
+    pub theirs_words: Vec<Words>,
+}
+
+/// Where in its field a conflict is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum LocationKind {
+    /// The whole field.
+    Field,
+    /// A hunk of multi-line text.
+    Hunk,
+    /// One list item.
+    Item,
+}
+
+/// One open conflict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ConflictView {
+    pub key: ConflictKey,
+    /// `field`, `hunk` or `item`.
+    pub location: LocationKind,
+    /// For a hunk: `[start, end)` line ranges in base, mine and theirs.
+    pub lines: Option<Vec<[usize; 2]>>,
+    pub base: Value,
+    pub mine: Value,
+    pub theirs: Value,
+    pub mine_words: Vec<Words>,
+    pub theirs_words: Vec<Words>,
+    /// Whether "both" makes sense (text hunks and list items, not single values).
+    pub can_combine: bool,
+}
+
+/// The merge screen's whole state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct MergeView {
+    pub summary: ConflictSummary,
+    /// The librarian's whole version of the record (for the deleted and duplicate screens).
+    pub mine: Value,
+    pub fields: Vec<FieldRow>,
+    pub conflicts: Vec<ConflictView>,
+    /// Choices that no longer apply (the server moved again and the conflict went away or
+    /// changed shape).
+    pub dropped: Vec<Settled>,
+    /// Choices that were applied.
+    pub applied: Vec<Settled>,
+    pub resolved: bool,
+}
+
+fn words(w: &[WordChange]) -> Vec<Words> {
+    w.iter()
+        .map(|c| Words {
+            tag: c.tag,
+            text: c.text.clone(),
+        })
+        .collect()
+}
+
+impl From<&FieldState> for FieldRow {
+    fn from(f: &FieldState) -> FieldRow {
+        FieldRow {
+            field: f.field.to_owned(),
+            base: f.base.clone(),
+            mine: f.mine.clone(),
+            theirs: f.theirs.clone(),
+            merged: f.merged.clone(),
+            status: f.status,
+            mine_words: words(&f.mine_words),
+            theirs_words: words(&f.theirs_words),
+        }
+    }
+}
+
+impl From<&OpenConflict> for ConflictView {
+    fn from(c: &OpenConflict) -> ConflictView {
+        let (location, lines) = match &c.location {
+            ConflictLocation::Field => (LocationKind::Field, None),
+            ConflictLocation::Hunk {
+                base_lines,
+                mine_lines,
+                theirs_lines,
+            } => (
+                LocationKind::Hunk,
+                Some(vec![
+                    [base_lines.start, base_lines.end],
+                    [mine_lines.start, mine_lines.end],
+                    [theirs_lines.start, theirs_lines.end],
+                ]),
+            ),
+            ConflictLocation::Item(_) => (LocationKind::Item, None),
+        };
+        ConflictView {
+            key: c.key.clone(),
+            location,
+            lines,
+            base: c.base.clone(),
+            mine: c.mine.clone(),
+            theirs: c.theirs.clone(),
+            mine_words: words(&c.mine_words),
+            theirs_words: words(&c.theirs_words),
+            can_combine: c.can_combine,
+        }
+    }
+}
+
+impl MergeSession {
+    /// The session as the merge screen shows it, under the inbox entry's `summary`.
+    pub fn view(&self, summary: ConflictSummary) -> MergeView {
+        MergeView {
+            summary,
+            mine: self.mine().cloned().unwrap_or(Value::Null),
+            fields: self.fields().iter().map(FieldRow::from).collect(),
+            conflicts: self.conflicts().iter().map(ConflictView::from).collect(),
+            dropped: self.dropped().to_vec(),
+            applied: self.applied().to_vec(),
+            resolved: self.is_resolved(),
+        }
+    }
+}
