@@ -1,5 +1,6 @@
 //! Shelfmark's pure core: the records the library keeps, the rules they obey, the types of the
-//! wire contract (`../shared/PROTOCOL.md`) and, later, the three-way merge.
+//! wire contract (`docs/PROTOCOL.md`), the three-way merge and its session, the push planner
+//! and the push verdict (what an answer of the server means for a waiting edit).
 //!
 //! This crate does no I/O: no files, no network, no SQL, no async, no Tauri. Everything that
 //! touches the outside world lives in another crate and calls in here, so that the rules can be
