@@ -5,10 +5,13 @@
 //! touches the outside world lives in another crate and calls in here, so that the rules can be
 //! tested exhaustively and shared by the server and the desktop app alike.
 
+pub mod arrivals;
+pub mod escalation_conflict;
 pub mod isbn;
 pub mod merge;
 pub mod model;
 pub mod plan;
+pub mod sync_status;
 pub mod validate;
 pub mod wire;
 
