@@ -335,8 +335,31 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_never_synced_has_no_escalations_to_start_from() {
-        let (store, _, _) = desk();
+    fn a_cache_never_synced_has_no_escalations_to_start_from_a_synced_one_its_open_ones() {
+        let (mut store, _, _) = desk();
         assert_eq!(store.open_escalations_if_synced().expect("reads"), None);
+        let escalation = |seq: i64, n: u128, status: &str| shelfmark_core::wire::Change {
+            seq,
+            kind: shelfmark_core::RecordType::Escalation,
+            id: Uuid::from_u128(n),
+            etag: format!("\"{seq}\""),
+            deleted: false,
+            data: Some(
+                serde_json::value::to_raw_value(&json!({
+                    "id": Uuid::from_u128(n), "patron_id": Uuid::from_u128(20),
+                    "book_id": Uuid::from_u128(1), "hold_request_id": Uuid::from_u128(30 + n),
+                    "status": status, "created_at": "2026-11-22T10:00:00Z"
+                }))
+                .expect("JSON"),
+            ),
+        };
+        let feed = shelfmark_core::wire::ChangeFeed {
+            changes: vec![escalation(1, 40, "open"), escalation(2, 41, "resolved")],
+            last_seq: 2,
+            more: false,
+        };
+        store.apply_changes(&feed, Some("\"2\"")).expect("applies");
+        let known = store.open_escalations_if_synced().expect("reads");
+        assert_eq!(known, Some(vec![Uuid::from_u128(40)]));
     }
 }
