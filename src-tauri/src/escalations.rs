@@ -165,7 +165,6 @@ async fn settle(
 /// After a sync that brought changes: a desktop notification for the open escalations that
 /// were not there before (one notification for several).
 pub(crate) async fn announce_arrivals(app: &AppHandle, store: &SharedStore) {
-    use tauri_plugin_notification::NotificationExt as _;
     let Some(arrivals) = app.try_state::<std::sync::Mutex<Arrivals>>() else {
         return;
     };
@@ -191,13 +190,6 @@ pub(crate) async fn announce_arrivals(app: &AppHandle, store: &SharedStore) {
         .collect();
     if let Some(notice) = arrival_notice(&named) {
         tracing::info!(count = named.len(), "new escalations: notifying");
-        let shown = app
-            .notification()
-            .builder()
-            .title(notice.title)
-            .body(notice.body);
-        if let Err(e) = shown.show() {
-            tracing::warn!("cannot show the new-escalation notification: {e}");
-        }
+        crate::notify(app, notice);
     }
 }

@@ -40,6 +40,15 @@ fn display_check(linux: bool, is_set: impl Fn(&str) -> bool) -> Result<(), Strin
     Ok(())
 }
 
+/// Shows a desktop notification (a failure is logged: the window shows the same news).
+pub(crate) fn notify(app: &tauri::AppHandle, notice: shelfmark_core::arrivals::Notice) {
+    use tauri_plugin_notification::NotificationExt as _;
+    let shown = app.notification().builder().title(&notice.title);
+    if let Err(e) = shown.body(notice.body).show() {
+        tracing::warn!("cannot show the notification “{}”: {e}", notice.title);
+    }
+}
+
 /// Starts the app and blocks until its window closes.
 pub fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

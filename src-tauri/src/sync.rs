@@ -315,14 +315,10 @@ impl Engine {
                 {
                     crate::escalations::announce_arrivals(app, &self.store).await;
                 }
-                if let Some(app) = self.app.get()
-                    && let Some(notice) = conflict_notice(report.push.conflicts)
+                if let (Some(app), Some(notice)) =
+                    (self.app.get(), conflict_notice(report.push.conflicts))
                 {
-                    use tauri_plugin_notification::NotificationExt as _;
-                    let shown = app.notification().builder().title(notice.title);
-                    if let Err(e) = shown.body(notice.body).show() {
-                        tracing::warn!("cannot show the conflict notification: {e}");
-                    }
+                    crate::notify(app, notice);
                 }
                 self.set(SyncStatus::synced);
             }
