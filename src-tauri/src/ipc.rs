@@ -1,9 +1,9 @@
 //! The app's commands and events, each declared once. The list below expands to the Tauri
-//! handler, to the command names the capability grants (checked against build.rs and
-//! `capabilities/main.json` by a test), to a compile-time check that each command takes and
-//! returns the types written here, and (in `cargo test`) to the TypeScript map
-//! `ui/src/lib/bindings/commands.ts` the UI's `call` and `listen` are typed by: a command
-//! renamed or retyped here fails the UI's type check.
+//! handler, to a compile-time check that each command takes and returns the types written
+//! here, to the typed events, and to [`describe`], from which `tests/ipc.rs` writes the
+//! TypeScript map `ui/src/lib/bindings/commands.ts` the UI's `call` and `on` are typed by (a
+//! command renamed or retyped here fails the UI's type check) and checks that build.rs and
+//! `capabilities/main.json` grant exactly these commands.
 
 use serde_json::Value;
 use shelfmark_client::SyncEvent;
@@ -31,9 +31,23 @@ macro_rules! ipc {
         commands { $( $m:ident::$f:ident [$($inj:ident: $injty:ty),*] ($($arg:ident: $argty:ty),*) -> $ret:ty; )* }
         events { $( $(#[$doc:meta])* $event:ident = $name:literal: $payload:ty; )* }
     ) => {
-        /// Every command the window may call.
-        #[cfg(test)]
-        pub(crate) const COMMANDS: &[&str] = &[$(stringify!($f)),*];
+        /// Every command the window may call, in the list's order.
+        pub const COMMANDS: &[&str] = &[$(stringify!($f)),*];
+
+        /// `(module, command, the parameters the window sends)` for each command.
+        pub const PARAMETERS: &[(&str, &str, &[&str])] =
+            &[$((stringify!($m), stringify!($f), &[$(stringify!($arg)),*])),*];
+
+        /// Walks the commands (each with its parameters, then its result) and the events.
+        pub fn describe(d: &mut impl Describe) {
+            use by_kind::{Channel as _, Plain as _};
+            $(
+                d.command(stringify!($f));
+                $( (&&by_kind::Ty::<$argty>::new()).describe(d, stringify!($arg)); )*
+                d.result::<$ret>();
+            )*
+            $( d.event::<$payload>($name); )*
+        }
 
         /// The handler Tauri calls each command through.
         pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
@@ -68,28 +82,6 @@ macro_rules! ipc {
                 }
             }
         )*
-
-        /// The commands as TypeScript: `name: { args: {...}; result: ... }`, and the events.
-        #[cfg(test)]
-        pub(crate) fn typescript() -> String {
-            use typescript::{Channel as _, Plain as _};
-            let mut ts = typescript::Writer::new();
-            $(
-                let args: Vec<String> = vec![$(
-                    format!("{}: {}", typescript::camel(stringify!($arg)),
-                        (&&typescript::Ty::<$argty>::new()).ts(&mut ts))
-                ),*];
-                let result = ts.name::<$ret>();
-                ts.command(stringify!($f), &args, &result);
-            )*
-            $( let payload = ts.name::<$payload>(); ts.event($name, &payload); )*
-            ts.finish()
-        }
-
-        /// The names of the command functions' parameters the window sends, by command.
-        #[cfg(test)]
-        pub(crate) const PARAMETERS: &[(&str, &str, &[&str])] =
-            &[$((stringify!($m), stringify!($f), &[$(stringify!($arg)),*])),*];
     };
 }
 
@@ -131,102 +123,24 @@ ipc! {
     }
 }
 
-#[cfg(test)]
-mod typescript {
-    //! Writes the TypeScript map of the commands, with the imports of the binding files
-    //! ts-rs writes beside it.
+/// What [`describe`] tells about each command and event, with its types.
+pub trait Describe {
+    /// A command; its parameters and its result follow.
+    fn command(&mut self, name: &'static str);
+    fn parameter<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+    /// A parameter that is a channel the window receives `T`s on.
+    fn channel<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+    fn result<T: ts_rs::TS + 'static>(&mut self);
+    fn event<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+}
 
-    use std::collections::BTreeMap;
+/// Tells a channel parameter from a plain one by its type (the more specific impl is found
+/// first through the extra reference).
+mod by_kind {
     use std::marker::PhantomData;
 
-    use ts_rs::{Config, TS, TypeVisitor};
+    use super::Describe;
 
-    pub(super) struct Writer {
-        cfg: Config,
-        /// TypeScript name -> binding file (relative to the bindings folder).
-        imports: BTreeMap<String, String>,
-        /// The types visited for imports (some bindings name themselves).
-        seen: std::collections::HashSet<std::any::TypeId>,
-        channel: bool,
-        commands: String,
-        events: String,
-    }
-
-    impl Writer {
-        pub(super) fn new() -> Writer {
-            Writer {
-                // Sequence numbers are JSON numbers on the wire, as in every binding.
-                cfg: Config::from_env().with_large_int("number"),
-                imports: BTreeMap::new(),
-                seen: Default::default(),
-                channel: false,
-                commands: String::new(),
-                events: String::new(),
-            }
-        }
-
-        /// `T`'s TypeScript name, importing what it names (`()`, a command's "nothing", is
-        /// `void`: Tauri resolves it as `null`).
-        pub(super) fn name<T: TS + 'static + ?Sized>(&mut self) -> String {
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
-                return "void".into();
-            }
-            Imports(self).visit::<T>();
-            T::name(&self.cfg)
-        }
-
-        pub(super) fn command(&mut self, name: &str, args: &[String], result: &str) {
-            let args = if args.is_empty() {
-                "Record<string, never>".to_owned()
-            } else {
-                format!("{{ {} }}", args.join("; "))
-            };
-            self.commands += &format!("  {name}: {{ args: {args}; result: {result} }};\n");
-        }
-
-        pub(super) fn event(&mut self, name: &str, payload: &str) {
-            self.events += &format!("  \"{name}\": {payload};\n");
-        }
-
-        pub(super) fn finish(self) -> String {
-            let mut out = String::from(
-                "// Generated by `cargo test -p shelfmark-desktop` from src-tauri/src/ipc.rs. \
-                 Do not edit.\n",
-            );
-            if self.channel {
-                out += "import type { Channel } from \"@tauri-apps/api/core\";\n";
-            }
-            for (name, path) in &self.imports {
-                let path = path.trim_end_matches(".ts");
-                out += &format!("import type {{ {name} }} from \"./{path}\";\n");
-            }
-            out += "\n/** Every command: what the window sends, and what it gets back. */\n";
-            out += &format!("export type Commands = {{\n{}}};\n", self.commands);
-            out += "\n/** Every event the app sends the window, with its payload. */\n";
-            out += &format!("export type Events = {{\n{}}};\n", self.events);
-            out
-        }
-    }
-
-    /// Records the binding files a type names: itself, and its type parameters (what a `Vec`
-    /// or an `Option` holds, the record of a `CachedRecord<Book>`).
-    struct Imports<'a>(&'a mut Writer);
-
-    impl TypeVisitor for Imports<'_> {
-        fn visit<T: TS + 'static + ?Sized>(&mut self) {
-            if !self.0.seen.insert(std::any::TypeId::of::<T>()) {
-                return;
-            }
-            if let Some(path) = T::output_path() {
-                let name = T::ident(&self.0.cfg);
-                let path = path.to_string_lossy().replace('\\', "/");
-                self.0.imports.insert(name, path);
-            }
-            T::visit_generics(self);
-        }
-    }
-
-    /// A parameter's type, to pick its TypeScript by what it is (a channel or a plain type).
     pub(super) struct Ty<T: ?Sized>(PhantomData<T>);
 
     impl<T: ?Sized> Ty<T> {
@@ -236,125 +150,22 @@ mod typescript {
     }
 
     pub(super) trait Plain {
-        fn ts(&self, w: &mut Writer) -> String;
+        fn describe(&self, d: &mut impl Describe, name: &'static str);
     }
 
-    impl<T: TS + 'static> Plain for Ty<T> {
-        fn ts(&self, w: &mut Writer) -> String {
-            w.name::<T>()
+    impl<T: ts_rs::TS + 'static> Plain for Ty<T> {
+        fn describe(&self, d: &mut impl Describe, name: &'static str) {
+            d.parameter::<T>(name);
         }
     }
 
     pub(super) trait Channel {
-        fn ts(&self, w: &mut Writer) -> String;
+        fn describe(&self, d: &mut impl Describe, name: &'static str);
     }
 
-    impl<T: TS + 'static> Channel for &Ty<tauri::ipc::Channel<T>> {
-        fn ts(&self, w: &mut Writer) -> String {
-            w.channel = true;
-            format!("Channel<{}>", w.name::<T>())
+    impl<T: ts_rs::TS + 'static> Channel for &Ty<tauri::ipc::Channel<T>> {
+        fn describe(&self, d: &mut impl Describe, name: &'static str) {
+            d.channel::<T>(name);
         }
-    }
-
-    /// Tauri's name for a parameter (`patron_id` arrives as `patronId`).
-    pub(super) fn camel(name: &str) -> String {
-        let mut out = String::new();
-        let mut upper = false;
-        for c in name.chars() {
-            match c {
-                '_' => upper = true,
-                c if upper => {
-                    out.extend(c.to_uppercase());
-                    upper = false;
-                }
-                c => out.push(c),
-            }
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::{COMMANDS, PARAMETERS, typescript};
-
-    fn crate_file(path: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    /// Writes `ui/src/lib/bindings/commands.ts` (as ts-rs writes the other bindings; `make
-    /// test` fails when the committed file differs).
-    #[test]
-    fn the_typescript_command_map_is_written_beside_the_bindings() {
-        let dir = ts_rs::Config::from_env().out_dir().to_path_buf();
-        std::fs::create_dir_all(&dir).expect("the bindings folder");
-        let text = typescript();
-        assert!(text.contains("  place_hold: { args: { patronId: string; bookId: string }; result: CachedRecord<Hold> };"), "{text}");
-        assert!(text.contains("import type { Channel } from \"@tauri-apps/api/core\";"));
-        assert!(text.contains("  \"sync-status\": SyncStatus;"), "{text}");
-        std::fs::write(dir.join("commands.ts"), text).expect("writes commands.ts");
-    }
-
-    /// The parameters declared are those of the command functions, by name (Tauri matches
-    /// the window's arguments by name; the compiler checks only their types and order).
-    #[test]
-    fn every_declared_parameter_is_named_as_in_its_command_function() {
-        for (module, command, params) in PARAMETERS {
-            let source = crate_file(&format!("src/{module}.rs"));
-            let start = source
-                .find(&format!("async fn {command}("))
-                .unwrap_or_else(|| panic!("no fn {command} in {module}.rs"));
-            let signature = &source[start..];
-            let signature = &signature[..signature
-                .find(") ->")
-                .or_else(|| signature.find(')'))
-                .expect("a signature")];
-            let names: Vec<&str> = signature[command.len() + 10..]
-                .split(',')
-                .filter_map(|p| p.split_once(':'))
-                .filter(|(_, ty)| {
-                    !ty.trim().starts_with("State<") && !ty.trim().starts_with("tauri::State<")
-                })
-                .map(|(name, _)| name.trim().trim_start_matches("mut "))
-                .collect();
-            assert_eq!(&names, params, "the parameters of {module}::{command}");
-        }
-    }
-
-    /// build.rs declares the same commands (its `allow-` permissions), and the window's
-    /// capability grants exactly those.
-    #[test]
-    fn build_rs_the_command_list_and_the_capability_agree() {
-        let build = crate_file("build.rs");
-        let listed: Vec<&str> = build
-            .lines()
-            .map(str::trim)
-            .filter_map(|l| l.strip_prefix('"')?.strip_suffix("\","))
-            .collect();
-        assert_eq!(
-            listed, COMMANDS,
-            "build.rs lists the commands in their order"
-        );
-        let capability: serde_json::Value =
-            serde_json::from_str(&crate_file("capabilities/main.json")).expect("JSON");
-        let granted: Vec<String> = capability["permissions"]
-            .as_array()
-            .expect("a permission list")
-            .iter()
-            .filter_map(|p| p.as_str())
-            .filter(|p| !p.contains(':'))
-            .map(str::to_owned)
-            .collect();
-        let expected: Vec<String> = COMMANDS
-            .iter()
-            .map(|c| format!("allow-{}", c.replace('_', "-")))
-            .collect();
-        assert_eq!(
-            granted, expected,
-            "the window is allowed each command, and no other"
-        );
     }
 }

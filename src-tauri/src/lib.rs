@@ -13,6 +13,10 @@ mod session;
 mod sync;
 mod webview;
 
+// For tests/ipc.rs: the command list, and the walk the TypeScript map is written from.
+#[doc(hidden)]
+pub use ipc::{COMMANDS, Describe, PARAMETERS, describe};
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
