@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::ipc::SyncStatusChanged;
-use crate::session::{Session, keep_token};
+use crate::session::{self, Session};
 
 /// Shared between the loop and the commands.
 #[derive(Clone)]
@@ -153,18 +153,8 @@ impl Engine {
         };
         if let Some(token) = client.token() {
             let (dir, token, session) = (self.data_dir.clone(), token.to_owned(), session.clone());
-            let remembered = tokio::task::spawn_blocking(move || -> Result<(), String> {
-                session.save(&dir).map_err(|e| e.to_string())?;
-                let tokens = session.tokens(&dir).map_err(|e| e.to_string())?;
-                keep_token(&tokens, &token);
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            if let Err(e) = remembered {
-                tracing::warn!("cannot remember the session: {e}");
-            }
+            let _ = tokio::task::spawn_blocking(move || session::remember(&dir, &session, &token))
+                .await;
         }
         *self.client.lock().await = Some(client);
         self.set(|s| s.signed_in(session.server_url, info.name.clone(), info.role));
@@ -176,17 +166,7 @@ impl Engine {
     pub(crate) async fn sign_out(&self) {
         *self.client.lock().await = None;
         let dir = self.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Some(tokens) = Session::load(&dir).and_then(|s| s.tokens(&dir).ok())
-                && let Err(e) = tokens.forget()
-            {
-                tracing::warn!("cannot forget the session token: {e}");
-            }
-            if let Err(e) = Session::forget(&dir) {
-                tracing::warn!("cannot forget the session: {e}");
-            }
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || session::forget(&dir)).await;
         self.set(SyncStatus::signed_out);
     }
 
@@ -240,14 +220,10 @@ impl Engine {
             return;
         }
         let dir = self.data_dir.clone();
-        let remembered = tokio::task::spawn_blocking(move || {
-            let session = Session::load(&dir)?;
-            let token = session.tokens(&dir).ok()?.load().ok()??;
-            Some((session, token))
-        })
-        .await
-        .ok()
-        .flatten();
+        let remembered = tokio::task::spawn_blocking(move || session::remembered(&dir))
+            .await
+            .ok()
+            .flatten();
         let resumed = remembered.and_then(|(session, token)| {
             Client::with_token(&session.server_url, &token)
                 .ok()
