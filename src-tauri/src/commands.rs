@@ -1,19 +1,22 @@
-//! The commands the UI calls. Each is a thin call into the cache or the sync engine; the
-//! types they exchange derive TypeScript bindings (ts-rs) into `ui/src/lib/bindings/`.
+//! The commands the UI calls (declared once in `ipc.rs`). Each is a thin call into the cache
+//! (`shelfmark_store`, off the UI thread) or the sync engine; the one error type the window
+//! receives is [`CommandError`].
 
-use serde::{Deserialize, Serialize};
-use shelfmark_client::{ClientError, TlsProblem};
+use serde::Serialize;
+use shelfmark_client::{ClientError, SyncEvent, TlsProblem};
+use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
-use shelfmark_core::{Book, Copy, FieldError, Hold, HoldStatus, Patron};
+use shelfmark_core::{Book, Copy, FieldError, Hold, Patron};
 use shelfmark_store::{
-    BookPage, BookQuery, CachedRecord, Editable, Lookup, OutboxEntry, OutboxState, Store,
-    StoreError,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, FormRecord, OutboxEntry, SaveMode,
+    Store, StoreError,
 };
 use tauri::State;
+use tauri::ipc::Channel;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::sync::{Engine, SyncStatus};
+use crate::sync::Engine;
 
 /// An error as the UI receives it: a message to show, and the fields to mark for a form.
 #[derive(Debug, Serialize, TS)]
@@ -21,6 +24,39 @@ use crate::sync::{Engine, SyncStatus};
 pub(crate) struct CommandError {
     message: String,
     fields: Vec<FieldError>,
+}
+
+impl CommandError {
+    pub(crate) fn message(message: String) -> CommandError {
+        CommandError {
+            message,
+            fields: Vec::new(),
+        }
+    }
+
+    /// What the sign-in screen says when signing in to `server` failed: what to fix (the
+    /// password, the address, the network, or the server's certificate).
+    fn sign_in(server: &str, e: ClientError) -> CommandError {
+        let message = match (e.tls_problem(), e) {
+            (Some(TlsProblem::Certificate(why)), _) => format!(
+                "The server at {server} presented a certificate this computer does not trust \
+                 ({why}). Check the address, or ask your IT admin for the library's certificate."
+            ),
+            (Some(TlsProblem::Handshake(why)), _) => format!(
+                "Could not open a secure connection to {server} ({why}). Is it the https:// \
+                 address of the library server? A server without TLS takes http://."
+            ),
+            (None, ClientError::Unauthorized(_)) => "Wrong user name or password.".into(),
+            (None, ClientError::InvalidUrl(_)) => {
+                format!("“{server}” is not a server address (like https://library.example.org).")
+            }
+            (None, e @ ClientError::Network(_)) => {
+                format!("Cannot reach the server at {server}: {e}")
+            }
+            (None, other) => other.to_string(),
+        };
+        CommandError::message(message)
+    }
 }
 
 impl From<StoreError> for CommandError {
@@ -36,21 +72,43 @@ impl From<StoreError> for CommandError {
     }
 }
 
-impl From<tauri::Error> for CommandError {
-    fn from(e: tauri::Error) -> Self {
-        CommandError {
-            message: e.to_string(),
-            fields: Vec::new(),
-        }
+/// The server refused or could not answer an online-only action (the manager's escalation
+/// actions): the message says what to do, a refused form its fields.
+impl From<ClientError> for CommandError {
+    fn from(e: ClientError) -> Self {
+        let message = match &e {
+            ClientError::Server { status: 403, .. } => {
+                "Only a manager can act on escalations.".to_owned()
+            }
+            ClientError::Server {
+                status: 400,
+                problem: Some(problem),
+            } => {
+                return CommandError {
+                    message: if problem.errors.is_empty() {
+                        problem.detail.clone()
+                    } else {
+                        let messages: Vec<_> =
+                            problem.errors.iter().map(|f| f.message.as_str()).collect();
+                        messages.join("; ")
+                    },
+                    fields: problem.errors.clone(),
+                };
+            }
+            ClientError::NotSignedIn => "Sign in to act on escalations.".to_owned(),
+            _ if e.is_retryable() => format!(
+                "This needs the server, and it cannot be reached now ({e}). Try again when \
+                 the status bar says Online."
+            ),
+            _ => e.to_string(),
+        };
+        CommandError::message(message)
     }
 }
 
-impl CommandError {
-    pub(crate) fn message(message: String) -> CommandError {
-        CommandError {
-            message,
-            fields: Vec::new(),
-        }
+impl From<tauri::Error> for CommandError {
+    fn from(e: tauri::Error) -> Self {
+        CommandError::message(e.to_string())
     }
 }
 
@@ -63,62 +121,30 @@ pub(crate) async fn with_store<T: Send + 'static>(
 ) -> Result<T> {
     let store = engine.store.clone();
     tauri::async_runtime::spawn_blocking(move || {
-        let mut store = store.lock().map_err(|_| CommandError {
-            message: "the cache is unavailable after an earlier failure; restart the app".into(),
-            fields: Vec::new(),
+        let mut store = store.lock().map_err(|_| {
+            CommandError::message(
+                "the cache is unavailable after an earlier failure; restart the app".into(),
+            )
         })?;
         f(&mut store).map_err(CommandError::from)
     })
     .await?
 }
 
-/// A book with everything its detail view shows.
-#[derive(Debug, Serialize, TS)]
-#[ts(export)]
-pub(crate) struct BookDetail {
-    book: CachedRecord<Book>,
-    copies: Vec<CachedRecord<Copy>>,
-    holds: Vec<HoldView>,
-}
-
-/// A hold with its patron, as the book view lists it: active (with the copy it got), still
-/// waiting to reach the server, or lost (with the server's answer).
-#[derive(Debug, Serialize, TS)]
-#[ts(export)]
-pub(crate) struct HoldView {
-    hold: CachedRecord<Hold>,
-    patron: Option<Patron>,
-    copy: Option<Copy>,
-    /// For a hold the server could not fill: its `hold-unavailable` answer (`patron_premium`,
-    /// `escalation_id`...).
-    lost: Option<serde_json::Value>,
-}
-
-/// A copy found by its barcode.
-#[derive(Debug, Serialize, TS)]
-#[ts(export)]
-pub(crate) struct BarcodeMatch {
-    copy: Copy,
-    book: Option<Book>,
-}
-
-/// Whether a form creates a record or edits one.
-#[derive(Debug, Clone, Copy, Deserialize, TS)]
-#[ts(export)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum SaveMode {
-    Create,
-    Edit,
+/// Runs an edit on the cache, then tells the engine (counts, status bar, a push soon).
+async fn edit<T: Send + 'static>(
+    engine: &Engine,
+    f: impl FnOnce(&mut Store) -> std::result::Result<T, StoreError> + Send + 'static,
+) -> Result<T> {
+    let done = with_store(engine, f).await?;
+    engine.edited();
+    Ok(done)
 }
 
 /// One window of the catalogue list from the local cache.
 #[tauri::command]
 pub(crate) async fn list_books(engine: State<'_, Engine>, query: BookQuery) -> Result<BookPage> {
-    let query = BookQuery {
-        limit: query.limit.clamp(1, 1000),
-        ..query
-    };
-    with_store(&engine, move |s| s.book_page(&query)).await
+    with_store(&engine, move |s| s.catalogue_window(query)).await
 }
 
 /// Reads the catalogue's first screen before the window asks for it. At start WebKit takes a
@@ -142,88 +168,44 @@ pub(crate) async fn branches(engine: State<'_, Engine>) -> Result<Vec<String>> {
 
 #[tauri::command]
 pub(crate) async fn book_detail(engine: State<'_, Engine>, id: Uuid) -> Result<Option<BookDetail>> {
-    with_store(&engine, move |s| {
-        let Some(book) = s.get::<Book>(id)? else {
-            return Ok(None);
-        };
-        let key = id.to_string();
-        let copies = s.find_cached_by::<Copy>(Lookup::BookId, &key)?;
-        let mut holds = Vec::new();
-        for hold in s.find_cached_by::<Hold>(Lookup::BookId, &key)? {
-            if hold.record.status == HoldStatus::Active {
-                let patron = s.get::<Patron>(hold.record.patron_id)?.map(|p| p.record);
-                let copy = match hold.record.copy_id {
-                    Some(id) => s.get::<Copy>(id)?.map(|c| c.record),
-                    None => None,
-                };
-                let lost = s.hold_outcome(hold.record.id)?;
-                holds.push(HoldView {
-                    hold,
-                    patron,
-                    copy,
-                    lost,
-                });
-            }
-        }
-        Ok(Some(BookDetail {
-            book,
-            copies,
-            holds,
-        }))
-    })
-    .await
+    with_store(&engine, move |s| s.book_detail(id)).await
 }
 
-/// Saves a book from the form: validated, shown at once, queued for the server. A new book
-/// gets its id (UUID v7) here.
+/// Saves a book from the form: validated, shown at once, queued for the server.
 #[tauri::command]
 pub(crate) async fn save_book(
     engine: State<'_, Engine>,
-    mut book: Book,
+    book: Book,
     mode: SaveMode,
 ) -> Result<CachedRecord<Book>> {
-    if matches!(mode, SaveMode::Create) {
-        book.id = Uuid::now_v7();
-    }
-    save(&engine, book).await
+    save_form(&engine, book, mode).await
 }
 
 #[tauri::command]
 pub(crate) async fn save_copy(
     engine: State<'_, Engine>,
-    mut copy: Copy,
+    copy: Copy,
     mode: SaveMode,
 ) -> Result<CachedRecord<Copy>> {
-    if matches!(mode, SaveMode::Create) {
-        copy.id = Uuid::now_v7();
-    }
-    save(&engine, copy).await
+    save_form(&engine, copy, mode).await
 }
 
-async fn save<R: Editable + Send + 'static>(engine: &Engine, record: R) -> Result<CachedRecord<R>> {
-    let saved = with_store(engine, move |s| {
-        let id = record.id();
-        s.save(&record)?;
-        s.get::<R>(id)?
-            .ok_or(StoreError::NotFound { kind: R::KIND, id })
-    })
-    .await?;
-    engine.edited();
-    Ok(saved)
+async fn save_form<R: FormRecord + Send + 'static>(
+    engine: &Engine,
+    record: R,
+    mode: SaveMode,
+) -> Result<CachedRecord<R>> {
+    edit(engine, move |s| s.save_form(record, mode)).await
 }
 
 #[tauri::command]
 pub(crate) async fn delete_book(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
-    with_store(&engine, move |s| s.delete::<Book>(id).map(drop)).await?;
-    engine.edited();
-    Ok(())
+    edit(&engine, move |s| s.delete::<Book>(id).map(drop)).await
 }
 
 #[tauri::command]
 pub(crate) async fn delete_copy(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
-    with_store(&engine, move |s| s.delete::<Copy>(id).map(drop)).await?;
-    engine.edited();
-    Ok(())
+    edit(&engine, move |s| s.delete::<Copy>(id).map(drop)).await
 }
 
 /// The copy with this barcode (as a scanner types it), and its book.
@@ -232,18 +214,7 @@ pub(crate) async fn find_by_barcode(
     engine: State<'_, Engine>,
     barcode: String,
 ) -> Result<Option<BarcodeMatch>> {
-    with_store(&engine, move |s| {
-        let Some(copy) = s
-            .find_by::<Copy>(Lookup::Barcode, barcode.trim())?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let book = s.get::<Book>(copy.book_id)?.map(|b| b.record);
-        Ok(Some(BarcodeMatch { copy, book }))
-    })
-    .await
+    with_store(&engine, move |s| s.copy_by_barcode(&barcode)).await
 }
 
 /// Every edit waiting for the server or refused by it.
@@ -254,54 +225,30 @@ pub(crate) async fn outbox(engine: State<'_, Engine>) -> Result<Vec<OutboxEntry>
 
 #[tauri::command]
 pub(crate) async fn retry_edit(engine: State<'_, Engine>, seq: i64) -> Result<()> {
-    with_store(&engine, move |s| s.retry(seq)).await?;
-    engine.edited();
+    edit(&engine, move |s| s.retry(seq)).await?;
     engine.sync_now();
     Ok(())
 }
 
 #[tauri::command]
 pub(crate) async fn discard_edit(engine: State<'_, Engine>, seq: i64) -> Result<()> {
-    with_store(&engine, move |s| s.discard(seq)).await?;
-    engine.edited();
-    Ok(())
+    edit(&engine, move |s| s.discard(seq)).await
 }
 
-/// Places a hold for a patron on a book: queued at once (works offline); the server picks the
-/// copy when it syncs, or answers that every copy is taken.
+/// Places a hold for a patron on a book (queued: works offline).
 #[tauri::command]
 pub(crate) async fn place_hold(
     engine: State<'_, Engine>,
     patron_id: Uuid,
     book_id: Uuid,
 ) -> Result<CachedRecord<Hold>> {
-    let hold = Hold {
-        id: Uuid::now_v7(),
-        patron_id,
-        book_id,
-        copy_id: None,
-        status: HoldStatus::Active,
-        cancel_reason: None,
-    };
-    save(&engine, hold).await
+    edit(&engine, move |s| s.place_hold(patron_id, book_id)).await
 }
 
 /// Cancels a hold (queued; the server frees its copy), or dismisses a lost one.
 #[tauri::command]
 pub(crate) async fn cancel_hold(engine: State<'_, Engine>, id: Uuid) -> Result<()> {
-    with_store(&engine, move |s| {
-        let lost = s
-            .outbox()?
-            .into_iter()
-            .find(|e| e.record_id == id && e.state == OutboxState::Lost);
-        match lost {
-            Some(entry) => s.discard(entry.seq),
-            None => s.delete::<Hold>(id).map(drop),
-        }
-    })
-    .await?;
-    engine.edited();
-    Ok(())
+    edit(&engine, move |s| s.cancel_hold(id)).await
 }
 
 #[tauri::command]
@@ -312,8 +259,7 @@ pub(crate) async fn search_patrons(
     with_store(&engine, move |s| s.search_patrons(&query, 50)).await
 }
 
-/// Signs in from the sign-in screen. The error says what to fix: the password, the address,
-/// the network, or the server's certificate.
+/// Signs in from the sign-in screen; the error says what to fix.
 #[tauri::command]
 pub(crate) async fn sign_in(
     engine: State<'_, Engine>,
@@ -324,37 +270,7 @@ pub(crate) async fn sign_in(
     engine
         .sign_in(&server, &username, &password)
         .await
-        .map_err(|e| CommandError {
-            message: sign_in_message(&server, e),
-            fields: Vec::new(),
-        })
-}
-
-/// What the sign-in screen says when signing in to `server` failed.
-fn sign_in_message(server: &str, e: ClientError) -> String {
-    match e.tls_problem() {
-        Some(TlsProblem::Certificate(why)) => {
-            return format!(
-                "The server at {server} presented a certificate this computer does not trust \
-                 ({why}). Check the address, or ask your IT admin for the library's certificate."
-            );
-        }
-        Some(TlsProblem::Handshake(why)) => {
-            return format!(
-                "Could not open a secure connection to {server} ({why}). Is it the https:// \
-                 address of the library server? A server without TLS takes http://."
-            );
-        }
-        None => {}
-    }
-    match e {
-        ClientError::Unauthorized(_) => "Wrong user name or password.".into(),
-        ClientError::InvalidUrl(_) => {
-            format!("“{server}” is not a server address (like https://library.example.org).")
-        }
-        ClientError::Network(_) => format!("Cannot reach the server at {server}: {e}"),
-        other => other.to_string(),
-    }
+        .map_err(|e| CommandError::sign_in(&server, e))
 }
 
 /// Signs out: forgets the session and its token; pending edits stay in the cache.
@@ -369,9 +285,21 @@ pub(crate) async fn sync_status(engine: State<'_, Engine>) -> Result<SyncStatus>
     Ok(engine.counted_status().await)
 }
 
+/// Streams every step of every sync from now on (pages pulled, edits pushed...) to the
+/// window's `on_event` channel (the progress bar), in place of any channel given before.
 #[tauri::command]
-pub(crate) fn sync_now(engine: State<'_, Engine>) {
+pub(crate) async fn watch_sync(
+    engine: State<'_, Engine>,
+    on_event: Channel<SyncEvent>,
+) -> Result<()> {
+    engine.watch(on_event);
+    Ok(())
+}
+
+#[tauri::command]
+pub(crate) async fn sync_now(engine: State<'_, Engine>) -> Result<()> {
     engine.sync_now();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -386,7 +314,7 @@ mod tests {
             .sign_in("librarian", "secret")
             .await
             .expect_err("cannot sign in there");
-        sign_in_message(url, e)
+        CommandError::sign_in(url, e).message
     }
 
     #[tokio::test]

@@ -1,19 +1,26 @@
 //! The Shelfmark desktop shell: window set-up, the commands the UI calls, and the events it
-//! listens to. It only wires things together: the cache is `shelfmark-store`, the sync engine
-//! `shelfmark-client`; nothing here holds business rules. Only this crate knows Tauri.
+//! listens to (declared once in `ipc.rs`). It only wires things together: the cache is
+//! `shelfmark-store`, the sync engine `shelfmark-client`, the rules `shelfmark-core`; nothing
+//! here holds business rules. Only this crate knows Tauri.
 
 mod commands;
 mod config;
 mod escalations;
+mod ipc;
 mod merge;
 mod probe;
 mod session;
 mod sync;
 mod webview;
 
+// For tests/ipc.rs: the command list, and the walk the TypeScript map is written from.
+#[doc(hidden)]
+pub use ipc::{COMMANDS, Describe, PARAMETERS, describe};
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use shelfmark_core::arrivals::Arrivals;
 use tauri::Manager as _;
 
 /// Fails with a plain explanation when there is no display to open a window on.
@@ -37,6 +44,15 @@ fn display_check(linux: bool, is_set: impl Fn(&str) -> bool) -> Result<(), Strin
     Ok(())
 }
 
+/// Shows a desktop notification (a failure is logged: the window shows the same news).
+pub(crate) fn notify(app: &tauri::AppHandle, notice: shelfmark_core::arrivals::Notice) {
+    use tauri_plugin_notification::NotificationExt as _;
+    let shown = app.notification().builder().title(&notice.title);
+    if let Err(e) = shown.body(notice.body).show() {
+        tracing::warn!("cannot show the notification “{}”: {e}", notice.title);
+    }
+}
+
 /// Starts the app and blocks until its window closes.
 pub fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -50,36 +66,7 @@ pub fn run() -> anyhow::Result<()> {
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .manage(probe::Probe::new(config.startup_probe))
-        .invoke_handler(tauri::generate_handler![
-            commands::list_books,
-            commands::branches,
-            commands::book_detail,
-            commands::save_book,
-            commands::save_copy,
-            commands::delete_book,
-            commands::delete_copy,
-            commands::find_by_barcode,
-            commands::outbox,
-            commands::retry_edit,
-            commands::discard_edit,
-            commands::search_patrons,
-            commands::place_hold,
-            commands::cancel_hold,
-            merge::conflict_inbox,
-            merge::merge_view,
-            merge::save_merge,
-            merge::keep_mine,
-            commands::sync_status,
-            commands::sign_in,
-            commands::sign_out,
-            commands::sync_now,
-            escalations::escalations,
-            escalations::escalation_detail,
-            escalations::reassign_copy,
-            escalations::flag_purchase,
-            escalations::resolve_escalation,
-            probe::catalogue_visible,
-        ])
+        .invoke_handler(ipc::handler())
         .setup(move |app| {
             webview::configure(app)?;
             let data_dir = match &config.data_dir {
@@ -94,7 +81,8 @@ pub fn run() -> anyhow::Result<()> {
             let cache = data_dir.join("cache.db");
             let store = shelfmark_store::Store::open(&cache)
                 .with_context(|| format!("cannot open the cache {}", cache.display()))?;
-            app.manage(escalations::Arrivals::new(&store));
+            let known = store.open_escalations_if_synced().ok().flatten();
+            app.manage(Mutex::new(Arrivals::new(known)));
             let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone(), data_dir);
             app.manage(engine.clone());
             commands::read_first_screen_ahead(&engine);

@@ -34,11 +34,14 @@ impl Probe {
 
 /// The catalogue's first rows are painted.
 #[tauri::command]
-pub(crate) fn catalogue_visible(probe: tauri::State<'_, Probe>) {
+pub(crate) async fn catalogue_visible(
+    probe: tauri::State<'_, Probe>,
+) -> Result<(), crate::commands::CommandError> {
     if let Some(line) = probe.line() {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
+    Ok(())
 }
 
 #[cfg(test)]

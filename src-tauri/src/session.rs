@@ -28,17 +28,17 @@ impl Session {
     }
 
     /// The remembered session, if any (an unreadable file counts as none).
-    pub(crate) fn load(data_dir: &Path) -> Option<Session> {
+    fn load(data_dir: &Path) -> Option<Session> {
         let text = std::fs::read_to_string(Self::path(data_dir)).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    pub(crate) fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+    fn save(&self, data_dir: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(Self::path(data_dir), json)
     }
 
-    pub(crate) fn forget(data_dir: &Path) -> std::io::Result<()> {
+    fn forget(data_dir: &Path) -> std::io::Result<()> {
         match std::fs::remove_file(Self::path(data_dir)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -46,7 +46,7 @@ impl Session {
     }
 
     /// Where this session's token is kept.
-    pub(crate) fn tokens(&self, data_dir: &Path) -> Result<TokenStore, CredentialError> {
+    fn tokens(&self, data_dir: &Path) -> Result<TokenStore, CredentialError> {
         Ok(TokenStore::new(
             &self.server_url,
             &self.user,
@@ -56,8 +56,40 @@ impl Session {
     }
 }
 
+/// Remembers a session that just signed in, and its token (a failure is logged: the next
+/// start asks to sign in again).
+pub(crate) fn remember(data_dir: &Path, session: &Session, token: &str) {
+    let tokens = session
+        .save(data_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| session.tokens(data_dir).map_err(|e| e.to_string()));
+    match tokens {
+        Ok(tokens) => keep_token(&tokens, token),
+        Err(e) => tracing::warn!("cannot remember the session: {e}"),
+    }
+}
+
+/// The remembered session and its token, if both are there.
+pub(crate) fn remembered(data_dir: &Path) -> Option<(Session, String)> {
+    let session = Session::load(data_dir)?;
+    let token = session.tokens(data_dir).ok()?.load().ok()??;
+    Some((session, token))
+}
+
+/// Forgets the remembered session and its token (signing out).
+pub(crate) fn forget(data_dir: &Path) {
+    if let Some(tokens) = Session::load(data_dir).and_then(|s| s.tokens(data_dir).ok())
+        && let Err(e) = tokens.forget()
+    {
+        tracing::warn!("cannot forget the session token: {e}");
+    }
+    if let Err(e) = Session::forget(data_dir) {
+        tracing::warn!("cannot forget the session: {e}");
+    }
+}
+
 /// Keeps the token, saying once where when it lands in a file.
-pub(crate) fn keep_token(tokens: &TokenStore, token: &str) {
+fn keep_token(tokens: &TokenStore, token: &str) {
     match tokens.save(token) {
         Ok(Kept::Keyring) => {}
         Ok(Kept::File { path, first_time }) => {

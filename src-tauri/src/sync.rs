@@ -1,56 +1,25 @@
 //! The background sync loop and the session: signs in (from the sign-in screen, the
 //! environment, or the remembered session), syncs (pull the change feed, push the outbox) at
 //! once, every `sync_interval`, and whenever the UI asks, backs off while the server is
-//! unreachable, and tells the window how things stand through `sync-status` and `sync-event`.
+//! unreachable, and tells the window how things stand (`sync-status`) and how far each sync has
+//! come (the channel `watch_sync` gave). What each step means for the status bar is
+//! `shelfmark_core::sync_status`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent, backoff};
-use shelfmark_core::wire::{Role, UserInfo};
-use tauri::{AppHandle, Emitter as _};
+use shelfmark_core::arrivals::conflict_notice;
+use shelfmark_core::sync_status::{Connection, Counts, SyncStatus};
+use shelfmark_core::wire::UserInfo;
+use tauri::AppHandle;
+use tauri::ipc::Channel;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::session::{Session, keep_token};
-
-/// Whether the app talks to its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
-#[ts(export)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Connection {
-    /// Nobody is signed in: the window shows the sign-in screen.
-    SignedOut,
-    Connecting,
-    Online,
-    Offline,
-}
-
-/// What the status bar shows.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
-#[ts(export)]
-pub(crate) struct SyncStatus {
-    connection: Connection,
-    server: Option<String>,
-    user: Option<String>,
-    /// The signed-in user's role: managers act on escalations, librarians only read them.
-    role: Option<Role>,
-    syncing: bool,
-    /// RFC 3339 time of the last successful sync.
-    last_sync: Option<String>,
-    last_error: Option<String>,
-    #[ts(type = "number")]
-    last_seq: i64,
-    /// Edits waiting for the server, refused by it, and waiting for the librarian.
-    #[ts(type = "number")]
-    pending_edits: i64,
-    #[ts(type = "number")]
-    failed_edits: i64,
-    #[ts(type = "number")]
-    conflicts: i64,
-}
+use crate::ipc::SyncStatusChanged;
+use crate::session::{self, Session};
 
 /// Shared between the loop and the commands.
 #[derive(Clone)]
@@ -65,23 +34,13 @@ pub(crate) struct Engine {
     app: Arc<OnceLock<AppHandle>>,
     /// Set once the cache's counts have been read into `status` the first time.
     counted: Arc<tokio::sync::OnceCell<()>>,
+    /// The window's channel for the steps of each sync (`watch_sync`).
+    progress: Arc<Mutex<Option<Channel<SyncEvent>>>>,
 }
 
 impl Engine {
     pub(crate) fn new(store: SharedStore, config: Config, data_dir: PathBuf) -> Engine {
-        let status = SyncStatus {
-            connection: Connection::Connecting,
-            server: config.server_url.clone(),
-            user: None,
-            role: None,
-            syncing: false,
-            last_sync: None,
-            last_error: None,
-            last_seq: 0,
-            pending_edits: 0,
-            failed_edits: 0,
-            conflicts: 0,
-        };
+        let status = SyncStatus::new(config.server_url.clone());
         let engine = Engine {
             store,
             config,
@@ -91,6 +50,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             app: Arc::new(OnceLock::new()),
             counted: Arc::new(tokio::sync::OnceCell::new()),
+            progress: Arc::new(Mutex::new(None)),
         };
         // The counts are read later, off the UI thread (`counted_status`): on a large cache
         // that is not yet in memory they take a while, and the window is opening meanwhile.
@@ -137,11 +97,20 @@ impl Engine {
     fn refresh_counts(&self) {
         let counts = self.store.lock().ok().and_then(|s| s.sync_counts().ok());
         if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
-            status.pending_edits = c.pending_edits;
-            status.failed_edits = c.failed_edits;
-            status.conflicts = c.conflicts;
-            status.last_seq = c.last_seq;
-            status.last_sync = c.last_sync.or(status.last_sync.take());
+            status.counted(Counts {
+                pending_edits: c.pending_edits,
+                failed_edits: c.failed_edits,
+                conflicts: c.conflicts,
+                last_seq: c.last_seq,
+                last_sync: c.last_sync,
+            });
+        }
+    }
+
+    /// Sends the steps of every sync from now on to `channel`.
+    pub(crate) fn watch(&self, channel: Channel<SyncEvent>) {
+        if let Ok(mut progress) = self.progress.lock() {
+            *progress = Some(channel);
         }
     }
 
@@ -155,10 +124,8 @@ impl Engine {
             f(&mut guard);
             guard.clone()
         };
-        if let Some(app) = self.app.get()
-            && let Err(e) = app.emit("sync-status", snapshot)
-        {
-            tracing::warn!("cannot tell the window the sync status: {e}");
+        if let Some(app) = self.app.get() {
+            SyncStatusChanged::emit(app, &snapshot);
         }
     }
 
@@ -186,27 +153,11 @@ impl Engine {
         };
         if let Some(token) = client.token() {
             let (dir, token, session) = (self.data_dir.clone(), token.to_owned(), session.clone());
-            let remembered = tokio::task::spawn_blocking(move || -> Result<(), String> {
-                session.save(&dir).map_err(|e| e.to_string())?;
-                let tokens = session.tokens(&dir).map_err(|e| e.to_string())?;
-                keep_token(&tokens, &token);
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            if let Err(e) = remembered {
-                tracing::warn!("cannot remember the session: {e}");
-            }
+            let _ = tokio::task::spawn_blocking(move || session::remember(&dir, &session, &token))
+                .await;
         }
         *self.client.lock().await = Some(client);
-        self.set(|s| {
-            s.connection = Connection::Connecting;
-            s.server = Some(session.server_url.clone());
-            s.user = Some(info.name.clone());
-            s.role = Some(info.role);
-            s.last_error = None;
-        });
+        self.set(|s| s.signed_in(session.server_url, info.name.clone(), info.role));
         self.sync_now();
         Ok(info)
     }
@@ -215,23 +166,8 @@ impl Engine {
     pub(crate) async fn sign_out(&self) {
         *self.client.lock().await = None;
         let dir = self.data_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Some(tokens) = Session::load(&dir).and_then(|s| s.tokens(&dir).ok())
-                && let Err(e) = tokens.forget()
-            {
-                tracing::warn!("cannot forget the session token: {e}");
-            }
-            if let Err(e) = Session::forget(&dir) {
-                tracing::warn!("cannot forget the session: {e}");
-            }
-        })
-        .await;
-        self.set(|s| {
-            s.connection = Connection::SignedOut;
-            s.user = None;
-            s.role = None;
-            s.last_error = None;
-        });
+        let _ = tokio::task::spawn_blocking(move || session::forget(&dir)).await;
+        self.set(SyncStatus::signed_out);
     }
 
     /// The loop: signs in from the environment or the remembered session, then syncs at once,
@@ -262,14 +198,7 @@ impl Engine {
                     // The session expired: sign in again (pending edits stay in the cache).
                     if !self.sign_in_from_env().await {
                         *self.client.lock().await = None;
-                        self.set(|s| {
-                            s.connection = Connection::SignedOut;
-                            s.last_error = Some(
-                                "your session has expired: sign in again (nothing waiting to \
-                                 sync is lost)"
-                                    .into(),
-                            );
-                        });
+                        self.set(SyncStatus::session_expired);
                     }
                     continue;
                 }
@@ -291,14 +220,10 @@ impl Engine {
             return;
         }
         let dir = self.data_dir.clone();
-        let remembered = tokio::task::spawn_blocking(move || {
-            let session = Session::load(&dir)?;
-            let token = session.tokens(&dir).ok()?.load().ok()??;
-            Some((session, token))
-        })
-        .await
-        .ok()
-        .flatten();
+        let remembered = tokio::task::spawn_blocking(move || session::remembered(&dir))
+            .await
+            .ok()
+            .flatten();
         let resumed = remembered.and_then(|(session, token)| {
             Client::with_token(&session.server_url, &token)
                 .ok()
@@ -307,14 +232,9 @@ impl Engine {
         match resumed {
             Some((client, session)) => {
                 *self.client.lock().await = Some(client);
-                self.set(|s| {
-                    s.connection = Connection::Connecting;
-                    s.server = Some(session.server_url);
-                    s.user = Some(session.user);
-                    s.role = Some(session.role);
-                });
+                self.set(|s| s.signed_in(session.server_url, session.user, session.role));
             }
-            None => self.set(|s| s.connection = Connection::SignedOut),
+            None => self.set(SyncStatus::signed_out),
         }
     }
 
@@ -331,33 +251,24 @@ impl Engine {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!("sign-in failed: {e}");
-                let message = e.to_string();
-                let offline = e.is_retryable();
-                self.set(|s| {
-                    s.connection = if offline {
-                        Connection::Offline
-                    } else {
-                        Connection::SignedOut
-                    };
-                    s.server = Some(url.clone());
-                    s.last_error = Some(message);
-                });
+                self.set(|s| s.sign_in_failed(url.clone(), e.to_string(), e.is_retryable()));
                 false
             }
         }
     }
 
     async fn sync(&self, client: &Client) -> Result<(), ClientError> {
-        self.set(|s| s.syncing = true);
+        self.set(SyncStatus::sync_started);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncEvent>();
         let forward = {
-            let app = self.app.get().cloned();
+            let progress = self.progress.clone();
             tokio::spawn(async move {
                 while let Some(event) = rx.recv().await {
-                    if let Some(app) = &app
-                        && let Err(e) = app.emit("sync-event", &event)
+                    let channel = progress.lock().ok().and_then(|p| p.clone());
+                    if let Some(channel) = channel
+                        && let Err(e) = channel.send(event)
                     {
-                        tracing::warn!("cannot forward a sync event: {e}");
+                        tracing::warn!("cannot send a sync step to the window: {e}");
                     }
                 }
             })
@@ -380,62 +291,18 @@ impl Engine {
                 {
                     crate::escalations::announce_arrivals(app, &self.store).await;
                 }
-                if let Some(app) = self.app.get()
-                    && let Some((title, body)) = conflict_news(report.push.conflicts)
+                if let (Some(app), Some(notice)) =
+                    (self.app.get(), conflict_notice(report.push.conflicts))
                 {
-                    use tauri_plugin_notification::NotificationExt as _;
-                    if let Err(e) = app.notification().builder().title(title).body(body).show() {
-                        tracing::warn!("cannot show the conflict notification: {e}");
-                    }
+                    crate::notify(app, notice);
                 }
-                self.set(|s| {
-                    s.connection = Connection::Online;
-                    s.syncing = false;
-                    s.last_error = None;
-                });
+                self.set(SyncStatus::synced);
             }
             Err(e) => {
                 tracing::warn!("sync failed: {e}");
-                let offline = e.is_retryable();
-                let message = e.to_string();
-                self.set(|s| {
-                    if offline {
-                        s.connection = Connection::Offline;
-                    }
-                    s.syncing = false;
-                    s.last_error = Some(message);
-                });
+                self.set(|s| s.sync_failed(e.to_string(), e.is_retryable()));
             }
         }
         result.map(|_| ())
-    }
-}
-
-/// What the notification says when a sync left edits in the conflict inbox (None: nothing new).
-fn conflict_news(new_conflicts: usize) -> Option<(String, String)> {
-    match new_conflicts {
-        0 => None,
-        1 => Some((
-            "An edit needs you".into(),
-            "Someone else changed the same record: open Conflicts to merge it.".into(),
-        )),
-        n => Some((
-            format!("{n} edits need you"),
-            "Others changed the same records: open Conflicts to merge them.".into(),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::conflict_news;
-
-    #[test]
-    fn a_sync_that_adds_conflicts_says_how_many_and_where_to_go() {
-        assert_eq!(conflict_news(0), None);
-        let (title, body) = conflict_news(1).expect("news");
-        assert_eq!(title, "An edit needs you");
-        assert!(body.contains("open Conflicts"));
-        assert_eq!(conflict_news(3).expect("news").0, "3 edits need you");
     }
 }

@@ -6,11 +6,14 @@
 //! touches the outside world lives in another crate and calls in here, so that the rules can be
 //! tested exhaustively and shared by the server and the desktop app alike.
 
+pub mod arrivals;
+pub mod escalation_conflict;
 pub mod isbn;
 pub mod merge;
 pub mod model;
 pub mod plan;
 pub mod push;
+pub mod sync_status;
 pub mod validate;
 pub mod wire;
 

@@ -10,6 +10,7 @@
 //! outbox entry, a push's acknowledgement) is one transaction.
 
 mod catalogue;
+mod desk;
 mod error;
 pub mod escalations;
 mod feed;
@@ -17,6 +18,7 @@ mod outbox;
 mod schema;
 
 pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status, SyncCounts};
+pub use desk::{BarcodeMatch, BookDetail, FormRecord, HoldView, SaveMode};
 pub use error::StoreError;
 pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState};
 

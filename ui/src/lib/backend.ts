@@ -1,8 +1,11 @@
 // The one seam between the UI and the Rust side. Components receive a `Backend`; the app
 // passes the Tauri implementation, UI tests pass a fake. The types are generated from the
-// Rust ones (ts-rs, `lib/bindings/`), so the two sides cannot drift apart.
-import { invoke } from "@tauri-apps/api/core";
+// Rust ones (ts-rs, `lib/bindings/`), and every command goes through `call`, typed by the
+// generated command map (`bindings/commands.ts`): a command renamed or retyped on the Rust
+// side fails the type check here.
+import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { Commands, Events } from "./bindings/commands";
 import type { BarcodeMatch } from "./bindings/BarcodeMatch";
 import type { Book } from "./bindings/Book";
 import type { BookDetail } from "./bindings/BookDetail";
@@ -95,41 +98,66 @@ export interface Backend {
   catalogueVisible(): Promise<void>;
   /** Calls `handler` on every status change until the returned function is called. */
   onSyncStatus(handler: (status: SyncStatus) => void): Promise<UnlistenFn>;
-  /** Calls `handler` on every step of a sync (pages pulled, edits pushed...). */
+  /** Calls `handler` on every step of a sync (pages pulled, edits pushed...) until the
+   * returned function is called. */
   onSyncEvent(handler: (event: SyncEvent) => void): Promise<UnlistenFn>;
 }
 
+/** Calls the Rust command `name` with its arguments (none for a command that takes none). */
+export function call<K extends keyof Commands>(
+  name: K,
+  ...args: Commands[K]["args"] extends Record<string, never> ? [] : [Commands[K]["args"]]
+): Promise<Commands[K]["result"]> {
+  return invoke<Commands[K]["result"]>(name, args[0]);
+}
+
+/** Calls `handler` with the payload of every `name` event until the returned function is called. */
+export function on<K extends keyof Events>(name: K, handler: (payload: Events[K]) => void): Promise<UnlistenFn> {
+  return listen<Events[K]>(name, (e) => handler(e.payload));
+}
+
 export const tauriBackend: Backend = {
-  listBooks: (query) => invoke("list_books", { query }),
-  branches: () => invoke("branches"),
-  bookDetail: (id) => invoke("book_detail", { id }),
-  saveBook: (book, mode) => invoke("save_book", { book, mode }),
-  saveCopy: (copy, mode) => invoke("save_copy", { copy, mode }),
-  deleteBook: (id) => invoke("delete_book", { id }),
-  deleteCopy: (id) => invoke("delete_copy", { id }),
-  findByBarcode: (barcode) => invoke("find_by_barcode", { barcode }),
-  outbox: () => invoke("outbox"),
-  retryEdit: (seq) => invoke("retry_edit", { seq }),
-  discardEdit: (seq) => invoke("discard_edit", { seq }),
-  searchPatrons: (query) => invoke("search_patrons", { query }),
-  placeHold: (patronId, bookId) => invoke("place_hold", { patronId, bookId }),
-  cancelHold: (id) => invoke("cancel_hold", { id }),
-  signIn: (server, username, password) => invoke("sign_in", { server, username, password }),
-  signOut: () => invoke("sign_out"),
-  conflictInbox: () => invoke("conflict_inbox"),
-  mergeView: (seq, choices) => invoke("merge_view", { seq, choices }),
-  saveMerge: (seq, choices) => invoke("save_merge", { seq, choices }),
-  keepMine: (seq, record) => invoke("keep_mine", { seq, record }),
-  syncStatus: () => invoke("sync_status"),
-  syncNow: () => invoke("sync_now"),
-  escalations: () => invoke("escalations"),
-  escalationDetail: (id) => invoke("escalation_detail", { id }),
-  reassignCopy: (id, etag, holdId, note) => invoke("reassign_copy", { id, etag, holdId, note }),
-  flagPurchase: (id, etag, quantity, note) => invoke("flag_purchase", { id, etag, quantity, note }),
-  resolveEscalation: (id, etag, note) => invoke("resolve_escalation", { id, etag, note }),
-  catalogueVisible: () => invoke("catalogue_visible"),
-  onSyncStatus: (handler) => listen<SyncStatus>("sync-status", (e) => handler(e.payload)),
-  onSyncEvent: (handler) => listen<SyncEvent>("sync-event", (e) => handler(e.payload)),
+  listBooks: (query) => call("list_books", { query }),
+  branches: () => call("branches"),
+  bookDetail: (id) => call("book_detail", { id }),
+  saveBook: (book, mode) => call("save_book", { book, mode }),
+  saveCopy: (copy, mode) => call("save_copy", { copy, mode }),
+  deleteBook: (id) => call("delete_book", { id }),
+  deleteCopy: (id) => call("delete_copy", { id }),
+  findByBarcode: (barcode) => call("find_by_barcode", { barcode }),
+  outbox: () => call("outbox"),
+  retryEdit: (seq) => call("retry_edit", { seq }),
+  discardEdit: (seq) => call("discard_edit", { seq }),
+  searchPatrons: (query) => call("search_patrons", { query }),
+  placeHold: (patronId, bookId) => call("place_hold", { patronId, bookId }),
+  cancelHold: (id) => call("cancel_hold", { id }),
+  signIn: (server, username, password) => call("sign_in", { server, username, password }),
+  signOut: () => call("sign_out"),
+  conflictInbox: () => call("conflict_inbox"),
+  mergeView: (seq, choices) => call("merge_view", { seq, choices }),
+  saveMerge: (seq, choices) => call("save_merge", { seq, choices }),
+  keepMine: (seq, record) => call("keep_mine", { seq, record }),
+  syncStatus: () => call("sync_status"),
+  syncNow: () => call("sync_now"),
+  escalations: () => call("escalations"),
+  escalationDetail: (id) => call("escalation_detail", { id }),
+  reassignCopy: (id, etag, holdId, note) => call("reassign_copy", { id, etag, holdId, note }),
+  flagPurchase: (id, etag, quantity, note) => call("flag_purchase", { id, etag, quantity, note }),
+  resolveEscalation: (id, etag, note) => call("resolve_escalation", { id, etag, note }),
+  catalogueVisible: () => call("catalogue_visible"),
+  onSyncStatus: (handler) => on("sync-status", handler),
+  onSyncEvent: async (handler) => {
+    // The steps of each sync come over a channel the engine keeps; stopping mutes it here
+    // (a later `watch_sync` replaces it on the Rust side).
+    let live = true;
+    const channel = new Channel<SyncEvent>((event) => {
+      if (live) handler(event);
+    });
+    await call("watch_sync", { onEvent: channel });
+    return () => {
+      live = false;
+    };
+  },
 };
 
 /** The message of whatever a command rejected with. */

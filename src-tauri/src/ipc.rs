@@ -1,0 +1,172 @@
+//! The app's commands and events, each declared once. The list below expands to the Tauri
+//! handler, to a compile-time check that each command takes and returns the types written
+//! here, to the typed events, and to [`describe`], from which `tests/ipc.rs` writes the
+//! TypeScript map `ui/src/lib/bindings/commands.ts` the UI's `call` and `on` are typed by (a
+//! command renamed or retyped here fails the UI's type check) and checks that build.rs and
+//! `capabilities/main.json` grant exactly these commands.
+
+use serde_json::Value;
+use shelfmark_client::SyncEvent;
+use shelfmark_core::merge::{ConflictSummary, MergeView, Settled};
+use shelfmark_core::sync_status::SyncStatus;
+use shelfmark_core::wire::UserInfo;
+use shelfmark_core::{Book, Copy, Hold, Patron};
+use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
+use shelfmark_store::{
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, SaveMode,
+};
+use tauri::State;
+use tauri::ipc::Channel;
+use uuid::Uuid;
+
+use crate::escalations::ActionOutcome;
+
+use crate::probe::Probe;
+use crate::sync::Engine;
+use crate::{commands, escalations, merge, probe};
+
+/// Declares the commands (`module::name [state the shell injects] (what the window sends) ->
+/// what it gets`) and the events (`Type = "name": payload`).
+macro_rules! ipc {
+    (
+        commands { $( $m:ident::$f:ident [$($inj:ident: $injty:ty),*] ($($arg:ident: $argty:ty),*) -> $ret:ty; )* }
+        events { $( $(#[$doc:meta])* $event:ident = $name:literal: $payload:ty; )* }
+    ) => {
+        /// Every command the window may call, in the list's order.
+        pub const COMMANDS: &[&str] = &[$(stringify!($f)),*];
+
+        /// `(module, command, the parameters the window sends)` for each command.
+        pub const PARAMETERS: &[(&str, &str, &[&str])] =
+            &[$((stringify!($m), stringify!($f), &[$(stringify!($arg)),*])),*];
+
+        /// Walks the commands (each with its parameters, then its result) and the events.
+        pub fn describe(d: &mut impl Describe) {
+            use by_kind::{Channel as _, Plain as _};
+            $(
+                d.command(stringify!($f));
+                $( (&&by_kind::Ty::<$argty>::new()).describe(d, stringify!($arg)); )*
+                d.result::<$ret>();
+            )*
+            $( d.event::<$payload>($name); )*
+        }
+
+        /// The handler Tauri calls each command through.
+        pub(crate) fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($m::$f),*]
+        }
+
+        /// Each command takes and returns the types declared (never called: the compiler
+        /// checks the calls).
+        #[allow(dead_code)]
+        mod signatures {
+            use super::*;
+            use crate::commands::CommandError;
+            $(
+                fn $f($($inj: $injty,)* $($arg: $argty),*)
+                    -> impl Future<Output = Result<$ret, CommandError>> {
+                    $m::$f($($inj,)* $($arg),*)
+                }
+            )*
+        }
+
+        $(
+            $(#[$doc])*
+            pub(crate) struct $event;
+            impl $event {
+                pub(crate) const NAME: &str = $name;
+                /// Tells the window (a failure is logged: the window reads the state again).
+                pub(crate) fn emit(app: &tauri::AppHandle, payload: &$payload) {
+                    use tauri::Emitter as _;
+                    if let Err(e) = app.emit(Self::NAME, payload) {
+                        tracing::warn!("cannot send {} to the window: {e}", Self::NAME);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+ipc! {
+    commands {
+        commands::list_books [engine: State<'_, Engine>] (query: BookQuery) -> BookPage;
+        commands::branches [engine: State<'_, Engine>] () -> Vec<String>;
+        commands::book_detail [engine: State<'_, Engine>] (id: Uuid) -> Option<BookDetail>;
+        commands::save_book [engine: State<'_, Engine>] (book: Book, mode: SaveMode) -> CachedRecord<Book>;
+        commands::save_copy [engine: State<'_, Engine>] (copy: Copy, mode: SaveMode) -> CachedRecord<Copy>;
+        commands::delete_book [engine: State<'_, Engine>] (id: Uuid) -> ();
+        commands::delete_copy [engine: State<'_, Engine>] (id: Uuid) -> ();
+        commands::find_by_barcode [engine: State<'_, Engine>] (barcode: String) -> Option<BarcodeMatch>;
+        commands::outbox [engine: State<'_, Engine>] () -> Vec<OutboxEntry>;
+        commands::retry_edit [engine: State<'_, Engine>] (seq: i64) -> ();
+        commands::discard_edit [engine: State<'_, Engine>] (seq: i64) -> ();
+        commands::search_patrons [engine: State<'_, Engine>] (query: String) -> Vec<Patron>;
+        commands::place_hold [engine: State<'_, Engine>] (patron_id: Uuid, book_id: Uuid) -> CachedRecord<Hold>;
+        commands::cancel_hold [engine: State<'_, Engine>] (id: Uuid) -> ();
+        merge::conflict_inbox [engine: State<'_, Engine>] () -> Vec<ConflictSummary>;
+        merge::merge_view [engine: State<'_, Engine>] (seq: i64, choices: Vec<Settled>) -> MergeView;
+        merge::save_merge [engine: State<'_, Engine>] (seq: i64, choices: Vec<Settled>) -> ();
+        merge::keep_mine [engine: State<'_, Engine>] (seq: i64, record: Option<Value>) -> ();
+        commands::sync_status [engine: State<'_, Engine>] () -> SyncStatus;
+        commands::watch_sync [engine: State<'_, Engine>] (on_event: Channel<SyncEvent>) -> ();
+        commands::sign_in [engine: State<'_, Engine>] (server: String, username: String, password: String) -> UserInfo;
+        commands::sign_out [engine: State<'_, Engine>] () -> ();
+        commands::sync_now [engine: State<'_, Engine>] () -> ();
+        escalations::escalations [engine: State<'_, Engine>] () -> Vec<EscalationSummary>;
+        escalations::escalation_detail [engine: State<'_, Engine>] (id: Uuid) -> Option<EscalationDetail>;
+        escalations::reassign_copy [engine: State<'_, Engine>] (id: Uuid, etag: String, hold_id: Uuid, note: String) -> ActionOutcome;
+        escalations::flag_purchase [engine: State<'_, Engine>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
+        escalations::resolve_escalation [engine: State<'_, Engine>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
+        probe::catalogue_visible [probe: State<'_, Probe>] () -> ();
+    }
+    events {
+        /// The status bar's state changed.
+        SyncStatusChanged = "sync-status": SyncStatus;
+    }
+}
+
+/// What [`describe`] tells about each command and event, with its types.
+pub trait Describe {
+    /// A command; its parameters and its result follow.
+    fn command(&mut self, name: &'static str);
+    fn parameter<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+    /// A parameter that is a channel the window receives `T`s on.
+    fn channel<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+    fn result<T: ts_rs::TS + 'static>(&mut self);
+    fn event<T: ts_rs::TS + 'static>(&mut self, name: &'static str);
+}
+
+/// Tells a channel parameter from a plain one by its type (the more specific impl is found
+/// first through the extra reference).
+mod by_kind {
+    use std::marker::PhantomData;
+
+    use super::Describe;
+
+    pub(super) struct Ty<T: ?Sized>(PhantomData<T>);
+
+    impl<T: ?Sized> Ty<T> {
+        pub(super) fn new() -> Ty<T> {
+            Ty(PhantomData)
+        }
+    }
+
+    pub(super) trait Plain {
+        fn describe(&self, d: &mut impl Describe, name: &'static str);
+    }
+
+    impl<T: ts_rs::TS + 'static> Plain for Ty<T> {
+        fn describe(&self, d: &mut impl Describe, name: &'static str) {
+            d.parameter::<T>(name);
+        }
+    }
+
+    pub(super) trait Channel {
+        fn describe(&self, d: &mut impl Describe, name: &'static str);
+    }
+
+    impl<T: ts_rs::TS + 'static> Channel for &Ty<tauri::ipc::Channel<T>> {
+        fn describe(&self, d: &mut impl Describe, name: &'static str) {
+            d.channel::<T>(name);
+        }
+    }
+}

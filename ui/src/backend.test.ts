@@ -1,0 +1,45 @@
+// The Tauri backend against a mocked IPC: the commands go out by their Rust names with the
+// arguments Tauri expects, and the sync steps arrive over the channel handed to `watch_sync`.
+import { afterEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { Channel } from "@tauri-apps/api/core";
+import { tauriBackend, type SyncEvent } from "./lib/backend";
+
+afterEach(clearMocks);
+
+/** Delivers `message` as the `index`-th message of `channel`, as the Rust side sends it. */
+function deliver(channel: Channel<SyncEvent>, index: number, message: SyncEvent) {
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } })
+    .__TAURI_INTERNALS__;
+  internals.runCallback(channel.id, { index, message });
+}
+
+describe("the Tauri backend", () => {
+  it("calls each command by its Rust name with Tauri's camelCase arguments", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    await tauriBackend.placeHold("p1", "b1");
+    await tauriBackend.branches();
+    expect(calls[0]).toEqual(["place_hold", { patronId: "p1", bookId: "b1" }]);
+    expect(calls.map(([cmd]) => cmd)).toEqual(["place_hold", "branches"]);
+  });
+
+  it("hears each sync step over the channel it gave watch_sync, until stopped", async () => {
+    let channel: Channel<SyncEvent> | null = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "watch_sync") channel = (args as { onEvent: Channel<SyncEvent> }).onEvent;
+      return null;
+    });
+    const heard: SyncEvent[] = [];
+    const stop = await tauriBackend.onSyncEvent((e) => heard.push(e));
+    expect(channel).not.toBeNull();
+    deliver(channel!, 0, { kind: "started" });
+    expect(heard).toEqual([{ kind: "started" }]);
+    stop();
+    deliver(channel!, 1, { kind: "started" });
+    expect(heard).toHaveLength(1);
+  });
+});
