@@ -25,7 +25,7 @@ pub mod view;
 pub mod words;
 
 pub use list::{ListPiece, merge_list};
-pub use record::{FieldKind, FieldValue, Record};
+pub use record::{FieldKind, FieldMismatch, FieldValue, Record};
 pub use session::{
     Choice, ConflictKey, FieldState, FieldStatus, MergeSession, OpenConflict, SessionError,
     Settled, Side,

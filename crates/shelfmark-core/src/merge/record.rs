@@ -7,7 +7,6 @@
 
 use uuid::Uuid;
 
-use super::state::MergeError;
 use crate::model::{Book, CopyStatus, Patron};
 
 /// The value of one field, typed.
@@ -101,7 +100,18 @@ pub trait Record: Clone + PartialEq + std::fmt::Debug {
     fn get(&self, field: &str) -> Option<FieldValue>;
 
     /// Sets `field`; the value must be of the field's kind.
-    fn set(&mut self, field: &str, value: FieldValue) -> Result<(), MergeError>;
+    fn set(&mut self, field: &str, value: FieldValue) -> Result<(), FieldMismatch>;
+}
+
+/// Why a value could not be set on a record (the merge reports it as its own error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldMismatch {
+    WrongKind {
+        field: String,
+        expected: FieldKind,
+        got: FieldKind,
+    },
+    UnknownField(String),
 }
 
 macro_rules! record_fields {
@@ -120,19 +130,19 @@ macro_rules! record_fields {
                 }
             }
 
-            fn set(&mut self, field: &str, value: FieldValue) -> Result<(), MergeError> {
+            fn set(&mut self, field: &str, value: FieldValue) -> Result<(), FieldMismatch> {
                 match (field, value) {
                     $((stringify!($name), FieldValue::$variant(v)) => {
                         self.$name = v;
                         Ok(())
                     })*
                     (field, value) => match self.get(field) {
-                        Some(current) => Err(MergeError::WrongKind {
+                        Some(current) => Err(FieldMismatch::WrongKind {
                             field: field.to_owned(),
                             expected: current.kind(),
                             got: value.kind(),
                         }),
-                        None => Err(MergeError::UnknownField(field.to_owned())),
+                        None => Err(FieldMismatch::UnknownField(field.to_owned())),
                     },
                 }
             }

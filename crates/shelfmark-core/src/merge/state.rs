@@ -13,7 +13,7 @@ use std::ops::Range;
 use uuid::Uuid;
 
 use super::list::{ListPiece, merge_list};
-use super::record::{FieldKind, FieldValue, Record};
+use super::record::{FieldKind, FieldMismatch, FieldValue, Record};
 use super::text::{ConflictStyle, MergeLevel, TextChunk, TextMergeOptions, merge_text};
 use super::words::{WordChange, word_changes};
 
@@ -42,6 +42,23 @@ pub enum MergeError {
     Unresolved(usize),
     #[error("unknown field {0}")]
     UnknownField(String),
+}
+
+impl From<FieldMismatch> for MergeError {
+    fn from(e: FieldMismatch) -> Self {
+        match e {
+            FieldMismatch::WrongKind {
+                field,
+                expected,
+                got,
+            } => MergeError::WrongKind {
+                field,
+                expected,
+                got,
+            },
+            FieldMismatch::UnknownField(field) => MergeError::UnknownField(field),
+        }
+    }
 }
 
 /// Names a conflict within a merge state: the field and the conflict's slot in it. Settling
