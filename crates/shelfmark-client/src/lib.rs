@@ -6,9 +6,12 @@
 
 pub mod backoff;
 pub mod credentials;
+pub mod desk;
 mod error;
 pub mod escalations;
 mod push;
+pub mod session;
+mod wording;
 
 pub use error::{Cause, ClientError, EditConflict, TlsProblem};
 pub use push::PushReport;

@@ -1,75 +1,105 @@
-//! The background sync loop and the session: signs in (from the sign-in screen, the
+//! The desktop app's engine: the shared cache, the signed-in client, the remembered session and
+//! the background sync loop, in one [`Desk`]. It signs in (from the sign-in screen, the
 //! environment, or the remembered session), syncs (pull the change feed, push the outbox) at
-//! once, every `sync_interval`, and whenever the UI asks, backs off while the server is
-//! unreachable, and tells the window how things stand (`sync-status`) and how far each sync has
-//! come (the channel `watch_sync` gave). What each step means for the status bar is
-//! `shelfmark_core::sync_status`.
+//! once, every `sync_interval`, whenever asked and after each edit, signs in again when the
+//! server says the session expired, and backs off while the server is unreachable. It knows no
+//! window: it reports what [`Happened`] to a callback the shell maps to its events. What each
+//! step means for the status bar is `shelfmark_core::sync_status`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use shelfmark_client::{Client, ClientError, SharedStore, SyncEvent, backoff};
-use shelfmark_core::arrivals::conflict_notice;
+use shelfmark_core::arrivals::{Arrival, Arrivals, Notice, arrival_notice, conflict_notice};
 use shelfmark_core::sync_status::{Connection, Counts, SyncStatus};
 use shelfmark_core::wire::UserInfo;
-use tauri::AppHandle;
-use tauri::ipc::Channel;
 use tokio::sync::Notify;
 
-use crate::config::Config;
-use crate::ipc::SyncStatusChanged;
 use crate::session::{self, Session};
+use crate::{Client, ClientError, SharedStore, SyncEvent, backoff};
 
-/// Shared between the loop and the commands.
+/// Where the app signs in and how often it syncs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The library server the environment names (`SHELFMARK_SERVER_URL`).
+    pub server_url: Option<String>,
+    /// The account the environment names (`SHELFMARK_USERNAME` / `SHELFMARK_PASSWORD`).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Time between background syncs.
+    pub sync_interval: Duration,
+}
+
+/// What the desk tells whoever shows it.
+#[derive(Debug, Clone)]
+pub enum Happened {
+    /// The status changed (for the status bar).
+    Status(SyncStatus),
+    /// A step of the running sync (for a progress bar).
+    Step(SyncEvent),
+    /// News worth a desktop notification (escalations a sync brought, conflicts it met).
+    Notice(Notice),
+}
+
+type Report = Arc<dyn Fn(Happened) + Send + Sync>;
+
+/// Shared between the loop and the commands (cheap to clone: every part is shared).
 #[derive(Clone)]
-pub(crate) struct Engine {
-    pub(crate) store: SharedStore,
-    config: Config,
+pub struct Desk {
+    store: SharedStore,
+    settings: Settings,
     data_dir: PathBuf,
     client: Arc<tokio::sync::Mutex<Option<Client>>>,
     status: Arc<Mutex<SyncStatus>>,
     wake: Arc<Notify>,
-    /// The app, once the loop runs (to emit events from commands).
-    app: Arc<OnceLock<AppHandle>>,
+    /// Where the news goes, once the loop runs.
+    report: Arc<OnceLock<Report>>,
     /// Set once the cache's counts have been read into `status` the first time.
     counted: Arc<tokio::sync::OnceCell<()>>,
-    /// The window's channel for the steps of each sync (`watch_sync`).
-    progress: Arc<Mutex<Option<Channel<SyncEvent>>>>,
+    /// The open escalations already seen, to tell which ones a sync brought.
+    arrivals: Arc<Mutex<Arrivals>>,
 }
 
-impl Engine {
-    pub(crate) fn new(store: SharedStore, config: Config, data_dir: PathBuf) -> Engine {
-        let status = SyncStatus::new(config.server_url.clone());
-        let engine = Engine {
+impl Desk {
+    /// A desk for the cache `store`, remembering the session in `data_dir`. The cache's counts
+    /// are read later, off the caller's thread ([`Desk::counted_status`]): on a large cache
+    /// that is not yet in memory they take a while, and the window is opening meanwhile.
+    pub fn new(store: SharedStore, settings: Settings, data_dir: PathBuf) -> Desk {
+        let known = store
+            .lock()
+            .ok()
+            .and_then(|s| s.open_escalations_if_synced().ok().flatten());
+        Desk {
+            status: Arc::new(Mutex::new(SyncStatus::new(settings.server_url.clone()))),
             store,
-            config,
+            settings,
             data_dir,
             client: Arc::new(tokio::sync::Mutex::new(None)),
-            status: Arc::new(Mutex::new(status)),
             wake: Arc::new(Notify::new()),
-            app: Arc::new(OnceLock::new()),
+            report: Arc::new(OnceLock::new()),
             counted: Arc::new(tokio::sync::OnceCell::new()),
-            progress: Arc::new(Mutex::new(None)),
-        };
-        // The counts are read later, off the UI thread (`counted_status`): on a large cache
-        // that is not yet in memory they take a while, and the window is opening meanwhile.
-        engine
+            arrivals: Arc::new(Mutex::new(Arrivals::new(known))),
+        }
+    }
+
+    /// The cache.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
     }
 
     /// The status with the cache's counts: the first call reads them (on a blocking thread),
     /// later calls wait for that read if it is still running.
-    pub(crate) async fn counted_status(&self) -> SyncStatus {
+    pub async fn counted_status(&self) -> SyncStatus {
         self.counted
             .get_or_init(|| async {
-                let engine = self.clone();
-                let _ = tokio::task::spawn_blocking(move || engine.refresh_counts()).await;
+                let desk = self.clone();
+                let _ = tokio::task::spawn_blocking(move || desk.refresh_counts()).await;
             })
             .await;
         self.status()
     }
 
-    pub(crate) fn status(&self) -> SyncStatus {
+    pub fn status(&self) -> SyncStatus {
         match self.status.lock() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -77,23 +107,23 @@ impl Engine {
     }
 
     /// The signed-in client, for the online-only actions (the manager's escalation actions).
-    pub(crate) async fn client(&self) -> Option<Client> {
+    pub async fn client(&self) -> Option<Client> {
         self.client.lock().await.clone()
     }
 
     /// Asks the loop to sync now.
-    pub(crate) fn sync_now(&self) {
+    pub fn sync_now(&self) {
         self.wake.notify_one();
     }
 
-    /// An edit was made in the window: refresh the counts, tell the window, and push soon.
-    pub(crate) fn edited(&self) {
+    /// An edit was made in the cache: refresh the counts, report the status, and push soon.
+    pub fn edited(&self) {
         self.refresh_counts();
         self.set(|_| {});
         self.sync_now();
     }
 
-    /// Re-reads the cache's counts (after a sync, or an edit made in the window).
+    /// Re-reads the cache's counts (after a sync, or an edit).
     fn refresh_counts(&self) {
         let counts = self.store.lock().ok().and_then(|s| s.sync_counts().ok());
         if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
@@ -107,14 +137,13 @@ impl Engine {
         }
     }
 
-    /// Sends the steps of every sync from now on to `channel`.
-    pub(crate) fn watch(&self, channel: Channel<SyncEvent>) {
-        if let Ok(mut progress) = self.progress.lock() {
-            *progress = Some(channel);
+    fn tell(&self, happened: Happened) {
+        if let Some(report) = self.report.get() {
+            report(happened);
         }
     }
 
-    /// Changes the status and tells the window.
+    /// Changes the status and reports it.
     fn set(&self, f: impl FnOnce(&mut SyncStatus)) {
         let snapshot = {
             let mut guard = match self.status.lock() {
@@ -124,9 +153,7 @@ impl Engine {
             f(&mut guard);
             guard.clone()
         };
-        if let Some(app) = self.app.get() {
-            SyncStatusChanged::emit(app, &snapshot);
-        }
+        self.tell(Happened::Status(snapshot));
     }
 
     async fn wait(&self, delay: Duration) {
@@ -138,7 +165,7 @@ impl Engine {
 
     /// Signs in with a user name and password (the sign-in screen, or the environment) and
     /// remembers the session; the loop then syncs with it.
-    pub(crate) async fn sign_in(
+    pub async fn sign_in(
         &self,
         server_url: &str,
         user: &str,
@@ -163,26 +190,27 @@ impl Engine {
     }
 
     /// Forgets the session and its token; the cache and its pending edits stay.
-    pub(crate) async fn sign_out(&self) {
+    pub async fn sign_out(&self) {
         *self.client.lock().await = None;
         let dir = self.data_dir.clone();
         let _ = tokio::task::spawn_blocking(move || session::forget(&dir)).await;
         self.set(SyncStatus::signed_out);
     }
 
-    /// The loop: signs in from the environment or the remembered session, then syncs at once,
-    /// every `sync_interval`, on request, and backs off while the server is unreachable.
-    pub(crate) async fn run(self, app: AppHandle) {
-        let _ = self.app.set(app);
+    /// The loop, reporting to `report`: signs in from the environment or the remembered
+    /// session, then syncs at once, every `sync_interval`, on request, and backs off while the
+    /// server is unreachable. Never returns.
+    pub async fn run(self, report: impl Fn(Happened) + Send + Sync + 'static) {
+        let _ = self.report.set(Arc::new(report));
         self.counted_status().await;
         self.resume().await;
+        let interval = self.settings.sync_interval;
         let mut failures = 0u32;
         loop {
             let client = self.client.lock().await.clone();
             let Some(client) = client else {
                 // Signed out, or the server was unreachable at sign-in: wait, then try again.
-                self.wait(self.config.sync_interval.min(Duration::from_secs(5)))
-                    .await;
+                self.wait(interval.min(Duration::from_secs(5))).await;
                 let unreachable = self.status().connection == Connection::Offline;
                 if unreachable && self.client.lock().await.is_none() {
                     self.sign_in_from_env().await;
@@ -192,7 +220,7 @@ impl Engine {
             let delay = match self.sync(&client).await {
                 Ok(()) => {
                     failures = 0;
-                    self.config.sync_interval
+                    interval
                 }
                 Err(ClientError::Unauthorized(_)) => {
                     // The session expired: sign in again (pending edits stay in the cache).
@@ -205,9 +233,9 @@ impl Engine {
                 Err(e) if e.is_retryable() => {
                     failures += 1;
                     backoff::delay(failures, e.retry_after(), rand::random::<f64>())
-                        .min(self.config.sync_interval.max(backoff::BASE))
+                        .min(interval.max(backoff::BASE))
                 }
-                Err(_) => self.config.sync_interval,
+                Err(_) => interval,
             };
             self.wait(delay).await;
         }
@@ -215,7 +243,7 @@ impl Engine {
 
     /// Signs in from the environment, else picks up the remembered session and its token.
     async fn resume(&self) {
-        if self.config.server_url.is_some() {
+        if self.settings.server_url.is_some() {
             self.sign_in_from_env().await;
             return;
         }
@@ -241,9 +269,9 @@ impl Engine {
     /// Signs in with the account the environment names; false when it names none or fails.
     async fn sign_in_from_env(&self) -> bool {
         let (Some(url), Some(user), Some(password)) = (
-            &self.config.server_url,
-            &self.config.username,
-            &self.config.password,
+            &self.settings.server_url,
+            &self.settings.username,
+            &self.settings.password,
         ) else {
             return false;
         };
@@ -261,15 +289,10 @@ impl Engine {
         self.set(SyncStatus::sync_started);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncEvent>();
         let forward = {
-            let progress = self.progress.clone();
+            let desk = self.clone();
             tokio::spawn(async move {
                 while let Some(event) = rx.recv().await {
-                    let channel = progress.lock().ok().and_then(|p| p.clone());
-                    if let Some(channel) = channel
-                        && let Err(e) = channel.send(event)
-                    {
-                        tracing::warn!("cannot send a sync step to the window: {e}");
-                    }
+                    desk.tell(Happened::Step(event));
                 }
             })
         };
@@ -286,15 +309,11 @@ impl Engine {
                     conflicts = report.push.conflicts,
                     "synced"
                 );
-                if report.pull.changes > 0
-                    && let Some(app) = self.app.get()
-                {
-                    crate::escalations::announce_arrivals(app, &self.store).await;
+                if report.pull.changes > 0 {
+                    self.announce_arrivals().await;
                 }
-                if let (Some(app), Some(notice)) =
-                    (self.app.get(), conflict_notice(report.push.conflicts))
-                {
-                    crate::notify(app, notice);
+                if let Some(notice) = conflict_notice(report.push.conflicts) {
+                    self.tell(Happened::Notice(notice));
                 }
                 self.set(SyncStatus::synced);
             }
@@ -304,5 +323,34 @@ impl Engine {
             }
         }
         result.map(|_| ())
+    }
+
+    /// After a sync that brought changes: one notice for the open escalations that were not
+    /// there before (one for several).
+    async fn announce_arrivals(&self) {
+        let store = self.store.clone();
+        let rows = tokio::task::spawn_blocking(move || store.lock().ok()?.escalations().ok());
+        let Some(rows) = rows.await.ok().flatten() else {
+            return;
+        };
+        let new = match self.arrivals.lock() {
+            Ok(mut a) => a.arrived(rows.iter().map(|r| &r.escalation)),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .arrived(rows.iter().map(|r| &r.escalation)),
+        };
+        let named: Vec<Arrival<'_>> = rows
+            .iter()
+            .filter(|r| new.contains(&r.escalation.id))
+            .map(|r| Arrival {
+                patron: r.patron_name.as_deref(),
+                book: r.book_title.as_deref(),
+                branch: r.branch.as_deref(),
+            })
+            .collect();
+        if let Some(notice) = arrival_notice(&named) {
+            tracing::info!(count = named.len(), "new escalations: notifying");
+            self.tell(Happened::Notice(notice));
+        }
     }
 }
