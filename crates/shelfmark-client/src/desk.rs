@@ -354,3 +354,58 @@ impl Desk {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shelfmark_store::Store;
+
+    fn desk(data_dir: &std::path::Path) -> Desk {
+        let store = Store::open_in_memory().expect("a cache");
+        let settings = Settings {
+            server_url: None,
+            username: None,
+            password: None,
+            sync_interval: Duration::from_secs(30),
+        };
+        Desk::new(Arc::new(Mutex::new(store)), settings, data_dir.to_owned())
+    }
+
+    async fn next_status(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Happened>) -> SyncStatus {
+        loop {
+            let happened = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("the desk reports in time")
+                .expect("the desk runs");
+            if let Happened::Status(status) = happened {
+                return status;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn without_an_account_or_a_remembered_session_the_desk_reports_signed_out() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let desk = desk(dir.path());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let running = tokio::spawn(desk.clone().run(move |h| drop(tx.send(h))));
+        let status = next_status(&mut rx).await;
+        assert_eq!(status.connection, Connection::SignedOut);
+        assert_eq!(desk.client().await.map(|_| ()), None);
+        running.abort();
+    }
+
+    #[tokio::test]
+    async fn an_edit_reports_the_status_again_with_the_cache_counts() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let desk = desk(dir.path());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let running = tokio::spawn(desk.clone().run(move |h| drop(tx.send(h))));
+        next_status(&mut rx).await;
+        desk.edited();
+        let status = next_status(&mut rx).await;
+        assert_eq!(status.connection, Connection::SignedOut);
+        assert_eq!(status.pending_edits, 0);
+        running.abort();
+    }
+}
