@@ -4,18 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shelfmark_client::desk::Settings;
+
 /// The app's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// The library server (`SHELFMARK_SERVER_URL`).
-    pub(crate) server_url: Option<String>,
-    /// `SHELFMARK_USERNAME` / `SHELFMARK_PASSWORD`.
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
+    /// The library server and account (`SHELFMARK_SERVER_URL`, `SHELFMARK_USERNAME`,
+    /// `SHELFMARK_PASSWORD`) and the seconds between background syncs
+    /// (`SHELFMARK_SYNC_INTERVAL`, default 30).
+    pub(crate) desk: Settings,
     /// Where the cache lives (`SHELFMARK_DATA_DIR`; default: the OS's app data folder).
     pub(crate) data_dir: Option<PathBuf>,
-    /// Seconds between background syncs (`SHELFMARK_SYNC_INTERVAL`, default 30).
-    pub(crate) sync_interval: Duration,
     /// `SHELFMARK_STARTUP_PROBE`: say on stdout when the catalogue is first visible (`probe`).
     pub(crate) startup_probe: bool,
 }
@@ -30,11 +29,13 @@ impl Config {
             })?),
         };
         Ok(Config {
-            server_url: var("SHELFMARK_SERVER_URL"),
-            username: var("SHELFMARK_USERNAME"),
-            password: var("SHELFMARK_PASSWORD"),
+            desk: Settings {
+                server_url: var("SHELFMARK_SERVER_URL"),
+                username: var("SHELFMARK_USERNAME"),
+                password: var("SHELFMARK_PASSWORD"),
+                sync_interval: sync_interval.max(Duration::from_secs(1)),
+            },
             data_dir: var("SHELFMARK_DATA_DIR").map(PathBuf::from),
-            sync_interval: sync_interval.max(Duration::from_secs(1)),
             startup_probe: var("SHELFMARK_STARTUP_PROBE").is_some(),
         })
     }

@@ -21,9 +21,10 @@ use uuid::Uuid;
 
 use crate::escalations::ActionOutcome;
 
+use crate::commands::Progress;
 use crate::probe::Probe;
-use crate::sync::Engine;
 use crate::{commands, escalations, merge, probe};
+use shelfmark_client::desk::Desk;
 
 /// Declares the commands (`module::name [state the shell injects] (what the window sends) ->
 /// what it gets`) and the events (`Type = "name": payload`).
@@ -88,34 +89,34 @@ macro_rules! ipc {
 
 ipc! {
     commands {
-        commands::list_books [engine: State<'_, Engine>] (query: BookQuery) -> BookPage;
-        commands::branches [engine: State<'_, Engine>] () -> Vec<String>;
-        commands::book_detail [engine: State<'_, Engine>] (id: Uuid) -> Option<BookDetail>;
-        commands::save_book [engine: State<'_, Engine>] (book: Book, mode: SaveMode) -> CachedRecord<Book>;
-        commands::save_copy [engine: State<'_, Engine>] (copy: Copy, mode: SaveMode) -> CachedRecord<Copy>;
-        commands::delete_book [engine: State<'_, Engine>] (id: Uuid) -> ();
-        commands::delete_copy [engine: State<'_, Engine>] (id: Uuid) -> ();
-        commands::find_by_barcode [engine: State<'_, Engine>] (barcode: String) -> Option<BarcodeMatch>;
-        commands::outbox [engine: State<'_, Engine>] () -> Vec<OutboxEntry>;
-        commands::retry_edit [engine: State<'_, Engine>] (seq: i64) -> ();
-        commands::discard_edit [engine: State<'_, Engine>] (seq: i64) -> ();
-        commands::search_patrons [engine: State<'_, Engine>] (query: String) -> Vec<Patron>;
-        commands::place_hold [engine: State<'_, Engine>] (patron_id: Uuid, book_id: Uuid) -> CachedRecord<Hold>;
-        commands::cancel_hold [engine: State<'_, Engine>] (id: Uuid) -> ();
-        merge::conflict_inbox [engine: State<'_, Engine>] () -> Vec<ConflictSummary>;
-        merge::merge_view [engine: State<'_, Engine>] (seq: i64, choices: Vec<Settled>) -> MergeView;
-        merge::save_merge [engine: State<'_, Engine>] (seq: i64, choices: Vec<Settled>) -> ();
-        merge::keep_mine [engine: State<'_, Engine>] (seq: i64, record: Option<Value>) -> ();
-        commands::sync_status [engine: State<'_, Engine>] () -> SyncStatus;
-        commands::watch_sync [engine: State<'_, Engine>] (on_event: Channel<SyncEvent>) -> ();
-        commands::sign_in [engine: State<'_, Engine>] (server: String, username: String, password: String) -> UserInfo;
-        commands::sign_out [engine: State<'_, Engine>] () -> ();
-        commands::sync_now [engine: State<'_, Engine>] () -> ();
-        escalations::escalations [engine: State<'_, Engine>] () -> Vec<EscalationSummary>;
-        escalations::escalation_detail [engine: State<'_, Engine>] (id: Uuid) -> Option<EscalationDetail>;
-        escalations::reassign_copy [engine: State<'_, Engine>] (id: Uuid, etag: String, hold_id: Uuid, note: String) -> ActionOutcome;
-        escalations::flag_purchase [engine: State<'_, Engine>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
-        escalations::resolve_escalation [engine: State<'_, Engine>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
+        commands::list_books [desk: State<'_, Desk>] (query: BookQuery) -> BookPage;
+        commands::branches [desk: State<'_, Desk>] () -> Vec<String>;
+        commands::book_detail [desk: State<'_, Desk>] (id: Uuid) -> Option<BookDetail>;
+        commands::save_book [desk: State<'_, Desk>] (book: Book, mode: SaveMode) -> CachedRecord<Book>;
+        commands::save_copy [desk: State<'_, Desk>] (copy: Copy, mode: SaveMode) -> CachedRecord<Copy>;
+        commands::delete_book [desk: State<'_, Desk>] (id: Uuid) -> ();
+        commands::delete_copy [desk: State<'_, Desk>] (id: Uuid) -> ();
+        commands::find_by_barcode [desk: State<'_, Desk>] (barcode: String) -> Option<BarcodeMatch>;
+        commands::outbox [desk: State<'_, Desk>] () -> Vec<OutboxEntry>;
+        commands::retry_edit [desk: State<'_, Desk>] (seq: i64) -> ();
+        commands::discard_edit [desk: State<'_, Desk>] (seq: i64) -> ();
+        commands::search_patrons [desk: State<'_, Desk>] (query: String) -> Vec<Patron>;
+        commands::place_hold [desk: State<'_, Desk>] (patron_id: Uuid, book_id: Uuid) -> CachedRecord<Hold>;
+        commands::cancel_hold [desk: State<'_, Desk>] (id: Uuid) -> ();
+        merge::conflict_inbox [desk: State<'_, Desk>] () -> Vec<ConflictSummary>;
+        merge::merge_view [desk: State<'_, Desk>] (seq: i64, choices: Vec<Settled>) -> MergeView;
+        merge::save_merge [desk: State<'_, Desk>] (seq: i64, choices: Vec<Settled>) -> ();
+        merge::keep_mine [desk: State<'_, Desk>] (seq: i64, record: Option<Value>) -> ();
+        commands::sync_status [desk: State<'_, Desk>] () -> SyncStatus;
+        commands::watch_sync [progress: State<'_, Progress>] (on_event: Channel<SyncEvent>) -> ();
+        commands::sign_in [desk: State<'_, Desk>] (server: String, username: String, password: String) -> UserInfo;
+        commands::sign_out [desk: State<'_, Desk>] () -> ();
+        commands::sync_now [desk: State<'_, Desk>] () -> ();
+        escalations::escalations [desk: State<'_, Desk>] () -> Vec<EscalationSummary>;
+        escalations::escalation_detail [desk: State<'_, Desk>] (id: Uuid) -> Option<EscalationDetail>;
+        escalations::reassign_copy [desk: State<'_, Desk>] (id: Uuid, etag: String, hold_id: Uuid, note: String) -> ActionOutcome;
+        escalations::flag_purchase [desk: State<'_, Desk>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
+        escalations::resolve_escalation [desk: State<'_, Desk>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
         probe::catalogue_visible [probe: State<'_, Probe>] () -> ();
     }
     events {

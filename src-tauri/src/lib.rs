@@ -1,7 +1,7 @@
 //! The Shelfmark desktop shell: window set-up, the commands the UI calls, and the events it
 //! listens to (declared once in `ipc.rs`). It only wires things together: the cache is
-//! `shelfmark-store`, the sync engine `shelfmark-client`, the rules `shelfmark-core`; nothing
-//! here holds business rules. Only this crate knows Tauri.
+//! `shelfmark-store`, the sync engine and its loop `shelfmark-client` (`desk::Desk`), the
+//! rules `shelfmark-core`; nothing here holds business rules. Only this crate knows Tauri.
 
 mod commands;
 mod config;
@@ -9,8 +9,6 @@ mod escalations;
 mod ipc;
 mod merge;
 mod probe;
-mod session;
-mod sync;
 mod webview;
 
 // For tests/ipc.rs: the command list, and the walk the TypeScript map is written from.
@@ -20,8 +18,11 @@ pub use ipc::{COMMANDS, Describe, PARAMETERS, describe};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use shelfmark_core::arrivals::Arrivals;
-use tauri::Manager as _;
+use shelfmark_client::desk::{Desk, Happened};
+use tauri::{AppHandle, Manager as _};
+
+use crate::commands::Progress;
+use crate::ipc::SyncStatusChanged;
 
 /// Fails with a plain explanation when there is no display to open a window on.
 pub fn check_display() -> Result<(), String> {
@@ -45,11 +46,21 @@ fn display_check(linux: bool, is_set: impl Fn(&str) -> bool) -> Result<(), Strin
 }
 
 /// Shows a desktop notification (a failure is logged: the window shows the same news).
-pub(crate) fn notify(app: &tauri::AppHandle, notice: shelfmark_core::arrivals::Notice) {
+fn notify(app: &AppHandle, notice: shelfmark_core::arrivals::Notice) {
     use tauri_plugin_notification::NotificationExt as _;
     let shown = app.notification().builder().title(&notice.title);
     if let Err(e) = shown.body(notice.body).show() {
         tracing::warn!("cannot show the notification “{}”: {e}", notice.title);
+    }
+}
+
+/// Shows what the desk reports: the status bar (`sync-status`), the progress bar (the
+/// channel `watch_sync` gave), desktop notifications.
+fn show(app: &AppHandle, happened: Happened) {
+    match happened {
+        Happened::Status(status) => SyncStatusChanged::emit(app, &status),
+        Happened::Step(event) => app.state::<Progress>().send(event),
+        Happened::Notice(notice) => notify(app, notice),
     }
 }
 
@@ -66,6 +77,7 @@ pub fn run() -> anyhow::Result<()> {
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .manage(probe::Probe::new(config.startup_probe))
+        .manage(Progress::default())
         .invoke_handler(ipc::handler())
         .setup(move |app| {
             webview::configure(app)?;
@@ -81,12 +93,11 @@ pub fn run() -> anyhow::Result<()> {
             let cache = data_dir.join("cache.db");
             let store = shelfmark_store::Store::open(&cache)
                 .with_context(|| format!("cannot open the cache {}", cache.display()))?;
-            let known = store.open_escalations_if_synced().ok().flatten();
-            app.manage(Mutex::new(Arrivals::new(known)));
-            let engine = sync::Engine::new(Arc::new(Mutex::new(store)), config.clone(), data_dir);
-            app.manage(engine.clone());
-            commands::read_first_screen_ahead(&engine);
-            tauri::async_runtime::spawn(engine.run(app.handle().clone()));
+            let desk = Desk::new(Arc::new(Mutex::new(store)), config.desk.clone(), data_dir);
+            app.manage(desk.clone());
+            commands::read_first_screen_ahead(&desk);
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(desk.run(move |happened| show(&handle, happened)));
             Ok(())
         })
         .run(tauri::generate_context!())

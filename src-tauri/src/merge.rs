@@ -11,7 +11,7 @@ use shelfmark_store::{ConflictEntry, Store, StoreError};
 use tauri::State;
 
 use crate::commands::CommandError;
-use crate::sync::Engine;
+use shelfmark_client::desk::Desk;
 
 type Result<T> = std::result::Result<T, CommandError>;
 
@@ -36,27 +36,27 @@ fn entry(s: &Store, seq: i64) -> std::result::Result<ConflictEntry, StoreError> 
 }
 
 async fn read<T: Send + 'static>(
-    engine: &Engine,
+    desk: &Desk,
     f: impl FnOnce(&mut Store) -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {
-    crate::commands::with_store(engine, f).await
+    crate::commands::with_store(desk, f).await
 }
 
 /// The conflict inbox, oldest first.
 #[tauri::command]
-pub(crate) async fn conflict_inbox(engine: State<'_, Engine>) -> Result<Vec<ConflictSummary>> {
-    let inbox = read(&engine, |s| s.conflicts()).await?;
+pub(crate) async fn conflict_inbox(desk: State<'_, Desk>) -> Result<Vec<ConflictSummary>> {
+    let inbox = read(&desk, |s| s.conflicts()).await?;
     Ok(inbox.iter().map(ConflictEntry::summary).collect())
 }
 
 /// The merge of one conflict with the librarian's choices so far.
 #[tauri::command]
 pub(crate) async fn merge_view(
-    engine: State<'_, Engine>,
+    desk: State<'_, Desk>,
     seq: i64,
     choices: Vec<Settled>,
 ) -> Result<MergeView> {
-    let c = read(&engine, move |s| entry(s, seq)).await?;
+    let c = read(&desk, move |s| entry(s, seq)).await?;
     Ok(session(&c, &choices)?.view(c.summary()))
 }
 
@@ -64,14 +64,14 @@ pub(crate) async fn merge_view(
 /// and is pushed with `If-Match` on theirs.
 #[tauri::command]
 pub(crate) async fn save_merge(
-    engine: State<'_, Engine>,
+    desk: State<'_, Desk>,
     seq: i64,
     choices: Vec<Settled>,
 ) -> Result<()> {
-    let c = read(&engine, move |s| entry(s, seq)).await?;
+    let c = read(&desk, move |s| entry(s, seq)).await?;
     let record = session(&c, &choices)?.finish().map_err(|e| failure(&e))?;
-    read(&engine, move |s| s.resolve(seq, Some(&record))).await?;
-    engine.edited();
+    read(&desk, move |s| s.resolve(seq, Some(&record))).await?;
+    desk.edited();
     Ok(())
 }
 
@@ -79,16 +79,16 @@ pub(crate) async fn save_merge(
 /// (recreating it), or mine with a changed ISBN or barcode after a duplicate.
 #[tauri::command]
 pub(crate) async fn keep_mine(
-    engine: State<'_, Engine>,
+    desk: State<'_, Desk>,
     seq: i64,
     record: Option<Value>,
 ) -> Result<()> {
-    read(&engine, move |s| {
+    read(&desk, move |s| {
         let c = entry(s, seq)?;
         let mine = record.or(c.mine).unwrap_or(Value::Null);
         s.resolve(seq, Some(&mine))
     })
     .await?;
-    engine.edited();
+    desk.edited();
     Ok(())
 }

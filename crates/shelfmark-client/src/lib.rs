@@ -2,13 +2,18 @@
 //! (`shelfmark-store`) current through the change feed (`GET /v1/changes`, PROTOCOL.md).
 //!
 //! It knows HTTP, not Tauri: the desktop shell and the `shelfmark` CLI both drive it, and it
-//! reports progress as [`SyncEvent`]s on a channel for whoever shows them.
+//! reports progress as [`SyncEvent`]s on a channel for whoever shows them. The desktop app's
+//! loop around it (sign-in, the remembered session, syncing on a timer, backoff) is
+//! [`desk::Desk`].
 
 pub mod backoff;
 pub mod credentials;
+pub mod desk;
 mod error;
 pub mod escalations;
 mod push;
+pub mod session;
+mod wording;
 
 pub use error::{Cause, ClientError, EditConflict, TlsProblem};
 pub use push::PushReport;

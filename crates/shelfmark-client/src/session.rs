@@ -1,21 +1,22 @@
 //! Which server and account the app signs in to, remembered between runs: `session.json`
 //! beside the cache names them (nothing secret), the token itself goes to the OS keyring or a
-//! private file (`shelfmark_client::credentials`).
+//! private file (`crate::credentials`). The desktop app's
+//! [`Desk`](crate::desk::Desk) picks it up at start and forgets it on signing out.
 
 use std::path::{Path, PathBuf};
 
+use crate::credentials::{Backend, CredentialError, Kept, TokenStore};
 use serde::{Deserialize, Serialize};
-use shelfmark_client::credentials::{Backend, CredentialError, Kept, TokenStore};
 use shelfmark_core::wire::Role;
 
 /// The account the app last signed in with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Session {
-    pub(crate) server_url: String,
-    pub(crate) user: String,
+pub struct Session {
+    pub server_url: String,
+    pub user: String,
     /// What the user may do (the server checks it again on every request).
     #[serde(default = "librarian")]
-    pub(crate) role: Role,
+    pub role: Role,
 }
 
 fn librarian() -> Role {
@@ -58,7 +59,7 @@ impl Session {
 
 /// Remembers a session that just signed in, and its token (a failure is logged: the next
 /// start asks to sign in again).
-pub(crate) fn remember(data_dir: &Path, session: &Session, token: &str) {
+pub fn remember(data_dir: &Path, session: &Session, token: &str) {
     let tokens = session
         .save(data_dir)
         .map_err(|e| e.to_string())
@@ -70,14 +71,14 @@ pub(crate) fn remember(data_dir: &Path, session: &Session, token: &str) {
 }
 
 /// The remembered session and its token, if both are there.
-pub(crate) fn remembered(data_dir: &Path) -> Option<(Session, String)> {
+pub fn remembered(data_dir: &Path) -> Option<(Session, String)> {
     let session = Session::load(data_dir)?;
     let token = session.tokens(data_dir).ok()?.load().ok()??;
     Some((session, token))
 }
 
 /// Forgets the remembered session and its token (signing out).
-pub(crate) fn forget(data_dir: &Path) {
+pub fn forget(data_dir: &Path) {
     if let Some(tokens) = Session::load(data_dir).and_then(|s| s.tokens(data_dir).ok())
         && let Err(e) = tokens.forget()
     {

@@ -1,0 +1,159 @@
+//! What a person is told when the client fails: the sign-in screen's sentence (what to fix:
+//! the password, the address, the network, or the server's certificate) and the one for the
+//! online-only actions (the manager's escalation actions). The words are a rule about the
+//! client's errors, so they live next to them; the shells only show them.
+
+use shelfmark_core::FieldError;
+
+use crate::{ClientError, TlsProblem};
+
+impl ClientError {
+    /// What the sign-in screen says when signing in to `server` failed.
+    pub fn sign_in_message(&self, server: &str) -> String {
+        match (self.tls_problem(), self) {
+            (Some(TlsProblem::Certificate(why)), _) => format!(
+                "The server at {server} presented a certificate this computer does not trust \
+                 ({why}). Check the address, or ask your IT admin for the library's certificate."
+            ),
+            (Some(TlsProblem::Handshake(why)), _) => format!(
+                "Could not open a secure connection to {server} ({why}). Is it the https:// \
+                 address of the library server? A server without TLS takes http://."
+            ),
+            (None, ClientError::Unauthorized(_)) => "Wrong user name or password.".into(),
+            (None, ClientError::InvalidUrl(_)) => {
+                format!("“{server}” is not a server address (like https://library.example.org).")
+            }
+            (None, e @ ClientError::Network(_)) => {
+                format!("Cannot reach the server at {server}: {e}")
+            }
+            (None, other) => other.to_string(),
+        }
+    }
+
+    /// What the window says when the server refused or could not answer an online-only action:
+    /// what to do, or for a refused form each field's message.
+    pub fn action_message(&self) -> String {
+        match self {
+            ClientError::Server { status: 403, .. } => {
+                "Only a manager can act on escalations.".to_owned()
+            }
+            ClientError::Server {
+                status: 400,
+                problem: Some(problem),
+            } => {
+                if problem.errors.is_empty() {
+                    problem.detail.clone()
+                } else {
+                    let messages: Vec<_> =
+                        problem.errors.iter().map(|f| f.message.as_str()).collect();
+                    messages.join("; ")
+                }
+            }
+            ClientError::NotSignedIn => "Sign in to act on escalations.".to_owned(),
+            e if e.is_retryable() => format!(
+                "This needs the server, and it cannot be reached now ({e}). Try again when \
+                 the status bar says Online."
+            ),
+            e => e.to_string(),
+        }
+    }
+
+    /// The fields a refused form (`400` with a problem) marks; none for any other error.
+    pub fn refused_fields(&self) -> &[FieldError] {
+        match self {
+            ClientError::Server {
+                status: 400,
+                problem: Some(problem),
+            } => &problem.errors,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Client;
+    use shelfmark_core::wire::Problem;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Signs in to `url` and returns what the sign-in screen would say.
+    async fn message_for(url: &str) -> String {
+        let mut client = Client::new(url).expect("a URL");
+        let e = client
+            .sign_in("librarian", "secret")
+            .await
+            .expect_err("cannot sign in there");
+        e.sign_in_message(url)
+    }
+
+    #[tokio::test]
+    async fn https_to_a_server_without_tls_says_the_secure_connection_failed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let message = message_for(&format!("https://{addr}")).await;
+        assert!(
+            message.starts_with("Could not open a secure connection to https://127.0.0.1:"),
+            "{message}"
+        );
+        assert!(message.contains("http://"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn nobody_listening_says_the_server_cannot_be_reached() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        drop(listener);
+        let message = message_for(&url).await;
+        assert!(
+            message.starts_with(&format!("Cannot reach the server at {url}")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_refused_form_lists_each_field_message_and_marks_the_fields() {
+        let field = |name: &str, message: &str| FieldError {
+            field: name.into(),
+            message: message.into(),
+        };
+        let e = ClientError::Server {
+            status: 400,
+            problem: Some(Box::new(Problem {
+                kind: "/problems/validation".into(),
+                title: "invalid".into(),
+                status: 400,
+                detail: "the request is invalid".into(),
+                errors: vec![field("note", "too long"), field("quantity", "at least 1")],
+                extensions: Default::default(),
+            })),
+        };
+        assert_eq!(e.action_message(), "too long; at least 1");
+        assert_eq!(e.refused_fields().len(), 2);
+        assert!(ClientError::NotSignedIn.refused_fields().is_empty());
+    }
+
+    #[test]
+    fn a_librarian_is_told_only_a_manager_acts_on_escalations() {
+        let e = ClientError::Server {
+            status: 403,
+            problem: None,
+        };
+        assert_eq!(e.action_message(), "Only a manager can act on escalations.");
+        assert_eq!(
+            ClientError::NotSignedIn.action_message(),
+            "Sign in to act on escalations."
+        );
+    }
+}
