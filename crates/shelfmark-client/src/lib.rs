@@ -13,6 +13,8 @@ mod error;
 pub mod escalations;
 mod push;
 pub mod session;
+#[cfg(test)]
+mod test_support;
 mod wording;
 
 pub use error::{Cause, ClientError, EditConflict, TlsProblem};

@@ -75,7 +75,6 @@ mod tests {
     use super::*;
     use crate::Client;
     use shelfmark_core::wire::Problem;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     /// Signs in to `url` and returns what the sign-in screen would say.
     async fn message_for(url: &str) -> String {
@@ -89,19 +88,7 @@ mod tests {
 
     #[tokio::test]
     async fn https_to_a_server_without_tls_says_the_secure_connection_failed() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buf = [0u8; 1024];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket
-                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                    .await;
-            }
-        });
+        let addr = crate::test_support::plain_http_server().await;
         let message = message_for(&format!("https://{addr}")).await;
         assert!(
             message.starts_with("Could not open a secure connection to https://127.0.0.1:"),
