@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use shelfmark_core::arrivals::{Arrival, Arrivals, Notice, arrival_notice, conflict_notice};
-use shelfmark_core::sync_status::{Connection, Counts, SyncStatus};
+use shelfmark_core::sync_status::{Connection, SyncStatus};
 use shelfmark_core::wire::UserInfo;
 use tokio::sync::Notify;
 
@@ -127,13 +127,7 @@ impl Desk {
     fn refresh_counts(&self) {
         let counts = self.store.lock().ok().and_then(|s| s.sync_counts().ok());
         if let (Some(c), Ok(mut status)) = (counts, self.status.lock()) {
-            status.counted(Counts {
-                pending_edits: c.pending_edits,
-                failed_edits: c.failed_edits,
-                conflicts: c.conflicts,
-                last_seq: c.last_seq,
-                last_sync: c.last_sync,
-            });
+            status.counted(c);
         }
     }
 

@@ -42,12 +42,21 @@ pub struct SyncStatus {
     pub conflicts: i64,
 }
 
-/// The cache's counts the bar shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
+/// What the status bar counts in the cache: the outbox by state and the feed position (the
+/// cache reads them in one cheap query, `shelfmark_store::Store::sync_counts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SyncCounts {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub pending_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub failed_edits: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub conflicts: i64,
+    /// Holds the server could not fill, not yet dismissed.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub lost_holds: i64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
     pub last_sync: Option<String>,
 }
@@ -126,7 +135,7 @@ impl SyncStatus {
     }
 
     /// The cache's counts as just read; a last sync time is kept when the cache has none.
-    pub fn counted(&mut self, counts: Counts) {
+    pub fn counted(&mut self, counts: SyncCounts) {
         self.pending_edits = counts.pending_edits;
         self.failed_edits = counts.failed_edits;
         self.conflicts = counts.conflicts;
@@ -202,10 +211,11 @@ mod tests {
     fn counts_replace_the_old_ones_but_a_missing_last_sync_keeps_the_known_one() {
         let mut s = SyncStatus::new(None);
         let at = Some("2026-12-01T10:00:00Z".to_owned());
-        s.counted(Counts {
+        s.counted(SyncCounts {
             pending_edits: 2,
             failed_edits: 1,
             conflicts: 3,
+            lost_holds: 0,
             last_seq: 9,
             last_sync: at.clone(),
         });
@@ -213,9 +223,9 @@ mod tests {
             (s.pending_edits, s.failed_edits, s.conflicts, s.last_seq),
             (2, 1, 3, 9)
         );
-        s.counted(Counts {
+        s.counted(SyncCounts {
             last_seq: 10,
-            ..Counts::default()
+            ..SyncCounts::default()
         });
         assert_eq!((s.pending_edits, s.last_seq, s.last_sync), (0, 10, at));
     }

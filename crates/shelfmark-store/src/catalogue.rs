@@ -3,6 +3,7 @@
 
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
+use shelfmark_core::sync_status::SyncCounts;
 use shelfmark_core::{Patron, RecordType};
 use uuid::Uuid;
 
@@ -89,25 +90,6 @@ pub struct Status {
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(flatten))]
     pub sync: SyncCounts,
-}
-
-/// What the desktop's status bar shows: the outbox by state and the feed position (see
-/// [`Store::sync_counts`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct SyncCounts {
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub pending_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub failed_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub conflicts: i64,
-    /// Holds the server could not fill, not yet dismissed.
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub lost_holds: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub last_seq: i64,
-    pub last_sync: Option<String>,
 }
 
 /// What a count of the catalogue's matches depends on besides the data.

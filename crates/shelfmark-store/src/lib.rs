@@ -17,10 +17,11 @@ mod feed;
 mod outbox;
 mod schema;
 
-pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status, SyncCounts};
+pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status};
 pub use desk::{BarcodeMatch, BookDetail, FormRecord, HoldView, SaveMode};
 pub use error::StoreError;
 pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState};
+pub use shelfmark_core::sync_status::SyncCounts;
 
 use std::path::Path;
 
