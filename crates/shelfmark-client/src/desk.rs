@@ -399,7 +399,7 @@ mod tests {
         desk.edited();
         let status = next_status(&mut rx).await;
         assert_eq!(status.connection, Connection::SignedOut);
-        assert_eq!(status.pending_edits, 0);
+        assert_eq!(status.counts.pending_edits, 0);
         running.abort();
     }
 }

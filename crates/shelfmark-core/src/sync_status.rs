@@ -28,18 +28,12 @@ pub struct SyncStatus {
     /// The signed-in user's role: managers act on escalations, librarians only read them.
     pub role: Option<Role>,
     pub syncing: bool,
-    /// RFC 3339 time of the last successful sync.
-    pub last_sync: Option<String>,
     pub last_error: Option<String>,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub last_seq: i64,
-    /// Edits waiting for the server, refused by it, and waiting for the librarian.
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub pending_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub failed_edits: i64,
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub conflicts: i64,
+    /// The outbox by state and the feed position, as the cache last counted them (the
+    /// window sees their fields beside the others).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(flatten))]
+    pub counts: SyncCounts,
 }
 
 /// What the status bar counts in the cache: the outbox by state and the feed position (the
@@ -58,6 +52,7 @@ pub struct SyncCounts {
     pub lost_holds: i64,
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_seq: i64,
+    /// RFC 3339 time of the last successful sync.
     pub last_sync: Option<String>,
 }
 
@@ -70,12 +65,8 @@ impl SyncStatus {
             user: None,
             role: None,
             syncing: false,
-            last_sync: None,
             last_error: None,
-            last_seq: 0,
-            pending_edits: 0,
-            failed_edits: 0,
-            conflicts: 0,
+            counts: SyncCounts::default(),
         }
     }
 
@@ -136,11 +127,11 @@ impl SyncStatus {
 
     /// The cache's counts as just read; a last sync time is kept when the cache has none.
     pub fn counted(&mut self, counts: SyncCounts) {
-        self.pending_edits = counts.pending_edits;
-        self.failed_edits = counts.failed_edits;
-        self.conflicts = counts.conflicts;
-        self.last_seq = counts.last_seq;
-        self.last_sync = counts.last_sync.or(self.last_sync.take());
+        let last_sync = counts.last_sync.or(self.counts.last_sync.take());
+        self.counts = SyncCounts {
+            last_sync,
+            ..counts
+        };
     }
 }
 
@@ -220,13 +211,25 @@ mod tests {
             last_sync: at.clone(),
         });
         assert_eq!(
-            (s.pending_edits, s.failed_edits, s.conflicts, s.last_seq),
+            (
+                s.counts.pending_edits,
+                s.counts.failed_edits,
+                s.counts.conflicts,
+                s.counts.last_seq
+            ),
             (2, 1, 3, 9)
         );
         s.counted(SyncCounts {
             last_seq: 10,
             ..SyncCounts::default()
         });
-        assert_eq!((s.pending_edits, s.last_seq, s.last_sync), (0, 10, at));
+        assert_eq!(
+            (
+                s.counts.pending_edits,
+                s.counts.last_seq,
+                s.counts.last_sync
+            ),
+            (0, 10, at)
+        );
     }
 }

@@ -261,4 +261,5 @@ export const onlineStatus: SyncStatus = {
   pending_edits: 0,
   failed_edits: 0,
   conflicts: 0,
+  lost_holds: 0,
 };

@@ -7,4 +7,8 @@ export type Status = { books: number, copies: number, patrons: number, holds: nu
 /**
  * Holds the server could not fill, not yet dismissed.
  */
-lost_holds: number, last_seq: number, last_sync: string | null, };
+lost_holds: number, last_seq: number, 
+/**
+ * RFC 3339 time of the last successful sync.
+ */
+last_sync: string | null, };

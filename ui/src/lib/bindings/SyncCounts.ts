@@ -8,4 +8,8 @@ export type SyncCounts = { pending_edits: number, failed_edits: number, conflict
 /**
  * Holds the server could not fill, not yet dismissed.
  */
-lost_holds: number, last_seq: number, last_sync: string | null, };
+lost_holds: number, last_seq: number, 
+/**
+ * RFC 3339 time of the last successful sync.
+ */
+last_sync: string | null, };

@@ -9,12 +9,12 @@ export type SyncStatus = { connection: Connection, server: string | null, user: 
 /**
  * The signed-in user's role: managers act on escalations, librarians only read them.
  */
-role: Role | null, syncing: boolean, 
+role: Role | null, syncing: boolean, last_error: string | null, pending_edits: number, failed_edits: number, conflicts: number, 
+/**
+ * Holds the server could not fill, not yet dismissed.
+ */
+lost_holds: number, last_seq: number, 
 /**
  * RFC 3339 time of the last successful sync.
  */
-last_sync: string | null, last_error: string | null, last_seq: number, 
-/**
- * Edits waiting for the server, refused by it, and waiting for the librarian.
- */
-pending_edits: number, failed_edits: number, conflicts: number, };
+last_sync: string | null, };
