@@ -20,8 +20,8 @@ fi
 bash "$ROOT/scripts/setup.sh"
 say "building the UI"
 (cd "$ROOT/ui" && npm run --silent build >/dev/null)
-say "building the server and the app"
-cargo build --quiet -p shelfmark-server -p shelfmark-desktop
+say "building the server and the app into $CARGO_TARGET_DIR (the first build takes several minutes)"
+cargo build -p shelfmark-server -p shelfmark-desktop
 bin="$CARGO_TARGET_DIR/debug"
 
 # The demo library lives in its own folder, kept between runs.

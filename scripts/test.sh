@@ -20,10 +20,10 @@ say "UI: type check, unit tests, build"
 say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 say "building the binaries the end-to-end tests start"
-cargo build --quiet -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
+cargo build -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
 say "Rust tests"
 cargo test --workspace --quiet
 say "TypeScript bindings are those of the Rust types"
