@@ -1,9 +1,9 @@
 # Shared by the scripts: paths and small helpers. Sourced, not run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# One build folder, outside the checkout, for `make run`, `make test` and CI alike: a machine
-# that ran one of them does not compile everything again for another.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/shelfmark/target}"
+# The checkout's own build folder unless one is chosen: cargo decides what to rebuild from file
+# times, so two checkouts sharing one folder can each pick up the other's build of a crate.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TOOLS="${SHELFMARK_TOOLS_DIR:-$HOME/.cache/shelfmark/tools}"
 export PATH="$TOOLS/bin:$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
