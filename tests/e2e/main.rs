@@ -866,6 +866,30 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
         let won = outcome_of(regular.clone()).await?;
         assert!(won.contains("Copy ") && won.contains(" at "), "won: {won}");
         app.screenshot("hold-won").await?;
+        // The copy the server gave the hold shows as held after the same sync (well before the
+        // next background sync, 30 s later), not "Available" beside a won hold.
+        let barcode = won
+            .split("Copy ")
+            .nth(1)
+            .and_then(|rest| rest.split(" at ").next())
+            .ok_or_else(|| anyhow::anyhow!("no copy in {won:?}"))?
+            .to_owned();
+        eventually(Duration::from_secs(5), "the held copy", || async {
+            let texts = app
+                .client
+                .execute(
+                    "return [...document.querySelectorAll('[data-testid=copy-row]')]\
+                     .map(r => r.textContent)",
+                    vec![],
+                )
+                .await?;
+            let rows: Vec<String> = serde_json::from_value(texts)?;
+            Ok(rows
+                .into_iter()
+                .find(|r| r.contains(&barcode) && r.contains("Held")))
+        })
+        .await?;
+        app.screenshot("hold-placed-copy-updated-at-once").await?;
 
         open_book(&app, &taken).await?;
         place(regular.clone()).await?;

@@ -384,6 +384,43 @@ async fn a_hold_placed_offline_gets_a_copy_when_it_syncs() -> anyhow::Result<()>
 }
 
 #[tokio::test]
+async fn one_sync_brings_back_what_a_placed_hold_changed_on_the_server() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let book = {
+        let s = a_cache.lock().expect("cache");
+        s.list_books("", 3000)?
+            .into_iter()
+            .find(|b| b.copies_available >= 1)
+            .context("no available book")?
+    };
+    let hold = hold_for(&some_patron(&a_cache, false)?, book.id);
+    a_cache.lock().expect("cache").save(&hold)?;
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(report.push.pushed, 1);
+    let s = a_cache.lock().expect("cache");
+    let copy_id = s
+        .get::<Hold>(hold.id)?
+        .context("hold cached")?
+        .record
+        .copy_id
+        .context("the server picked a copy")?;
+    let copy = s.get::<Copy>(copy_id)?.context("copy cached")?;
+    assert_eq!(
+        copy.record.status,
+        CopyStatus::Held,
+        "the copy's new state came with the same sync"
+    );
+    let listed = s
+        .list_books("", 3000)?
+        .into_iter()
+        .find(|b| b.id == book.id)
+        .context("book listed")?;
+    assert_eq!(listed.copies_available, book.copies_available - 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_hold_on_a_book_with_every_copy_taken_is_lost_plainly_or_escalated_for_premium()
 -> anyhow::Result<()> {
     let server = DemoServer::start()?;

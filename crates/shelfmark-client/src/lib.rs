@@ -189,8 +189,17 @@ impl Client {
     ) -> Result<SyncReport, ClientError> {
         let _ = events.send(SyncEvent::Started);
         let result: Result<SyncReport, ClientError> = async {
-            let pull = self.pull(store, events).await?;
+            let mut pull = self.pull(store, events).await?;
             let push = self.push(store, events).await?;
+            // A write the server took may change other records as a side effect (a placed hold
+            // makes its copy held; a premium patron's lost hold opens an escalation): read them
+            // now, so the window does not contradict itself until the next sync.
+            if push.pushed + push.lost_holds > 0 {
+                let after = self.pull(store, events).await?;
+                pull.pages += after.pages;
+                pull.changes += after.changes;
+                pull.last_seq = after.last_seq;
+            }
             let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             with_store(store, move |s| s.mark_synced(&at)).await?;
             Ok(SyncReport { pull, push })
