@@ -314,6 +314,24 @@ describe("a book and its copies", () => {
     expect((await screen.findByTestId("barcode-message")).textContent).toContain("No copy has the barcode 0000");
   });
 
+  it("takes the barcode-not-found notice away at the next scan or when dismissed", async () => {
+    const b = book("Scanned Book", ["A"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "4711")]);
+    render(App, { backend });
+    const box = screen.getByTestId("barcode-find");
+    const scan = async (code: string) => {
+      await fireEvent.input(box, { target: { value: code } });
+      await fireEvent.submit(box.closest("form") as HTMLFormElement);
+    };
+    await scan("0000");
+    await screen.findByTestId("barcode-message");
+    await fireEvent.input(box, { target: { value: "4" } });
+    expect(screen.queryByTestId("barcode-message")).toBeNull();
+    await scan("0000");
+    await fireEvent.click(await screen.findByTestId("barcode-message-dismiss"));
+    expect(screen.queryByTestId("barcode-message")).toBeNull();
+  });
+
   it("focuses the search with Ctrl+K", async () => {
     const backend = fakeBackend([book("A", ["B"])], onlineStatus);
     render(App, { backend });
@@ -344,6 +362,29 @@ describe("holds", () => {
     const row = await screen.findByTestId("hold-row");
     expect(row.textContent).toContain("Reg Ular");
     expect(within(row).getByTestId("hold-outcome").textContent).toBe("Waiting to reach the server");
+  });
+
+  it("picks the only matching patron on Enter, and places the hold on the next Enter", async () => {
+    const b = book("Wanted", ["A"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1")]);
+    backend.patrons = [
+      { id: "p1", name: "Pat Premium", email: "pat@x.org", premium: true, branch: "North" },
+      { id: "p2", name: "Reg Ular", email: "reg@x.org", premium: false, branch: "North" },
+    ];
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Wanted"));
+    await fireEvent.click(await screen.findByTestId("place-hold"));
+    const dialog = await screen.findByTestId("hold-dialog");
+    const search = within(dialog).getByTestId("patron-search");
+    await fireEvent.input(search, { target: { value: "reg" } });
+    await waitFor(() => expect(within(dialog).getAllByTestId("patron-option")).toHaveLength(1));
+    const form = search.closest("form") as HTMLFormElement;
+    await fireEvent.submit(form);
+    await waitFor(() => expect(within(dialog).getByTestId("patron-option").getAttribute("aria-selected")).toBe("true"));
+    expect(within(dialog).queryByRole("alert")).toBeNull();
+    await fireEvent.submit(form);
+    const row = await screen.findByTestId("hold-row");
+    expect(row.textContent).toContain("Reg Ular");
   });
 
   it("says plainly when a regular patron's hold is lost, and escalates a premium one", async () => {
