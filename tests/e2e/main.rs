@@ -41,6 +41,51 @@ where
     }
 }
 
+/// Whether a WebDriver error says the element went away (the window re-rendered it, as a
+/// sync's refresh does, between finding it and using it).
+fn gone(e: &anyhow::Error) -> bool {
+    let text = e.to_string();
+    text.contains("was not found") || text.contains("stale element")
+}
+
+/// Runs `step` until it says it is done, and again when the window re-rendered an element it
+/// was using (within 10 s).
+async fn retry_gone<F, Fut>(what: &str, mut step: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    eventually(Duration::from_secs(10), what, || {
+        let attempt = step();
+        async move {
+            match attempt.await {
+                Ok(true) => Ok(Some(())),
+                Ok(false) => Ok(None),
+                Err(e) if gone(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+}
+
+/// Clicks the first element `css` finds whose text starts with `starts` (any, without it).
+async fn click_first(app: &Desktop, css: &str, starts: Option<&str>) -> anyhow::Result<()> {
+    retry_gone(css, || async {
+        for e in app.client.find_all(Locator::Css(css)).await? {
+            if let Some(starts) = starts
+                && !e.text().await?.starts_with(starts)
+            {
+                continue;
+            }
+            e.click().await?;
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
 async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Result<()> {
@@ -795,41 +840,23 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
     let place = |patron: String| {
         let app = &app;
         async move {
-            app.client
-                .find(Locator::Css("[data-testid=place-hold]"))
-                .await?
-                .click()
-                .await?;
-            let dialog = app
-                .client
-                .wait()
-                .for_element(Locator::Css("[data-testid=hold-dialog]"))
-                .await?;
-            dialog
-                .find(Locator::Css("[data-testid=patron-search]"))
-                .await?
-                .send_keys(&patron)
-                .await?;
-            let option = eventually(Duration::from_secs(10), "the patron", || async {
-                for o in app
+            click_first(app, "[data-testid=place-hold]", None).await?;
+            retry_gone("the patron search", || async {
+                let search = app
                     .client
-                    .find_all(Locator::Css("[data-testid=patron-option]"))
-                    .await?
-                {
-                    if o.text().await?.starts_with(&patron) {
-                        return Ok(Some(o));
-                    }
-                }
-                Ok(None)
+                    .wait()
+                    .for_element(Locator::Css(
+                        "[data-testid=hold-dialog] [data-testid=patron-search]",
+                    ))
+                    .await?;
+                search.clear().await?;
+                search.send_keys(&patron).await?;
+                Ok(true)
             })
             .await?;
-            option.click().await?;
+            click_first(app, "[data-testid=patron-option]", Some(&patron)).await?;
             app.screenshot("hold-dialog").await?;
-            app.client
-                .find(Locator::Css("[data-testid=hold-place]"))
-                .await?
-                .click()
-                .await?;
+            click_first(app, "[data-testid=hold-place]", None).await?;
             anyhow::Ok(())
         }
     };
