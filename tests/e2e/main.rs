@@ -12,15 +12,20 @@ mod escalations;
 /// The titles in the catalogue's rows, read in one go (the list re-renders as syncs land, so
 /// element handles can go stale between two WebDriver calls).
 async fn row_titles(app: &Desktop) -> anyhow::Result<Vec<String>> {
-    let titles = app
+    texts_of(app, "[data-testid=book-row] > .title").await
+}
+
+/// The text of every element `css` finds, read in one call (no element is held across a
+/// re-render).
+async fn texts_of(app: &Desktop, css: &str) -> anyhow::Result<Vec<String>> {
+    let texts = app
         .client
         .execute(
-            "return [...document.querySelectorAll('[data-testid=book-row] > .title')]\
-             .map(e => e.textContent)",
-            vec![],
+            "return [...document.querySelectorAll(arguments[0])].map(r => r.textContent)",
+            vec![serde_json::json!(css)],
         )
         .await?;
-    Ok(serde_json::from_value(titles)?)
+    Ok(serde_json::from_value(texts)?)
 }
 
 /// Polls `f` until it returns `Some`, for at most `timeout`.
@@ -864,16 +869,8 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
         let app = &app;
         async move {
             eventually(Duration::from_secs(30), "the hold's outcome", || async {
-                let texts = app
-                    .client
-                    .execute(
-                        "return [...document.querySelectorAll('[data-testid=hold-row]')]\
-                         .map(r => r.textContent)",
-                        vec![],
-                    )
-                    .await?;
-                let rows: Vec<String> = serde_json::from_value(texts)?;
-                Ok(rows
+                Ok(texts_of(app, "[data-testid=hold-row]")
+                    .await?
                     .into_iter()
                     .find(|r| r.contains(&patron) && !r.contains("Waiting to reach")))
             })
@@ -902,16 +899,8 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
             .ok_or_else(|| anyhow::anyhow!("no copy in {won:?}"))?
             .to_owned();
         eventually(Duration::from_secs(5), "the held copy", || async {
-            let texts = app
-                .client
-                .execute(
-                    "return [...document.querySelectorAll('[data-testid=copy-row]')]\
-                     .map(r => r.textContent)",
-                    vec![],
-                )
-                .await?;
-            let rows: Vec<String> = serde_json::from_value(texts)?;
-            Ok(rows
+            Ok(texts_of(&app, "[data-testid=copy-row]")
+                .await?
                 .into_iter()
                 .find(|r| r.contains(&barcode) && r.contains("Held")))
         })

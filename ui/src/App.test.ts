@@ -342,7 +342,8 @@ describe("a book and its copies", () => {
 });
 
 describe("holds", () => {
-  it("places a hold for a patron picked by name, premium patrons marked", async () => {
+  /** The hold dialog of a book with one copy, for a premium and a regular patron. */
+  async function openHoldDialog(): Promise<HTMLElement> {
     const b = book("Wanted", ["A"]);
     const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1")]);
     backend.patrons = [
@@ -352,7 +353,11 @@ describe("holds", () => {
     render(App, { backend });
     await fireEvent.click(await screen.findByText("Wanted"));
     await fireEvent.click(await screen.findByTestId("place-hold"));
-    const dialog = await screen.findByTestId("hold-dialog");
+    return screen.findByTestId("hold-dialog");
+  }
+
+  it("places a hold for a patron picked by name, premium patrons marked", async () => {
+    const dialog = await openHoldDialog();
     const options = await within(dialog).findAllByTestId("patron-option");
     expect(options[0].textContent).toContain("premium");
     await fireEvent.input(within(dialog).getByTestId("patron-search"), { target: { value: "reg" } });
@@ -365,16 +370,7 @@ describe("holds", () => {
   });
 
   it("picks the only matching patron on Enter, and places the hold on the next Enter", async () => {
-    const b = book("Wanted", ["A"]);
-    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1")]);
-    backend.patrons = [
-      { id: "p1", name: "Pat Premium", email: "pat@x.org", premium: true, branch: "North" },
-      { id: "p2", name: "Reg Ular", email: "reg@x.org", premium: false, branch: "North" },
-    ];
-    render(App, { backend });
-    await fireEvent.click(await screen.findByText("Wanted"));
-    await fireEvent.click(await screen.findByTestId("place-hold"));
-    const dialog = await screen.findByTestId("hold-dialog");
+    const dialog = await openHoldDialog();
     const search = within(dialog).getByTestId("patron-search");
     await fireEvent.input(search, { target: { value: "reg" } });
     await waitFor(() => expect(within(dialog).getAllByTestId("patron-option")).toHaveLength(1));

@@ -526,15 +526,20 @@ mod tests {
         );
     }
 
+    /// An update of a book whose base is the record itself.
+    fn unchanged_update(record: &Value) -> Operation<'_> {
+        Operation {
+            op: EditOp::Update,
+            kind: RecordType::Book,
+            body: Some(record),
+            base: Some(record),
+        }
+    }
+
     #[test]
     fn a_record_gone_after_a_412_is_a_deleted_conflict() {
         let mine = book("Mine", 2000);
-        let edit = Operation {
-            op: EditOp::Update,
-            kind: RecordType::Book,
-            body: Some(&mine),
-            base: Some(&mine),
-        };
+        let edit = unchanged_update(&mine);
         let verdict = judge_current(&edit, None).expect("judged");
         assert_eq!(verdict, Verdict::Conflict(ConflictVerdict::Deleted));
         let Verdict::Conflict(c) = verdict else {
@@ -559,12 +564,7 @@ mod tests {
     #[test]
     fn a_409_without_its_merge_data_is_an_error() {
         let mine = book("Mine", 2000);
-        let edit = Operation {
-            op: EditOp::Update,
-            kind: RecordType::Book,
-            body: Some(&mine),
-            base: Some(&mine),
-        };
+        let edit = unchanged_update(&mine);
         let err = judge(&edit, answer(409, problem(409, "edit-conflict", json!({}))))
             .expect_err("no current state");
         assert!(matches!(err, VerdictError::NoMergeData(_)));
