@@ -21,7 +21,8 @@ bash "$ROOT/scripts/setup.sh"
 say "building the UI"
 (cd "$ROOT/ui" && npm run --silent build >/dev/null)
 say "building the server and the app into $CARGO_TARGET_DIR (the first build takes several minutes)"
-cargo build -p shelfmark-server -p shelfmark-desktop
+# The same packages as `make test` builds, so cargo unifies the same features and reuses it.
+cargo build -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
 bin="$CARGO_TARGET_DIR/debug"
 
 # The demo library lives in its own folder, kept between runs.

@@ -13,6 +13,12 @@ packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsv
 $want_test && packages+=(xvfb xauth webkit2gtk-driver imagemagick fonts-dejavu-core git
   dbus-daemon dbus-bin)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+# The UI's toolchain (Vite 6, Vitest 3) runs on Node.js 18 or later: Debian 12's 18.20 will do.
+if command -v node >/dev/null; then
+  node_major="$(node --version | sed 's/^v\([0-9]*\).*/\1/')"
+  [ "${node_major:-0}" -ge 18 ] || die "Node.js $(node --version) is too old for the UI's build: \
+it needs 18 or later (Debian 12's nodejs package, 18.20, works)"
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,8 +14,9 @@ if [ -f scripts/postgres.sh ] && [ -z "${SHELFMARK_TEST_POSTGRES_URL:-}" ]; then
   export SHELFMARK_TEST_POSTGRES_URL
 fi
 
-say "UI: type check, unit tests, build"
-(cd ui && npm run --silent check && npm test --silent && npm run --silent build >/dev/null)
+say "UI: type check, unit tests, build, with Debian 12's Node.js (the README's machine)"
+(cd ui && bash ../scripts/debian-node.sh bash -c \
+  'npm run --silent check && npm test --silent && npm run --silent build >/dev/null')
 
 say "cargo fmt --check"
 cargo fmt --all --check
