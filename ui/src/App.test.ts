@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
 import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
-import type { OutboxEntry } from "./lib/backend";
+import type { ConflictSummary, OutboxEntry } from "./lib/backend";
 import type { JsonValue } from "./lib/bindings/serde_json/JsonValue";
 
 afterEach(cleanup);
@@ -442,5 +442,23 @@ describe("the outbox", () => {
     expect(backend.entries).toHaveLength(1);
     await fireEvent.click(within(dialog).getByTestId("confirm-yes"));
     expect(await screen.findByTestId("outbox-empty")).toBeTruthy();
+  });
+});
+
+describe("times", () => {
+  it("writes the outbox's and the conflicts' times like the escalations, and the last sync as a short time of day", async () => {
+    const at = "2026-11-22T10:00:00Z";
+    const backend = fakeBackend([], { ...onlineStatus, last_sync: at, conflicts: 1 });
+    backend.entries = [{ seq: 1, kind: "book", record_id: "b", op: "update", base_etag: null, base: null, body: { title: "T" }, state: "pending", problem: null, attempts: 0, created_at: at }];
+    const conflict: ConflictSummary = { seq: 2, kind: "book", record_id: "b", label: "T", reason: "edit-conflict", detail: null, created_at: at };
+    backend.inbox = [conflict];
+    render(App, { backend });
+    const when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(new Date(at));
+    const time = new Intl.DateTimeFormat(undefined, { timeStyle: "short" }).format(new Date(at));
+    expect((await screen.findByTestId("status-last-sync")).textContent).toBe(`last sync ${time}`);
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    expect((await screen.findByTestId("outbox-entry")).querySelector(".when")?.textContent).toBe(when);
+    await fireEvent.click(screen.getByTestId("nav-conflicts"));
+    expect((await screen.findByTestId("conflict-entry")).querySelector(".when")?.textContent).toBe(when);
   });
 });

@@ -1,5 +1,6 @@
 // Words the escalation screen shows for statuses and times.
 import type { EscalationStatus } from "./backend";
+import { formatWhen } from "./format";
 
 const labels: Record<EscalationStatus, string> = {
   open: "open",
@@ -14,7 +15,5 @@ export function statusLabel(status: EscalationStatus): string {
 
 /** A server time as the desk reads it ("22 Nov 2026, 10:00"). */
 export function when(rfc3339: string | null | undefined): string {
-  if (!rfc3339) return "";
-  const d = new Date(rfc3339);
-  return Number.isNaN(d.getTime()) ? rfc3339 : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return rfc3339 ? formatWhen(rfc3339) : "";
 }
