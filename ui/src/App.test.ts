@@ -176,6 +176,29 @@ describe("the catalogue window", () => {
     expect(screen.getByText("Beta")).toBeTruthy();
   });
 
+  it("keeps the search, the branch and the Available filter across a visit to another tab", async () => {
+    const harbour = book("The Quiet Harbour", ["Mira"]);
+    const mountains = book("Loud Mountains", ["Ann Ray"]);
+    const backend = fakeBackend([harbour, mountains], onlineStatus, [copyOf(harbour, "H1", "available", "North"), copyOf(mountains, "M1")]);
+    render(App, { backend });
+    await screen.findByText("Loud Mountains");
+    await fireEvent.input(screen.getByTestId("catalogue-search"), { target: { value: "harbour" } });
+    await fireEvent.click(screen.getByTestId("filter-available"));
+    const branch = () => screen.getByTestId("filter-branch") as HTMLSelectElement;
+    await waitFor(() => expect(Array.from(branch().options).map((o) => o.value)).toContain("North"));
+    await fireEvent.change(branch(), { target: { value: "North" } });
+    await waitFor(() => expect(screen.queryByText("Loud Mountains")).toBeNull());
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    await screen.findByTestId("outbox-empty");
+    await fireEvent.click(screen.getByTestId("nav-catalogue"));
+    expect(await screen.findByText("The Quiet Harbour")).toBeTruthy();
+    expect((screen.getByTestId("catalogue-search") as HTMLInputElement).value).toBe("harbour");
+    expect((screen.getByTestId("filter-available") as HTMLInputElement).checked).toBe(true);
+    expect(branch().value).toBe("North");
+    expect(screen.queryByText("Loud Mountains")).toBeNull();
+    expect(backend.queries.at(-1)).toBe("harbour");
+  });
+
   it("shows a book title that looks like HTML as plain text", async () => {
     const evil = '<img src=x onerror="window.pwned=1">';
     const backend = fakeBackend([book(evil, ["X"])], onlineStatus);
