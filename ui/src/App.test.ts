@@ -258,6 +258,29 @@ describe("the catalogue window", () => {
     ]);
   });
 
+  it("offers nothing but signing in once signed out: no new book, barcode box or tabs, no Ctrl+N or Ctrl+K", async () => {
+    const backend = fakeBackend([book("Kept", ["A"])], onlineStatus);
+    render(App, { backend });
+    await screen.findByText("Kept");
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    await fireEvent.click(screen.getByTestId("new-book"));
+    await screen.findByTestId("book-form");
+    backend.emitStatus({ ...onlineStatus, connection: "signed_out", user: null });
+    await screen.findByTestId("sign-in-form");
+    await waitFor(() => expect(screen.queryByTestId("book-form")).toBeNull());
+    for (const id of ["new-book", "barcode-find", "nav-catalogue", "nav-outbox", "nav-conflicts", "nav-escalations"]) {
+      expect(screen.queryByTestId(id), id).toBeNull();
+    }
+    await fireEvent.keyDown(window, { key: "n", ctrlKey: true });
+    await fireEvent.keyDown(window, { key: "k", ctrlKey: true });
+    await fireEvent.keyDown(window, { key: "/" });
+    expect(screen.queryByTestId("book-form")).toBeNull();
+    // Signed in again, the librarian is where they were: Ctrl+K did not switch to the catalogue.
+    backend.emitStatus(onlineStatus);
+    expect(await screen.findByTestId("outbox-empty")).toBeTruthy();
+    expect(screen.getByTestId("new-book")).toBeTruthy();
+  });
+
   it("signs out after asking, warning that pending edits stay", async () => {
     const backend = fakeBackend([], { ...onlineStatus, pending_edits: 2 });
     render(App, { backend });
