@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
 import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
-import type { ConflictSummary, OutboxEntry } from "./lib/backend";
+import type { ConflictSummary, Copy, OutboxEntry } from "./lib/backend";
 import type { JsonValue } from "./lib/bindings/serde_json/JsonValue";
 
 afterEach(cleanup);
@@ -448,6 +448,53 @@ describe("holds", () => {
     expect(within(rows[0]).getByTestId("hold-outcome").textContent).toBe("Not available: all copies are taken.");
     expect(rows[0].textContent).toContain("North: 0 of 1 available · South: 0 of 1 available");
     expect(within(rows[1]).getByTestId("hold-outcome").textContent).toContain("escalated to the manager (escalation esc-42)");
+  });
+});
+
+describe("cancelling a hold", () => {
+  /** A book whose holds, active on the server, have these copies (or none yet). */
+  async function bookWithHolds(copies: (Copy | null)[]) {
+    const b = book("Wanted", ["A"]);
+    const backend = fakeBackend([b], onlineStatus, copies.filter((c) => c !== null));
+    backend.holds = copies.map((copy, i) => ({
+      hold: { record: { id: `h${i}`, patron_id: `p${i}`, book_id: b.id, copy_id: copy?.id ?? null, status: "active" as const, cancel_reason: null }, etag: '"1"', pending: false, in_conflict: false },
+      patron: { id: `p${i}`, name: `Patron ${i}`, email: "x@y.org", premium: false, branch: "North" },
+      copy,
+      lost: null,
+    }));
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Wanted"));
+    const rows = await screen.findAllByTestId("hold-row");
+    /** Asks to cancel the hold of row `i`; the dialog that asks. */
+    const ask = async (i: number) => {
+      await fireEvent.click(within(rows[i]).getByRole("button", { name: "Cancel" }));
+      return screen.findByTestId("confirm-dialog");
+    };
+    return { backend, ask };
+  }
+
+  it("says the held copy goes back on the shelf, and keeps the hold on Keep the hold", async () => {
+    const b = book("Wanted", ["A"]);
+    const { backend, ask } = await bookWithHolds([copyOf(b, "B123", "held")]);
+    const dialog = await ask(0);
+    expect(dialog.querySelector("p")?.textContent).toBe("Cancel the hold of Patron 0? Copy B123 goes back on the shelf as available.");
+    expect(within(dialog).getByTestId("confirm-yes").textContent).toBe("Cancel the hold");
+    await fireEvent.click(within(dialog).getByRole("button", { name: "Keep the hold" }));
+    await waitFor(() => expect(screen.queryByTestId("confirm-dialog")).toBeNull());
+    expect(backend.holds).toHaveLength(1);
+  });
+
+  it("says a copy on loan stays on loan, and nothing of a copy when the hold has none yet", async () => {
+    const b = book("Wanted", ["A"]);
+    const { backend, ask } = await bookWithHolds([copyOf(b, "B123", "on_loan"), null]);
+    let dialog = await ask(0);
+    expect(dialog.querySelector("p")?.textContent).toBe("Cancel the hold of Patron 0? Copy B123 stays on loan.");
+    await fireEvent.click(within(dialog).getByTestId("confirm-no"));
+    await waitFor(() => expect(screen.queryByTestId("confirm-dialog")).toBeNull());
+    dialog = await ask(1);
+    expect(dialog.querySelector("p")?.textContent).toBe("Cancel the hold of Patron 1?");
+    await fireEvent.click(within(dialog).getByRole("button", { name: "Cancel the hold" }));
+    await waitFor(() => expect(backend.holds.map((h) => h.hold.record.id)).toEqual(["h0"]));
   });
 });
 
