@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
 import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
@@ -332,6 +332,54 @@ describe("a book and its copies", () => {
     expect(backend.books[0].authors).toEqual(["One Author", "Two Author"]);
     expect(backend.books[0].isbn).toBe("978-0-306-40615-7");
     expect(await screen.findByTestId("book-pending")).toBeTruthy();
+  });
+
+  it("confirms a saved book by its title, saying when offline that it goes to the server with the next sync", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    render(App, { backend });
+    await screen.findByText("Signed in as librarian");
+    await fireEvent.click(screen.getByTestId("new-book"));
+    let form = await screen.findByTestId("book-form");
+    await fireEvent.input(within(form).getByLabelText(/ISBN-13/), { target: { value: "978-0-306-40615-7" } });
+    await fireEvent.input(within(form).getByLabelText(/^Title/), { target: { value: "Brand New" } });
+    await fireEvent.click(within(form).getByTestId("book-form-save"));
+    expect((await screen.findByTestId("saved-notice")).textContent).toBe("Saved “Brand New”.");
+    backend.emitStatus({ ...onlineStatus, connection: "offline" });
+    await screen.findByText("Offline");
+    await fireEvent.click(await screen.findByTestId("edit-book"));
+    form = await screen.findByTestId("book-form");
+    await fireEvent.input(within(form).getByLabelText(/^Title/), { target: { value: "Brand New, Revised" } });
+    await fireEvent.click(within(form).getByTestId("book-form-save"));
+    await waitFor(() =>
+      expect(screen.getByTestId("saved-notice").textContent).toBe("Saved “Brand New, Revised”. It goes to the server with the next sync."),
+    );
+    expect(screen.getByTestId("saved-notice").getAttribute("role")).toBe("status");
+  });
+
+  it("confirms a saved copy, and takes the notice away after four seconds or at the next key", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true, toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const b = book("Signals", ["Ann"]);
+      const backend = fakeBackend([b], onlineStatus, [copyOf(b, "300012", "available", "North")]);
+      render(App, { backend });
+      await screen.findByText("Signed in as librarian");
+      await fireEvent.click(await screen.findByText("Signals"));
+      const saveCopy = async () => {
+        await fireEvent.click(within(await screen.findByTestId("copy-row")).getByRole("button", { name: "Edit" }));
+        await fireEvent.click(within(await screen.findByTestId("copy-form")).getByTestId("copy-form-save"));
+        return screen.findByTestId("saved-notice");
+      };
+      expect((await saveCopy()).textContent).toBe("Saved the copy of “Signals”.");
+      await vi.advanceTimersByTimeAsync(3500);
+      expect(screen.queryByTestId("saved-notice")).toBeTruthy();
+      await vi.advanceTimersByTimeAsync(1000);
+      await waitFor(() => expect(screen.queryByTestId("saved-notice")).toBeNull());
+      await saveCopy();
+      await fireEvent.keyDown(window, { key: "a" });
+      expect(screen.queryByTestId("saved-notice")).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("asks before deleting a book", async () => {
