@@ -39,6 +39,18 @@ describe("the catalogue window", () => {
     expect(screen.getByTestId("status-connection").textContent?.trim()).toBe("Online");
   });
 
+  it("tells books of the same title apart by the ISBN in their rows, and leaves it empty when there is none", async () => {
+    const first = { ...book("Poems", ["Ann Ray"]), id: "poems-1", isbn: "978-0-306-40615-7" };
+    const second = { ...book("Poems", ["Ann Ray"]), id: "poems-2", isbn: "9781861972712" };
+    const third = { ...book("Poems", ["Ann Ray"]), id: "poems-3", isbn: "" };
+    const backend = fakeBackend([first, second, third], onlineStatus);
+    const { container } = render(App, { backend });
+    await waitFor(() => expect(screen.getAllByTestId("book-row")).toHaveLength(3));
+    const isbns = screen.getAllByTestId("book-row").map((row) => row.querySelector(".isbn")?.textContent);
+    expect(isbns).toEqual(["978-0-306-40615-7", "9781861972712", ""]);
+    expect(Array.from(container.querySelectorAll(".list-head span")).map((s) => s.textContent)).toEqual(["Title", "Authors", "Year", "ISBN", "Copies"]);
+  });
+
   it("says once, after they are painted, that the first rows are visible (startup probe)", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"])], onlineStatus);
     render(App, { backend });
