@@ -16,6 +16,8 @@ const COMMANDS: &[&str] = &[
     "outbox",
     "retry_edit",
     "discard_edit",
+    "other_staff_edits",
+    "discard_staff_edits",
     "search_patrons",
     "place_hold",
     "cancel_hold",

@@ -12,7 +12,7 @@ use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, Copy, FieldError, Hold, Patron};
 use shelfmark_store::{
     BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, FormRecord, OutboxEntry, SaveMode,
-    Store, StoreError,
+    StaffEdits, Store, StoreError,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -191,6 +191,23 @@ pub(crate) async fn retry_edit(desk: State<'_, Desk>, seq: i64) -> Result<()> {
 #[tauri::command]
 pub(crate) async fn discard_edit(desk: State<'_, Desk>, seq: i64) -> Result<()> {
     edit(&desk, move |s| s.discard(seq)).await
+}
+
+/// The other staff whose edits wait on this desk for their next sign-in.
+#[tauri::command]
+pub(crate) async fn other_staff_edits(desk: State<'_, Desk>) -> Result<Vec<StaffEdits>> {
+    with_store(&desk, |s| s.other_staff_edits()).await
+}
+
+/// Discards every edit `user` left on this desk: a manager's decision.
+#[tauri::command]
+pub(crate) async fn discard_staff_edits(desk: State<'_, Desk>, user: String) -> Result<()> {
+    if desk.status().role != Some(shelfmark_core::wire::Role::Manager) {
+        return Err(CommandError::message(format!(
+            "Only a manager may discard the edits {user} left on this computer."
+        )));
+    }
+    edit(&desk, move |s| s.discard_edits_of(&user).map(drop)).await
 }
 
 /// Places a hold for a patron on a book (queued: works offline).

@@ -13,7 +13,7 @@ use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, Copy, Hold, Patron};
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{
-    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, SaveMode,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, SaveMode, StaffEdits,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -100,6 +100,8 @@ ipc! {
         commands::outbox [desk: State<'_, Desk>] () -> Vec<OutboxEntry>;
         commands::retry_edit [desk: State<'_, Desk>] (seq: i64) -> ();
         commands::discard_edit [desk: State<'_, Desk>] (seq: i64) -> ();
+        commands::other_staff_edits [desk: State<'_, Desk>] () -> Vec<StaffEdits>;
+        commands::discard_staff_edits [desk: State<'_, Desk>] (user: String) -> ();
         commands::search_patrons [desk: State<'_, Desk>] (query: String) -> Vec<Patron>;
         commands::place_hold [desk: State<'_, Desk>] (patron_id: Uuid, book_id: Uuid) -> CachedRecord<Hold>;
         commands::cancel_hold [desk: State<'_, Desk>] (id: Uuid) -> ();

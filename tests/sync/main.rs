@@ -439,3 +439,82 @@ async fn a_hold_on_a_book_with_every_copy_taken_is_lost_plainly_or_escalated_for
     assert_eq!(escalations_after, escalations_before + 1);
     Ok(())
 }
+
+/// A desk as the desktop app runs it: the cache, the session, signing in and out.
+fn shared_desk(data_dir: &std::path::Path) -> shelfmark_client::desk::Desk {
+    let settings = shelfmark_client::desk::Settings {
+        server_url: None,
+        username: None,
+        password: None,
+        sync_interval: std::time::Duration::from_secs(3600),
+    };
+    shelfmark_client::desk::Desk::new(store(), settings, data_dir.to_owned())
+}
+
+async fn desk_sync(desk: &shelfmark_client::desk::Desk) -> anyhow::Result<SyncReport> {
+    let client = desk.client().await.context("signed in")?;
+    sync(&client, desk.store()).await
+}
+
+#[tokio::test]
+async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_under_their_name()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let dir = tempfile::tempdir()?;
+    let desk = shared_desk(dir.path());
+
+    // The librarian signs in, syncs, edits a book, and signs out before it is pushed.
+    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+        .await?;
+    desk_sync(&desk).await?;
+    let mut book = some_book(desk.store(), 3)?;
+    book.notes = "Spine repaired by the librarian".into();
+    desk.store().lock().expect("cache").save(&book)?;
+    desk.sign_out().await;
+
+    // The manager signs in at the same desk and syncs: the librarian's edit is not theirs to
+    // see or push.
+    desk.sign_in(&server.url, "manager", DEMO_PASSWORD).await?;
+    let report = desk_sync(&desk).await?;
+    assert_eq!(report.push.pushed, 0, "nothing of the manager's to push");
+    {
+        let cache = desk.store().lock().expect("cache");
+        assert!(
+            cache.outbox()?.is_empty(),
+            "the manager sees no outbox of the librarian's"
+        );
+        assert_eq!(cache.sync_counts()?.pending_edits, 0);
+        let others = cache.other_staff_edits()?;
+        assert_eq!(others.len(), 1);
+        assert_eq!((others[0].user.as_str(), others[0].edits), ("librarian", 1));
+    }
+    let manager = desk.client().await.context("signed in")?;
+    let history = manager.revisions(RecordType::Book, book.id).await?;
+    assert_eq!(
+        history.len(),
+        1,
+        "the server has not seen the edit: {history:?}"
+    );
+    desk.sign_out().await;
+
+    // The librarian signs in again: the edit goes, under the librarian's name.
+    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+        .await?;
+    assert_eq!(
+        desk.store().lock().expect("cache").pending_edits()?.len(),
+        1
+    );
+    let report = desk_sync(&desk).await?;
+    assert_eq!(report.push.pushed, 1);
+    let history = manager.revisions(RecordType::Book, book.id).await?;
+    let last = history.last().context("a revision")?;
+    assert_eq!(
+        last.by, "librarian",
+        "the server's history names who made the edit"
+    );
+    assert_eq!(
+        last.data.as_ref().and_then(|d| d["notes"].as_str()),
+        Some("Spine repaired by the librarian")
+    );
+    Ok(())
+}

@@ -368,6 +368,27 @@ describe("a book and its copies", () => {
     expect(screen.getByTestId("saved-notice").getAttribute("role")).toBe("status");
   });
 
+  it("offers the library's branches to pick from and shows a refused barcode by its field", async () => {
+    const b = book("Signals", ["Ann"]);
+    const backend = fakeBackend([b], onlineStatus, [copyOf(b, "300012", "available", "North")]);
+    backend.branches = async () => ["Hillcrest", "North"];
+    backend.saveCopy = async () => {
+      throw { message: "", fields: [{ field: "barcode", message: "copy 300012 of “Signals” already has this barcode" }] };
+    };
+    render(App, { backend });
+    await fireEvent.click(await screen.findByText("Signals"));
+    await waitFor(() => expect((screen.getByTestId("filter-branch") as HTMLSelectElement).options.length).toBe(3));
+    await fireEvent.click(await screen.findByTestId("add-copy"));
+    const form = await screen.findByTestId("copy-form");
+    const branch = within(form).getByTestId("copy-branch") as HTMLSelectElement;
+    expect(branch.tagName).toBe("SELECT");
+    expect([...branch.options].map((o) => o.value)).toEqual(["Hillcrest", "North"]);
+    await fireEvent.input(form.querySelector("input[name=barcode]") as HTMLInputElement, { target: { value: "300012" } });
+    await fireEvent.click(within(form).getByTestId("copy-form-save"));
+    expect((await within(form).findByTestId("error-barcode")).textContent).toBe("copy 300012 of “Signals” already has this barcode");
+    expect(screen.getByTestId("copy-form")).toBeTruthy();
+  });
+
   it("confirms a saved copy, and takes the notice away after four seconds or at the next key", async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true, toFake: ["setTimeout", "clearTimeout"] });
     try {
@@ -507,7 +528,7 @@ describe("holds", () => {
     const rows = await screen.findAllByTestId("hold-row");
     expect(within(rows[0]).getByTestId("hold-outcome").textContent).toBe("Not available: all copies are taken.");
     expect(rows[0].textContent).toContain("North: 0 of 1 available · South: 0 of 1 available");
-    expect(within(rows[1]).getByTestId("hold-outcome").textContent).toContain("escalated to the manager (escalation esc-42)");
+    expect(within(rows[1]).getByTestId("hold-outcome").textContent).toBe("Not available: the manager has been told (see Escalations) and will contact the patron.");
   });
 });
 
@@ -571,6 +592,9 @@ describe("the outbox", () => {
     problem: { title: "Forbidden", detail: "librarians cannot do this" },
     attempts: 1,
     created_at: "2026-11-22T10:00:00Z",
+    author: "librarian",
+    outcome: null,
+    label: "book “Refused Title”",
   };
 
   it("lists a failed edit with the server's message, and retries it", async () => {
@@ -583,6 +607,52 @@ describe("the outbox", () => {
     expect(within(entry).getByTestId("outbox-problem").textContent).toContain("librarians cannot do this");
     await fireEvent.click(within(entry).getByText("Retry"));
     await waitFor(() => expect(backend.entries[0].state).toBe("pending"));
+  });
+
+  it("names the records of the waiting edits, shows lost holds apart, and never an id", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    const hold = (seq: number, state: "pending" | "lost", outcome: JsonValue): OutboxEntry => ({
+      ...failed, seq, kind: "hold", op: "create", base_etag: null, base: null, problem: null,
+      record_id: "01a233cb-0000-7000-8000-000000000001", body: { patron_id: "p-uuid", book_id: "b-uuid" },
+      state, outcome, label: "hold for Ada Lovelace on “The Long Way”",
+    });
+    backend.entries = [hold(1, "pending", null), hold(2, "lost", { patron_premium: true })];
+    render(App, { backend });
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    const waiting = await screen.findByTestId("outbox-waiting");
+    expect(within(waiting).getAllByTestId("outbox-entry").map((e) => e.querySelector(".what")?.textContent))
+      .toEqual(["New hold for Ada Lovelace on “The Long Way”"]);
+    const lost = screen.getByTestId("lost-hold");
+    expect(screen.getByTestId("outbox-lost").previousElementSibling?.textContent).toBe("Holds the server could not fill");
+    expect(lost.textContent).toContain("Hold for Ada Lovelace on “The Long Way”");
+    expect(lost.textContent).toContain("the manager has been told");
+    expect(document.body.textContent).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
+  });
+
+  it("says whose edits wait on a shared computer, and offers a librarian no way to discard them", async () => {
+    const librarian = fakeBackend([], onlineStatus);
+    librarian.otherStaff = [{ user: "bram", edits: 2 }];
+    const view = render(App, { backend: librarian });
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    const row = await screen.findByTestId("other-staff");
+    expect(row.textContent).toContain("bram: 2 edits waiting");
+    expect(row.textContent).toContain("when bram signs in here again");
+    await screen.findByText("Signed in as librarian");
+    expect(within(row).queryByText("Discard")).toBeNull();
+    view.unmount();
+  });
+
+  it("lets a manager discard the edits another user left on the computer", async () => {
+    const manager = fakeBackend([], { ...onlineStatus, user: "manager", role: "manager" });
+    manager.otherStaff = [{ user: "bram", edits: 2 }];
+    render(App, { backend: manager });
+    await fireEvent.click(screen.getByTestId("nav-outbox"));
+    await fireEvent.click(await within(await screen.findByTestId("other-staff")).findByText("Discard"));
+    const dialog = await screen.findByTestId("confirm-dialog");
+    expect(dialog.textContent).toContain("Discard the 2 edits bram left on this computer?");
+    await fireEvent.click(within(dialog).getByTestId("confirm-yes"));
+    await waitFor(() => expect(screen.queryByTestId("other-staff")).toBeNull());
+    expect(manager.otherStaff).toEqual([]);
   });
 
   it("asks before discarding an edit", async () => {
@@ -602,7 +672,7 @@ describe("times", () => {
   it("writes the outbox's and the conflicts' times like the escalations, and the last sync as a short time of day", async () => {
     const at = "2026-11-22T10:00:00Z";
     const backend = fakeBackend([], { ...onlineStatus, last_sync: at, conflicts: 1 });
-    backend.entries = [{ seq: 1, kind: "book", record_id: "b", op: "update", base_etag: null, base: null, body: { title: "T" }, state: "pending", problem: null, attempts: 0, created_at: at }];
+    backend.entries = [{ seq: 1, kind: "book", record_id: "b", op: "update", base_etag: null, base: null, body: { title: "T" }, state: "pending", problem: null, attempts: 0, created_at: at, author: null, outcome: null, label: "book “T”" }];
     const conflict: ConflictSummary = { seq: 2, kind: "book", record_id: "b", label: "T", reason: "edit-conflict", detail: null, created_at: at };
     backend.inbox = [conflict];
     render(App, { backend });

@@ -150,6 +150,7 @@ mod tests {
             reason: shelfmark_store::ConflictReason::EditConflict,
             detail: None,
             created_at: String::new(),
+            label: "book “Mine”".into(),
         };
         let open = open_conflicts(&entry)?;
         assert_eq!(

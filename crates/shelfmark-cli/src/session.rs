@@ -58,12 +58,15 @@ impl Cache {
         PathBuf::from(name)
     }
 
-    /// Opens (creating) the cache.
+    /// Opens (creating) the cache, answering for the user this cache is signed in as (their
+    /// edits, conflicts and counts; a cache shared by several staff keeps each one's apart).
     pub fn open(&self) -> Result<Store, CliError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(CliError::io(dir))?;
         }
-        Ok(Store::open(&self.path)?)
+        let mut store = Store::open(&self.path)?;
+        store.set_user(self.session()?.as_ref().map(|s| s.user.as_str()));
+        Ok(store)
     }
 
     /// The cache behind a mutex, as the sync engine takes it.
@@ -150,7 +153,7 @@ impl Cache {
     pub async fn client(&self) -> Result<Client, CliError> {
         let session = self.session()?.ok_or(CliError::NotLoggedIn)?;
         match self.tokens(&session)?.load()? {
-            Some(token) => Ok(Client::with_token(&session.server, &token)?),
+            Some(token) => Ok(Client::with_token(&session.server, &token, &session.user)?),
             None => self.sign_in_again(&session).await,
         }
     }

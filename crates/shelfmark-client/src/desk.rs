@@ -178,6 +178,7 @@ impl Desk {
                 .await;
         }
         *self.client.lock().await = Some(client);
+        self.answer_for(Some(&info.name));
         self.set(|s| s.signed_in(session.server_url, info.name.clone(), info.role));
         self.sync_now();
         Ok(info)
@@ -188,7 +189,17 @@ impl Desk {
         *self.client.lock().await = None;
         let dir = self.data_dir.clone();
         let _ = tokio::task::spawn_blocking(move || session::forget(&dir)).await;
+        self.answer_for(None);
         self.set(SyncStatus::signed_out);
+    }
+
+    /// The cache answers for `user` from now on (their edits, conflicts, counts: a desk is
+    /// shared by several staff), and the status says so.
+    fn answer_for(&self, user: Option<&str>) {
+        if let Ok(mut store) = self.store.lock() {
+            store.set_user(user);
+        }
+        self.refresh_counts();
     }
 
     /// The loop, reporting to `report`: signs in from the environment or the remembered
@@ -247,13 +258,14 @@ impl Desk {
             .ok()
             .flatten();
         let resumed = remembered.and_then(|(session, token)| {
-            Client::with_token(&session.server_url, &token)
+            Client::with_token(&session.server_url, &token, &session.user)
                 .ok()
                 .map(|c| (c, session))
         });
         match resumed {
             Some((client, session)) => {
                 *self.client.lock().await = Some(client);
+                self.answer_for(Some(&session.user));
                 self.set(|s| s.signed_in(session.server_url, session.user, session.role));
             }
             None => self.set(SyncStatus::signed_out),

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod desk;
 mod error;
 pub mod escalations;
+mod history;
 mod push;
 pub mod session;
 #[cfg(test)]
@@ -98,6 +99,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+    /// Whom the session belongs to: only their edits are pushed with it.
+    user: Option<String>,
 }
 
 impl Client {
@@ -124,15 +127,22 @@ impl Client {
             http,
             base,
             token: None,
+            user: None,
         })
     }
 
-    /// A client for the server at `base_url` that reuses a session token kept from an earlier
-    /// sign-in (see [`credentials`]); the server answers 401 once it has expired.
-    pub fn with_token(base_url: &str, token: &str) -> Result<Client, ClientError> {
+    /// A client for the server at `base_url` that reuses `user`'s session token kept from an
+    /// earlier sign-in (see [`credentials`]); the server answers 401 once it has expired.
+    pub fn with_token(base_url: &str, token: &str, user: &str) -> Result<Client, ClientError> {
         let mut client = Client::new(base_url)?;
         client.token = Some(token.to_owned());
+        client.user = Some(user.to_owned());
         Ok(client)
+    }
+
+    /// The user this client signed in as.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// The session token of the last sign-in, to keep for the next run.
@@ -177,6 +187,7 @@ impl Client {
         }
         let session: SessionResponse = response.json().await?;
         self.token = Some(session.token);
+        self.user = Some(session.user.name.clone());
         Ok(session.user)
     }
 

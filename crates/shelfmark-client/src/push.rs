@@ -77,7 +77,11 @@ impl Client {
         store: &SharedStore,
         events: &UnboundedSender<SyncEvent>,
     ) -> Result<PushReport, ClientError> {
-        let pending = with_store(store, |s| s.pending_edits()).await?;
+        // Only the edits of the person this session belongs to: on a desk shared by several
+        // staff, another's edits wait for their own sign-in (the server's history names who
+        // made each change).
+        let user = self.user.clone().ok_or(ClientError::NotSignedIn)?;
+        let pending = with_store(store, move |s| s.pending_edits_of(Some(&user))).await?;
         let plan: Vec<PlannedEdit> = pending.iter().map(planned).collect();
         let mut report = PushReport::default();
         let mut pending = pending.into_iter();

@@ -267,3 +267,19 @@ mod tests {
         assert_eq!(read.active_holds, detail.active_holds);
     }
 }
+
+/// One entry of a record's history (`GET /v1/{collection}/{id}/revisions`, managers only):
+/// every write is one, with who made it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Revision {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub version: i64,
+    pub etag: String,
+    pub deleted: bool,
+    pub data: Option<serde_json::Value>,
+    /// The user whose session made the write.
+    pub by: String,
+    /// RFC 3339.
+    pub at: String,
+}

@@ -383,8 +383,8 @@ impl Store {
                     count(*) FILTER (WHERE state = 'failed'),
                     count(*) FILTER (WHERE state = 'conflict'),
                     count(*) FILTER (WHERE state = 'lost')
-             FROM outbox",
-            [],
+             FROM outbox WHERE :user IS NULL OR author IS NULL OR author = :user",
+            rusqlite::named_params! {":user": self.user},
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
         let position = self.sync_position()?;

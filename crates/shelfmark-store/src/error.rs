@@ -25,4 +25,9 @@ pub enum StoreError {
     InConflict { kind: RecordType, id: Uuid },
     #[error("no outbox entry {0}")]
     NoSuchEdit(i64),
+    #[error(
+        "{user} has an edit of this {} waiting on this computer: it goes to the server when \
+         {user} signs in here again (or a manager discards it)", kind.as_str()
+    )]
+    OtherUsersEdit { kind: RecordType, user: String },
 }

@@ -20,7 +20,7 @@ mod schema;
 pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status};
 pub use desk::{BarcodeMatch, BookDetail, FormRecord, HoldView, SaveMode};
 pub use error::StoreError;
-pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState};
+pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState, StaffEdits};
 pub use shelfmark_core::sync_status::SyncCounts;
 
 use std::path::Path;
@@ -48,6 +48,16 @@ pub trait Editable: Serialize + DeserializeOwned + Clone {
     fn id(&self) -> Uuid;
     /// Checks the record's rules (and normalises it, like an ISBN's hyphens).
     fn validate(&mut self) -> Result<(), ValidationErrors>;
+    /// The field no two records of this kind may share, as the server refuses it (a copy's
+    /// barcode): `(field, value)`. The cache refuses what it already knows is taken.
+    fn unique(&self) -> Option<(&'static str, &str)> {
+        None
+    }
+    /// The branch the record belongs to, spelt as the cache already knows it when it is the
+    /// same name in another case ("hillcrest" is "Hillcrest").
+    fn branch_mut(&mut self) -> Option<&mut String> {
+        None
+    }
 }
 
 impl Editable for Book {
@@ -68,6 +78,12 @@ impl Editable for Copy {
     fn validate(&mut self) -> Result<(), ValidationErrors> {
         Copy::validate(self)
     }
+    fn unique(&self) -> Option<(&'static str, &str)> {
+        Some(("barcode", &self.barcode))
+    }
+    fn branch_mut(&mut self) -> Option<&mut String> {
+        Some(&mut self.branch)
+    }
 }
 
 impl Editable for Patron {
@@ -77,6 +93,9 @@ impl Editable for Patron {
     }
     fn validate(&mut self) -> Result<(), ValidationErrors> {
         Patron::validate(self)
+    }
+    fn branch_mut(&mut self) -> Option<&mut String> {
+        Some(&mut self.branch)
     }
 }
 
@@ -101,6 +120,8 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
 /// The offline cache. One per app; not shared between threads (wrap it in a mutex).
 pub struct Store {
     conn: Connection,
+    /// The member of staff signed in at this desk (see [`Store::set_user`]).
+    user: Option<String>,
     /// The catalogue's last count of books by their copies (see `Store::book_page`).
     last_count: std::cell::RefCell<Option<catalogue::CountMemo>>,
 }
@@ -125,11 +146,27 @@ impl Store {
         schema::migrate(&mut conn)?;
         let mut store = Store {
             conn,
+            user: None,
             last_count: Default::default(),
         };
         // A first sync was cut short: its rows are there, their search entries are not.
         store.end_bulk_load()?;
         Ok(store)
+    }
+
+    /// Says who is signed in at this desk. A desk is shared by several staff in a day: the
+    /// edits saved from now on are made in `user`'s name, and the outbox, the conflicts and
+    /// the counts this cache answers are `user`'s (and those made before edits had an author).
+    /// Another user's edits stay, untouched, until they sign in again or a manager discards
+    /// them ([`Store::other_staff_edits`]). `None` (nobody in particular: a tool or a test)
+    /// answers every edit.
+    pub fn set_user(&mut self, user: Option<&str>) {
+        self.user = user.map(str::to_owned);
+    }
+
+    /// Who the cache answers for (see [`Store::set_user`]).
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// Before loading a whole library into an empty cache (a first sync): the search index is

@@ -7,7 +7,7 @@
 //! [`Store::fail`], [`Store::rebase`] or [`Store::conflict`]; each is one transaction too, so a
 //! crash at any point leaves either the edit pending or its acknowledgement recorded.
 
-use rusqlite::{OptionalExtension as _, Transaction, params};
+use rusqlite::{OptionalExtension as _, Transaction, named_params, params};
 use serde::Serialize;
 use serde_json::Value;
 use shelfmark_core::RecordType;
@@ -86,6 +86,23 @@ pub struct OutboxEntry {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub attempts: i64,
     pub created_at: String,
+    /// Who made the edit (None: made before the cache recorded it).
+    pub author: Option<String>,
+    /// The server's answer to a lost hold (and the escalation opened for a premium patron).
+    pub outcome: Option<Value>,
+    /// The record in words, with the names of what it refers to (`hold for Ada Lovelace on
+    /// “Title”`), never an id.
+    pub label: String,
+}
+
+/// Another member of staff's edits waiting on this desk for them to sign in again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct StaffEdits {
+    pub user: String,
+    /// Their edits in the outbox, whatever their state (pending, failed, in conflict, lost).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub edits: i64,
 }
 
 /// A conflict waiting for the librarian: base, mine and theirs of one record.
@@ -104,6 +121,8 @@ pub struct ConflictEntry {
     pub reason: ConflictReason,
     pub detail: Option<String>,
     pub created_at: String,
+    /// The record in words ([`record_label`]).
+    pub label: String,
 }
 
 impl ConflictEntry {
@@ -113,10 +132,7 @@ impl ConflictEntry {
             seq: self.outbox_seq,
             kind: self.kind,
             record_id: self.record_id,
-            label: record_label(
-                self.record_id,
-                [self.mine.as_ref(), self.theirs.as_ref(), self.base.as_ref()],
-            ),
+            label: self.label.clone(),
             reason: self.reason,
             detail: self.detail.clone(),
             created_at: self.created_at.clone(),
@@ -143,7 +159,12 @@ struct Row {
 }
 
 const ENTRY_COLUMNS: &str =
-    "seq, kind, record_id, op, base_etag, base, body, state, problem, attempts, created_at";
+    "seq, kind, record_id, op, base_etag, base, body, state, problem, attempts, created_at, author,
+     outcome";
+
+/// The outbox entries the signed-in user answers for (`:user`, see [`Store::set_user`]): their
+/// own and those without an author; every entry when nobody in particular is signed in.
+const MINE: &str = "(:user IS NULL OR author IS NULL OR author = :user)";
 
 impl Store {
     /// Saves a created or edited record: validated, shown at once (marked pending), and queued
@@ -152,12 +173,20 @@ impl Store {
     pub fn save<R: Editable>(&mut self, record: &R) -> Result<OutboxEntry, StoreError> {
         let mut record = record.clone();
         record.validate().map_err(StoreError::Invalid)?;
+        self.spell_branch_as_known(&mut record)?;
+        self.refuse_taken_value(&record)?;
         let (kind, id) = (R::KIND, record.id());
         let body = serde_json::to_string(&record)?;
         let tx = self.conn.transaction()?;
         let row = read_row(&tx, kind, id)?;
         let entry = read_entry(&tx, kind, id)?;
         let seq = match (&row, entry) {
+            (_, Some(e)) if !mine(&e, self.user.as_deref()) => {
+                return Err(StoreError::OtherUsersEdit {
+                    kind,
+                    user: e.author.unwrap_or_default(),
+                });
+            }
             (_, Some(e)) if e.state == OutboxState::Conflict => {
                 return Err(StoreError::InConflict { kind, id });
             }
@@ -169,9 +198,19 @@ impl Store {
                 )?;
                 e.seq
             }
-            (None, None) => insert_entry(&tx, kind, id, EditOp::Create, None, None, Some(&body))?,
+            (None, None) => insert_entry(
+                &tx,
+                self.user.as_deref(),
+                kind,
+                id,
+                EditOp::Create,
+                None,
+                None,
+                Some(&body),
+            )?,
             (Some(r), None) => insert_entry(
                 &tx,
+                self.user.as_deref(),
                 kind,
                 id,
                 EditOp::Update,
@@ -202,6 +241,55 @@ impl Store {
         Ok(entry)
     }
 
+    /// A branch typed in another case is the branch the cache knows ("hillcrest" is
+    /// "Hillcrest"), so a copy never starts a new branch by a slip of the shift key.
+    fn spell_branch_as_known<R: Editable>(&self, record: &mut R) -> Result<(), StoreError> {
+        let Some(branch) = record.branch_mut() else {
+            return Ok(());
+        };
+        let typed = branch.trim().to_lowercase();
+        if let Some(known) = self
+            .branches()?
+            .into_iter()
+            .find(|b| b.trim().to_lowercase() == typed)
+        {
+            *branch = known;
+        }
+        Ok(())
+    }
+
+    /// Refuses a value another record of the kind already holds here (a copy's barcode), with
+    /// the record that holds it named: the server would refuse it too, but only after a sync.
+    fn refuse_taken_value<R: Editable>(&self, record: &R) -> Result<(), StoreError> {
+        let Some((field, value)) = record.unique() else {
+            return Ok(());
+        };
+        let holder: Option<String> = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT data FROM records
+                     WHERE kind = ?1 AND {field} = ?2 AND id <> ?3 AND NOT deleted LIMIT 1"
+                ),
+                params![R::KIND.as_str(), value, record.id().to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(holder) = holder else {
+            return Ok(());
+        };
+        let holder: Value = serde_json::from_str(&holder)?;
+        let mut errors = shelfmark_core::ValidationErrors::default();
+        errors.push(
+            field,
+            format!(
+                "{} already has this {field}",
+                label(&self.conn, R::KIND, [Some(&holder), None, None])
+            ),
+        );
+        Err(StoreError::Invalid(errors))
+    }
+
     /// Deletes a record here and queues the deletion. A record created here that never reached
     /// the server simply disappears, with its outbox entry.
     pub fn delete<R: Editable>(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
@@ -209,6 +297,12 @@ impl Store {
         let tx = self.conn.transaction()?;
         let row = read_row(&tx, kind, id)?.ok_or(StoreError::NotFound { kind, id })?;
         let seq = match read_entry(&tx, kind, id)? {
+            Some(e) if !mine(&e, self.user.as_deref()) => {
+                return Err(StoreError::OtherUsersEdit {
+                    kind,
+                    user: e.author.unwrap_or_default(),
+                });
+            }
             Some(e) if e.state == OutboxState::Conflict => {
                 return Err(StoreError::InConflict { kind, id });
             }
@@ -232,6 +326,7 @@ impl Store {
             }
             None => insert_entry(
                 &tx,
+                self.user.as_deref(),
                 kind,
                 id,
                 EditOp::Delete,
@@ -251,22 +346,70 @@ impl Store {
         Ok(Some(entry))
     }
 
-    /// Every outbox entry, oldest first.
+    /// The signed-in user's outbox entries, oldest first (see [`Store::set_user`]).
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM outbox ORDER BY seq"))?;
-        let rows = stmt.query_map([], entry_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.outbox_of(self.user.as_deref())
     }
 
-    /// The entries waiting to be pushed, oldest first.
+    fn outbox_of(&self, user: Option<&str>) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE {MINE} ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(named_params! {":user": user}, entry_from_row)?;
+        let mut entries = rows.collect::<Result<Vec<_>, _>>()?;
+        for e in &mut entries {
+            e.label = label(&self.conn, e.kind, [e.body.as_ref(), e.base.as_ref(), None]);
+        }
+        Ok(entries)
+    }
+
+    /// The signed-in user's entries waiting to be pushed, oldest first.
     pub fn pending_edits(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.pending_edits_of(self.user.as_deref())
+    }
+
+    /// The entries `user` may push, oldest first: theirs and those without an author (every
+    /// one for `None`). The sync engine asks with the name its session signed in as, so an
+    /// edit only ever reaches the server under the name of the person who made it.
+    pub fn pending_edits_of(&self, user: Option<&str>) -> Result<Vec<OutboxEntry>, StoreError> {
         Ok(self
-            .outbox()?
+            .outbox_of(user)?
             .into_iter()
             .filter(|e| e.state == OutboxState::Pending)
             .collect())
+    }
+
+    /// The other staff whose edits wait on this desk (pending, failed, in conflict or lost),
+    /// by name: they reach the server when that person signs in here again, or a manager
+    /// discards them. Empty when nobody in particular is signed in.
+    pub fn other_staff_edits(&self) -> Result<Vec<StaffEdits>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT author, count(*) FROM outbox
+             WHERE author IS NOT NULL AND author <> :user GROUP BY author ORDER BY author",
+        )?;
+        let rows = stmt.query_map(named_params! {":user": self.user}, |r| {
+            Ok(StaffEdits {
+                user: r.get(0)?,
+                edits: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Discards every edit `user` left on this desk (a manager's decision: the records show the
+    /// server's state again). Returns how many were discarded.
+    pub fn discard_edits_of(&mut self, user: &str) -> Result<usize, StoreError> {
+        let seqs: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT seq FROM outbox WHERE author = ?1 ORDER BY seq")?;
+            stmt.query_map([user], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        for &seq in &seqs {
+            self.discard_entry(seq)?;
+        }
+        Ok(seqs.len())
     }
 
     /// The server accepted the edit: the record becomes the server's answer (`None` for a
@@ -330,8 +473,11 @@ impl Store {
         let outcome: Option<String> = self
             .conn
             .query_row(
-                "SELECT outcome FROM outbox WHERE kind = 'hold' AND record_id = ?1 AND state = 'lost'",
-                [hold_id.to_string()],
+                &format!(
+                    "SELECT outcome FROM outbox
+                     WHERE kind = 'hold' AND record_id = :id AND state = 'lost' AND {MINE}"
+                ),
+                named_params! {":id": hold_id.to_string(), ":user": self.user},
                 |r| r.get(0),
             )
             .optional()?
@@ -426,7 +572,7 @@ impl Store {
     /// The inbox entry of one outbox entry, if it is in conflict.
     pub fn conflict_entry(&self, seq: i64) -> Result<Option<ConflictEntry>, StoreError> {
         Ok(self
-            .conflicts_where("c.outbox_seq = ?1", Some(seq))?
+            .conflicts_where("c.outbox_seq = :seq", Some(seq))?
             .into_iter()
             .next())
     }
@@ -440,7 +586,8 @@ impl Store {
             "SELECT c.outbox_seq, o.kind, o.record_id, c.base, c.mine, c.theirs, c.theirs_etag,
                     c.reason, c.detail, c.created_at
              FROM conflicts c JOIN outbox o ON o.seq = c.outbox_seq
-             WHERE {condition} ORDER BY c.outbox_seq"
+             WHERE {condition} AND (:user IS NULL OR o.author IS NULL OR o.author = :user)
+             ORDER BY c.outbox_seq"
         ))?;
         let map = |r: &rusqlite::Row<'_>| {
             Ok(ConflictEntry {
@@ -454,12 +601,26 @@ impl Store {
                 reason: parse_reason(&r.get::<_, String>(7)?)?,
                 detail: r.get(8)?,
                 created_at: r.get(9)?,
+                label: String::new(),
             })
         };
+        let user = self.user.as_deref();
         let rows = match seq {
-            Some(seq) => stmt.query_map([seq], map)?.collect::<Result<Vec<_>, _>>()?,
-            None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+            Some(seq) => stmt
+                .query_map(named_params! {":seq": seq, ":user": user}, map)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => stmt
+                .query_map(named_params! {":user": user}, map)?
+                .collect::<Result<Vec<_>, _>>()?,
         };
+        let mut rows = rows;
+        for c in &mut rows {
+            c.label = label(
+                &self.conn,
+                c.kind,
+                [c.mine.as_ref(), c.theirs.as_ref(), c.base.as_ref()],
+            );
+        }
         Ok(rows)
     }
 
@@ -519,8 +680,11 @@ impl Store {
     /// Puts a failed edit back in line.
     pub fn retry(&mut self, seq: i64) -> Result<(), StoreError> {
         let n = self.conn.execute(
-            "UPDATE outbox SET state = 'pending', problem = NULL WHERE seq = ?1 AND state = 'failed'",
-            [seq],
+            &format!(
+                "UPDATE outbox SET state = 'pending', problem = NULL
+                 WHERE seq = :seq AND state = 'failed' AND {MINE}"
+            ),
+            named_params! {":seq": seq, ":user": self.user},
         )?;
         if n == 0 {
             Err(StoreError::NoSuchEdit(seq))
@@ -529,9 +693,14 @@ impl Store {
         }
     }
 
-    /// Drops an edit: the record shows the server's state again (or disappears, if it was
-    /// never on the server).
+    /// Drops one of the signed-in user's edits: the record shows the server's state again (or
+    /// disappears, if it was never on the server).
     pub fn discard(&mut self, seq: i64) -> Result<(), StoreError> {
+        self.edit(seq)?;
+        self.discard_entry(seq)
+    }
+
+    fn discard_entry(&mut self, seq: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let entry = entry_by_seq(&tx, seq)?;
         let (kind, id) = (entry.kind.as_str(), entry.record_id.to_string());
@@ -549,10 +718,15 @@ impl Store {
         Ok(())
     }
 
-    /// One outbox entry.
+    /// One of the signed-in user's outbox entries.
     pub fn edit(&self, seq: i64) -> Result<OutboxEntry, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        entry_by_seq(&tx, seq)
+        let entry = entry_by_seq(&tx, seq)?;
+        if mine(&entry, self.user.as_deref()) {
+            Ok(entry)
+        } else {
+            Err(StoreError::NoSuchEdit(seq))
+        }
     }
 }
 
@@ -595,18 +769,55 @@ fn read_entry(
 }
 
 fn entry_by_seq(tx: &Transaction<'_>, seq: i64) -> Result<OutboxEntry, StoreError> {
-    tx.query_row(
-        &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE seq = ?1"),
-        [seq],
-        entry_from_row,
-    )
-    .optional()?
-    .ok_or(StoreError::NoSuchEdit(seq))
+    let mut entry = tx
+        .query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE seq = ?1"),
+            [seq],
+            entry_from_row,
+        )
+        .optional()?
+        .ok_or(StoreError::NoSuchEdit(seq))?;
+    entry.label = label(
+        tx,
+        entry.kind,
+        [entry.body.as_ref(), entry.base.as_ref(), None],
+    );
+    Ok(entry)
+}
+
+/// A record in words, the records it refers to named from the cache ([`record_label`]).
+fn label(conn: &rusqlite::Connection, kind: RecordType, versions: [Option<&Value>; 3]) -> String {
+    let name_of = |of: RecordType, id: Uuid| -> Option<String> {
+        let field = match of {
+            RecordType::Book => "$.title",
+            RecordType::Patron => "$.name",
+            _ => return None,
+        };
+        conn.query_row(
+            "SELECT json_extract(data, ?3) FROM records WHERE kind = ?1 AND id = ?2",
+            params![of.as_str(), id.to_string(), field],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .flatten()
+    };
+    record_label(kind, versions, &name_of)
+}
+
+/// [`MINE`], for an entry already read.
+fn mine(entry: &OutboxEntry, user: Option<&str>) -> bool {
+    match (user, entry.author.as_deref()) {
+        (Some(user), Some(author)) => user == author,
+        _ => true,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn insert_entry(
     tx: &Transaction<'_>,
+    author: Option<&str>,
     kind: RecordType,
     id: Uuid,
     op: EditOp,
@@ -615,8 +826,8 @@ fn insert_entry(
     body: Option<&str>,
 ) -> Result<i64, StoreError> {
     tx.execute(
-        "INSERT INTO outbox (kind, record_id, op, base_etag, base, body, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (kind, record_id, op, base_etag, base, body, created_at, author)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             kind.as_str(),
             id.to_string(),
@@ -624,7 +835,8 @@ fn insert_entry(
             base_etag,
             base,
             body,
-            now()
+            now(),
+            author
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -643,6 +855,9 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         problem: parse_json(r.get(8)?)?,
         attempts: r.get(9)?,
         created_at: r.get(10)?,
+        author: r.get(11)?,
+        outcome: parse_json(r.get(12)?)?,
+        label: String::new(),
     })
 }
 

@@ -140,6 +140,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO books_fts (rowid, title, authors, subjects, isbn)
     SELECT rowid, title, authors, subjects, isbn FROM records
     WHERE kind = 'book' AND NOT deleted AND (SELECT live FROM fts_state);",
+    // 3: a desk shared by several staff. Each edit remembers who made it: it is theirs to see,
+    // settle and push (NULL: made before the cache recorded it, anyone's).
+    "ALTER TABLE outbox ADD COLUMN author TEXT;",
 ];
 
 /// The schema version this build writes.

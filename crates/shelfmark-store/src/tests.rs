@@ -909,3 +909,127 @@ fn a_count_by_copies_follows_the_feed_local_edits_and_other_connections() {
         .expect("queued");
     assert_eq!(total(&store), 0);
 }
+
+#[test]
+fn on_a_shared_desk_each_user_sees_counts_and_pushes_only_their_own_edits() {
+    let mut store = synced_store();
+    store.set_user(Some("ada"));
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Ada's title".into();
+    let ada = store.save(&book).expect("saves");
+    assert_eq!(ada.author.as_deref(), Some("ada"));
+
+    store.set_user(Some("bram"));
+    assert!(store.outbox().expect("outbox").is_empty(), "not bram's");
+    assert!(store.pending_edits().expect("pending").is_empty());
+    assert_eq!(store.sync_counts().expect("counts").pending_edits, 0);
+    assert!(
+        store
+            .pending_edits_of(Some("bram"))
+            .expect("pending")
+            .is_empty()
+    );
+    assert_eq!(
+        store.other_staff_edits().expect("others"),
+        vec![StaffEdits {
+            user: "ada".into(),
+            edits: 1
+        }]
+    );
+    // Bram cannot fold his edit into Ada's, nor retry or discard hers.
+    book.title = "Bram's title".into();
+    assert!(matches!(
+        store.save(&book),
+        Err(StoreError::OtherUsersEdit { ref user, .. }) if user == "ada"
+    ));
+    assert!(matches!(
+        store.discard(ada.seq),
+        Err(StoreError::NoSuchEdit(_))
+    ));
+    assert!(matches!(
+        store.edit(ada.seq),
+        Err(StoreError::NoSuchEdit(_))
+    ));
+
+    store.set_user(Some("ada"));
+    let waiting = store.pending_edits().expect("pending");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        waiting[0].body.as_ref().and_then(|b| b["title"].as_str()),
+        Some("Ada's title"),
+        "kept as Ada left it"
+    );
+    assert!(store.other_staff_edits().expect("others").is_empty());
+}
+
+#[test]
+fn a_manager_discards_the_edits_another_user_left_on_the_desk() {
+    let mut store = synced_store();
+    store.set_user(Some("ada"));
+    let mut book = cached_book(&store, 1).record;
+    book.title = "Ada's title".into();
+    store.save(&book).expect("saves");
+    store.set_user(Some("manager"));
+    assert_eq!(store.discard_edits_of("ada").expect("discards"), 1);
+    assert!(store.other_staff_edits().expect("others").is_empty());
+    let cached = cached_book(&store, 1);
+    assert_eq!(
+        cached.record.title, "Server Title",
+        "the server's state again"
+    );
+    assert!(!cached.pending);
+}
+
+#[test]
+fn a_copy_with_a_barcode_another_copy_has_is_refused_offline_naming_that_copy() {
+    let mut store = synced_store();
+    let taken = store
+        .get::<shelfmark_core::Copy>(Uuid::from_u128(1_000_001))
+        .expect("reads")
+        .expect("a cached copy")
+        .record;
+    let mut copy = taken.clone();
+    copy.id = Uuid::from_u128(77);
+    match store.save(&copy) {
+        Err(StoreError::Invalid(errors)) => {
+            assert_eq!(errors.0.len(), 1);
+            assert_eq!(errors.0[0].field, "barcode");
+            assert!(
+                errors.0[0]
+                    .message
+                    .starts_with(&format!("copy {} of “", taken.barcode)),
+                "{}",
+                errors.0[0].message
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(store.outbox().expect("outbox").is_empty(), "nothing queued");
+    // The copy itself keeps its barcode when edited.
+    let mut same = taken;
+    same.call_number = "QA 76".into();
+    store.save(&same).expect("its own barcode is no duplicate");
+}
+
+#[test]
+fn a_branch_typed_in_another_case_is_the_branch_the_cache_knows() {
+    let mut store = synced_store();
+    let mut copy = store
+        .get::<shelfmark_core::Copy>(Uuid::from_u128(1_000_001))
+        .expect("reads")
+        .expect("a cached copy")
+        .record;
+    copy.id = Uuid::from_u128(78);
+    copy.barcode = "NEW-1".into();
+    copy.branch = " central ".into();
+    store.save(&copy).expect("saves");
+    let saved = store
+        .get::<shelfmark_core::Copy>(copy.id)
+        .expect("reads")
+        .expect("cached");
+    assert_eq!(saved.record.branch, "Central");
+    assert_eq!(
+        store.branches().expect("branches"),
+        vec!["Central".to_owned()]
+    );
+}

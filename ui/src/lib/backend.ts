@@ -17,6 +17,7 @@ import type { Copy } from "./bindings/Copy";
 import type { Hold } from "./bindings/Hold";
 import type { HoldView } from "./bindings/HoldView";
 import type { OutboxEntry } from "./bindings/OutboxEntry";
+import type { StaffEdits } from "./bindings/StaffEdits";
 import type { Patron } from "./bindings/Patron";
 import type { SaveMode } from "./bindings/SaveMode";
 import type { SyncEvent } from "./bindings/SyncEvent";
@@ -43,6 +44,7 @@ export type {
   HoldView,
   OutboxEntry,
   Patron,
+  StaffEdits,
   SaveMode,
   SyncEvent,
   SyncStatus,
@@ -74,6 +76,10 @@ export interface Backend {
   outbox(): Promise<OutboxEntry[]>;
   retryEdit(seq: number): Promise<void>;
   discardEdit(seq: number): Promise<void>;
+  /** Other staff whose edits wait on this computer for their next sign-in. */
+  otherStaffEdits(): Promise<StaffEdits[]>;
+  /** Discards every edit `user` left on this computer (managers only). */
+  discardStaffEdits(user: string): Promise<void>;
   searchPatrons(query: string): Promise<Patron[]>;
   placeHold(patronId: string, bookId: string): Promise<CachedRecord<Hold>>;
   cancelHold(id: string): Promise<void>;
@@ -128,6 +134,8 @@ export const tauriBackend: Backend = {
   outbox: () => call("outbox"),
   retryEdit: (seq) => call("retry_edit", { seq }),
   discardEdit: (seq) => call("discard_edit", { seq }),
+  otherStaffEdits: () => call("other_staff_edits"),
+  discardStaffEdits: (user) => call("discard_staff_edits", { user }),
   searchPatrons: (query) => call("search_patrons", { query }),
   placeHold: (patronId, bookId) => call("place_hold", { patronId, bookId }),
   cancelHold: (id) => call("cancel_hold", { id }),

@@ -2,12 +2,14 @@
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
 import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncEvent, SyncStatus } from "./backend";
-import type { ActionOutcome, EscalationDetail, EscalationSummary } from "./backend";
+import type { ActionOutcome, EscalationDetail, EscalationSummary, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
   copies: Copy[];
   entries: OutboxEntry[];
+  /** Other staff's edits waiting on this computer. */
+  otherStaff: StaffEdits[];
   queries: string[];
   syncRequests: number;
   /** How many times the catalogue said its first rows were painted (the startup probe). */
@@ -49,6 +51,7 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     books,
     copies,
     entries: [],
+    otherStaff: [],
     queries: [],
     syncRequests: 0,
     visibleReports: 0,
@@ -108,6 +111,12 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async discardEdit(seq) {
       fake.entries = fake.entries.filter((e) => e.seq !== seq);
+    },
+    async otherStaffEdits() {
+      return fake.otherStaff;
+    },
+    async discardStaffEdits(user) {
+      fake.otherStaff = fake.otherStaff.filter((s) => s.user !== user);
     },
     patrons: [],
     holds: [],

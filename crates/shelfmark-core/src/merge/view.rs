@@ -20,21 +20,51 @@ pub struct ConflictSummary {
     pub seq: i64,
     pub kind: RecordType,
     pub record_id: Uuid,
-    /// The record's title, barcode or name.
+    /// The record in words ([`record_label`]).
     pub label: String,
     pub reason: ConflictReason,
     pub detail: Option<String>,
     pub created_at: String,
 }
 
-/// What names a record for a person: the title, barcode or name of the first version that has
-/// one (mine, then theirs, then base), else its id.
-pub fn record_label(record_id: Uuid, versions: [Option<&Value>; 3]) -> String {
+/// What names a record for a person, never its id: `book “Title”`, `copy 3100 of “Title”`,
+/// `patron Ada Lovelace`, `hold for Ada Lovelace on “Title”`... The record is read from the
+/// first version that exists (mine, then theirs, then base); `name_of` names the records it
+/// refers to (a book by its title, a patron by name), None when this desk does not know them.
+pub fn record_label(
+    kind: RecordType,
+    versions: [Option<&Value>; 3],
+    name_of: &dyn Fn(RecordType, Uuid) -> Option<String>,
+) -> String {
     let v = versions.into_iter().flatten().next();
-    ["title", "barcode", "name"]
-        .iter()
-        .find_map(|k| v.and_then(|v| v[*k].as_str()).map(str::to_owned))
-        .unwrap_or_else(|| record_id.to_string())
+    let text = |k: &str| v.and_then(|v| v[k].as_str()).filter(|s| !s.is_empty());
+    let named = |k: &str, of: RecordType| {
+        let id = v.and_then(|v| v[k].as_str()).and_then(|s| s.parse().ok());
+        id.and_then(|id| name_of(of, id))
+    };
+    let book = |k: &str| match named(k, RecordType::Book) {
+        Some(title) => format!("“{title}”"),
+        None => "a book not on this computer".to_owned(),
+    };
+    let patron = || {
+        named("patron_id", RecordType::Patron)
+            .unwrap_or_else(|| "a patron not on this computer".to_owned())
+    };
+    match kind {
+        RecordType::Book => match text("title") {
+            Some(title) => format!("book “{title}”"),
+            None => "a book without a title".to_owned(),
+        },
+        RecordType::Copy => format!(
+            "copy {} of {}",
+            text("barcode").unwrap_or("without a barcode"),
+            book("book_id")
+        ),
+        RecordType::Patron => format!("patron {}", text("name").unwrap_or("without a name")),
+        RecordType::Hold => format!("hold for {} on {}", patron(), book("book_id")),
+        RecordType::Escalation => format!("escalation for {} on {}", patron(), book("book_id")),
+        RecordType::PurchaseRequest => format!("purchase of {}", book("book_id")),
+    }
 }
 
 /// A run of words and whether it changed.
@@ -177,5 +207,75 @@ impl MergeSession {
             applied: self.applied().to_vec(),
             resolved: self.is_resolved(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BOOK: Uuid = Uuid::from_u128(1);
+    const PATRON: Uuid = Uuid::from_u128(2);
+
+    fn names(kind: RecordType, id: Uuid) -> Option<String> {
+        match (kind, id) {
+            (RecordType::Book, BOOK) => Some("The Long Way".into()),
+            (RecordType::Patron, PATRON) => Some("Ada Lovelace".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_record_is_named_in_words_with_what_it_refers_to_and_never_by_its_id() {
+        let hold = json!({"id": Uuid::from_u128(9), "patron_id": PATRON, "book_id": BOOK});
+        let stranger = json!({"patron_id": Uuid::from_u128(7), "book_id": Uuid::from_u128(8)});
+        let rows: [(RecordType, Value, &str); 7] = [
+            (RecordType::Book, json!({"title": "Dune"}), "book “Dune”"),
+            (
+                RecordType::Copy,
+                json!({"barcode": "3100", "book_id": BOOK}),
+                "copy 3100 of “The Long Way”",
+            ),
+            (
+                RecordType::Patron,
+                json!({"name": "Bram Carrow"}),
+                "patron Bram Carrow",
+            ),
+            (
+                RecordType::Hold,
+                hold.clone(),
+                "hold for Ada Lovelace on “The Long Way”",
+            ),
+            (
+                RecordType::Hold,
+                stranger,
+                "hold for a patron not on this computer on a book not on this computer",
+            ),
+            (
+                RecordType::Escalation,
+                hold,
+                "escalation for Ada Lovelace on “The Long Way”",
+            ),
+            (
+                RecordType::PurchaseRequest,
+                json!({"book_id": BOOK}),
+                "purchase of “The Long Way”",
+            ),
+        ];
+        for (kind, record, expected) in rows {
+            assert_eq!(
+                record_label(kind, [Some(&record), None, None], &names),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn a_label_reads_mine_first_then_theirs_then_base() {
+        let (mine, theirs) = (json!({"title": "Mine"}), json!({"title": "Theirs"}));
+        let label = |v| record_label(RecordType::Book, v, &names);
+        assert_eq!(label([Some(&mine), Some(&theirs), None]), "book “Mine”");
+        assert_eq!(label([None, Some(&theirs), None]), "book “Theirs”");
     }
 }

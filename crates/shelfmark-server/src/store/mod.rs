@@ -180,16 +180,7 @@ pub struct Actor {
     pub name: String,
 }
 
-/// One entry of a record's history.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Revision {
-    pub version: i64,
-    pub etag: String,
-    pub deleted: bool,
-    pub data: Option<serde_json::Value>,
-    pub by: String,
-    pub at: String,
-}
+pub use shelfmark_core::wire::Revision;
 
 /// A filtered, paged read of one collection, in id order.
 #[derive(Debug, Clone, Default)]

@@ -10,4 +10,8 @@ export type ConflictEntry = { outbox_seq: number, kind: RecordType, record_id: s
 /**
  * None: the record was deleted on the server.
  */
-theirs: JsonValue | null, theirs_etag: string | null, reason: ConflictReason, detail: string | null, created_at: string, };
+theirs: JsonValue | null, theirs_etag: string | null, reason: ConflictReason, detail: string | null, created_at: string, 
+/**
+ * The record in words ([`record_label`]).
+ */
+label: string, };

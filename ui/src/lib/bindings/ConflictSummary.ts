@@ -7,6 +7,6 @@ import type { RecordType } from "./RecordType";
  */
 export type ConflictSummary = { seq: number, kind: RecordType, record_id: string, 
 /**
- * The record's title, barcode or name.
+ * The record in words ([`record_label`]).
  */
 label: string, reason: ConflictReason, detail: string | null, created_at: string, };

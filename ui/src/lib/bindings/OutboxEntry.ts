@@ -19,4 +19,17 @@ body: JsonValue | null, state: OutboxState,
 /**
  * The server's problem detail, for a failed edit.
  */
-problem: JsonValue | null, attempts: number, created_at: string, };
+problem: JsonValue | null, attempts: number, created_at: string, 
+/**
+ * Who made the edit (None: made before the cache recorded it).
+ */
+author: string | null, 
+/**
+ * The server's answer to a lost hold (and the escalation opened for a premium patron).
+ */
+outcome: JsonValue | null, 
+/**
+ * The record in words, with the names of what it refers to (`hold for Ada Lovelace on
+ * “Title”`), never an id.
+ */
+label: string, };

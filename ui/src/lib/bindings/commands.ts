@@ -18,6 +18,7 @@ import type { OutboxEntry } from "./OutboxEntry";
 import type { Patron } from "./Patron";
 import type { SaveMode } from "./SaveMode";
 import type { Settled } from "./Settled";
+import type { StaffEdits } from "./StaffEdits";
 import type { SyncEvent } from "./SyncEvent";
 import type { SyncStatus } from "./SyncStatus";
 import type { UserInfo } from "./UserInfo";
@@ -35,6 +36,8 @@ export type Commands = {
   outbox: { args: Record<string, never>; result: Array<OutboxEntry> };
   retry_edit: { args: { seq: number }; result: void };
   discard_edit: { args: { seq: number }; result: void };
+  other_staff_edits: { args: Record<string, never>; result: Array<StaffEdits> };
+  discard_staff_edits: { args: { user: string }; result: void };
   search_patrons: { args: { query: string }; result: Array<Patron> };
   place_hold: { args: { patronId: string; bookId: string }; result: CachedRecord<Hold> };
   cancel_hold: { args: { id: string }; result: void };
