@@ -77,6 +77,27 @@ async function openMerge(backend: ReturnType<typeof fakeBackend>) {
 }
 
 describe("the merge screen", () => {
+  it("says a new copy's barcode is taken on the server, in words and without the existing record's id", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, conflicts: 1 });
+    const copySummary: ConflictSummary = {
+      ...summary,
+      kind: "copy",
+      label: "copy 3100 of “The Quiet Harbour”",
+      reason: "duplicate",
+      detail: 'barcode 3100 is taken (existing record "0190c5a2-1b2c-7d3e-8f40-123456789abc")',
+    };
+    backend.inbox = [copySummary];
+    backend.merges.set(9, () => ({ ...merge([], []), summary: copySummary, mine: { barcode: "3100" } }));
+    render(App, { backend });
+    await fireEvent.click(await screen.findByTestId("nav-conflicts"));
+    await fireEvent.click(await screen.findByText("Copy 3100 of “The Quiet Harbour”"));
+    const screenEl = await screen.findByTestId("merge-screen");
+    expect(within(screenEl).getByTestId("merge-headline").textContent).toBe("its barcode is already taken on the server");
+    expect(screenEl.textContent).not.toContain("changed here and on the server");
+    expect(within(screenEl).getByTestId("merge-duplicate").textContent).toBe("Another record already has this barcode. barcode 3100 is taken");
+    expect(within(screenEl).getByText("Open the existing record")).toBeTruthy();
+  });
+
   it("counts, settles, undoes and redoes conflicts, and saves only when none is left", async () => {
     const backend = fakeBackend([], { ...onlineStatus, conflicts: 1 });
     backend.inbox = [summary];

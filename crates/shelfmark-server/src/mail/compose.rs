@@ -142,11 +142,14 @@ pub fn manager_mail(
 }
 
 /// Tells a patron that their hold was cancelled so another patron could have the copy.
+/// `branch` is where the hold was to be collected (its copy's branch), which may not be the
+/// patron's home branch.
 pub fn reassigned_mail(
     settings: &MailSettings,
     patron: &Patron,
     book: &Book,
     hold: &Hold,
+    branch: &str,
 ) -> Result<OutboxMail, MailError> {
     let address: Address =
         patron
@@ -170,7 +173,6 @@ pub fn reassigned_mail(
         name = patron.name,
         title = book.title,
         isbn = book.isbn,
-        branch = patron.branch,
         hold = hold.id,
     );
     finish(settings, Mailbox::new(None, address), &subject, body)
@@ -195,6 +197,48 @@ pub struct OutboxMail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mail_to_a_patron_whose_copy_was_reassigned_names_the_holds_branch() {
+        let patron = Patron {
+            id: Uuid::nil(),
+            name: "Bram Carrow".into(),
+            email: "bram@example.org".into(),
+            premium: false,
+            branch: "Central".into(),
+        };
+        let book = Book {
+            id: Uuid::nil(),
+            isbn: "9780306406157".into(),
+            title: "An Atlas of Salt".into(),
+            authors: vec![],
+            publisher: String::new(),
+            year: None,
+            subjects: vec![],
+            summary: String::new(),
+            notes: String::new(),
+        };
+        let hold = Hold {
+            id: Uuid::now_v7(),
+            patron_id: patron.id,
+            book_id: book.id,
+            copy_id: Some(Uuid::now_v7()),
+            status: shelfmark_core::HoldStatus::Cancelled,
+            cancel_reason: Some("reassigned".into()),
+        };
+        let settings = MailSettings::new(
+            "Shelfmark <noreply@library.example>",
+            "boss@library.example",
+        )
+        .expect("addresses");
+        let mail = reassigned_mail(&settings, &patron, &book, &hold, "Riverside").expect("builds");
+        let text = mail.raw.replace("=\r\n", "").replace("=3D", "=");
+        assert!(text.contains("ask at the Riverside desk"), "{text}");
+        assert!(
+            !text.contains("Central"),
+            "not the patron's home branch: {text}"
+        );
+    }
 
     #[test]
     fn the_managers_mail_names_patron_book_branch_and_links_the_escalation() {

@@ -583,7 +583,17 @@ async fn reassign<T: Conn>(
             .as_ref()
             .map(parse)
             .transpose()?;
-        match book.map(|b| mail::reassigned_mail(settings, &holder, &b, &cancelled)) {
+        // Where the patron was to collect the copy, which is where they will ask about it.
+        let copy: Option<Copy> = match hold.copy_id {
+            Some(id) => live(tx, RecordType::Copy, id)
+                .await?
+                .as_ref()
+                .map(parse)
+                .transpose()?,
+            None => None,
+        };
+        let branch = copy.map_or_else(|| holder.branch.clone(), |c| c.branch);
+        match book.map(|b| mail::reassigned_mail(settings, &holder, &b, &cancelled, &branch)) {
             Some(Ok(message)) => write::queue_mail(tx, &message).await?,
             Some(Err(e)) => {
                 tracing::warn!(patron = %holder.id, error = %e, "cannot mail the patron who lost the copy")
