@@ -919,10 +919,224 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
         place(premium.clone()).await?;
         let escalated = outcome_of(premium.clone()).await?;
         assert!(
-            escalated.contains("escalated to the manager (escalation "),
+            escalated.contains("the manager has been told"),
             "premium: {escalated}"
         );
         app.screenshot("hold-escalated").await?;
+
+        // The outbox names both lost holds by patron and book, apart from the edits waiting,
+        // and shows no id anywhere.
+        app.client
+            .find(Locator::Css("[data-testid=nav-outbox]"))
+            .await?
+            .click()
+            .await?;
+        let lost = eventually(Duration::from_secs(10), "the lost holds", || async {
+            let rows = texts_of(&app, "[data-testid=lost-hold]").await?;
+            Ok((rows.len() == 2).then_some(rows))
+        })
+        .await?;
+        for patron in [&regular, &premium] {
+            let want = format!("Hold for {patron} on “{taken}”");
+            assert!(lost.iter().any(|r| r.contains(&want)), "{want} in {lost:?}");
+        }
+        let page = text_of(&app, "main").await?.unwrap_or_default();
+        assert!(!looks_like_an_id(&page), "an id on the outbox: {page}");
+        app.screenshot("outbox-names-not-ids").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+/// Whether `text` holds a UUID (8-4-4-4-12 hex digits), which a person should never read.
+fn looks_like_an_id(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .any(|word| {
+            let parts: Vec<usize> = word.split('-').map(str::len).collect();
+            parts == [8, 4, 4, 4, 12]
+        })
+}
+
+/// Clicks the element `css` once it is there.
+async fn click(app: &Desktop, css: &str) -> anyhow::Result<()> {
+    app.client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> anyhow::Result<()> {
+    let mut server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("shared-desk", &server, &xvfb, "librarian").await?;
+    let result = async {
+        let title = open_first_book(&app).await?;
+        // The librarian edits a book while the server is down: it waits in the outbox.
+        server.stop();
+        click(&app, "[data-testid=edit-book]").await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=book-form]"))
+            .await?;
+        let input = form.find(Locator::Css("input[name=title]")).await?;
+        input.clear().await?;
+        let edited = format!("{title} (the librarian's edit)");
+        input.send_keys(&edited).await?;
+        click(&app, "[data-testid=book-form-save]").await?;
+        wait_text(
+            &app,
+            "[data-testid=status-pending]",
+            "the pending edit",
+            |t| t == "1 pending",
+        )
+        .await?;
+
+        // Signing out is a sign-out: the sign-in screen, and nothing else to do.
+        click(&app, "[data-testid=sign-out]").await?;
+        click(&app, "[data-testid=confirm-yes]").await?;
+        let form = app
+            .client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("[data-testid=sign-in-form]"))
+            .await?;
+        for css in ["[data-testid=new-book]", "[data-testid=nav-outbox]"] {
+            assert!(
+                app.client.find(Locator::Css(css)).await.is_err(),
+                "{css} is offered while signed out"
+            );
+        }
+
+        // The manager signs in at the same desk.
+        server.restart()?;
+        let field = form
+            .find(Locator::Css("[data-testid=sign-in-server]"))
+            .await?;
+        field.clear().await?;
+        field.send_keys(&server.url).await?;
+        form.find(Locator::Css("[data-testid=sign-in-user]"))
+            .await?
+            .send_keys("manager")
+            .await?;
+        form.find(Locator::Css("[data-testid=sign-in-password]"))
+            .await?
+            .send_keys(shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        click(&app, "[data-testid=sign-in-submit]").await?;
+        wait_text(&app, "[data-testid=signed-in-user]", "the manager", |t| {
+            t == "Signed in as manager"
+        })
+        .await?;
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the manager's sync",
+            |t| t == "Online",
+        )
+        .await?;
+        wait_text(
+            &app,
+            "[data-testid=status-pending]",
+            "the manager's count",
+            |t| t == "0 pending",
+        )
+        .await?;
+        click(&app, "[data-testid=nav-outbox]").await?;
+        app.client
+            .wait()
+            .for_element(Locator::Css("[data-testid=outbox-empty]"))
+            .await?;
+        let others = wait_text(
+            &app,
+            "[data-testid=other-staff]",
+            "the librarian's edits",
+            |t| !t.is_empty(),
+        )
+        .await?;
+        assert!(others.contains("librarian: 1 edit waiting"), "{others}");
+        app.screenshot("shared-desk-second-user").await?;
+
+        // The server never saw the librarian's edit under the manager's name.
+        let (_c, cache) = other_desk(&server).await?;
+        let found = locked(&cache)?.list_books(&edited, 10)?;
+        assert!(
+            !found.iter().any(|b| b.title == edited),
+            "pushed with the manager's session: {found:?}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_new_copy_with_a_barcode_another_copy_has_is_refused_in_its_form() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("copy-barcode", &server, &xvfb, "librarian").await?;
+    let result = async {
+        open_first_book(&app).await?;
+        let taken = eventually(Duration::from_secs(10), "a copy's barcode", || async {
+            Ok(app
+                .client
+                .execute(
+                    "const c = document.querySelector('[data-testid=copy-row] td');                     return c ? c.firstChild.textContent.trim() : null",
+                    vec![],
+                )
+                .await?
+                .as_str()
+                .map(str::to_owned))
+        })
+        .await?;
+        click(&app, "[data-testid=add-copy]").await?;
+        let form = app
+            .client
+            .wait()
+            .for_element(Locator::Css("[data-testid=copy-form]"))
+            .await?;
+        form.find(Locator::Css("input[name=barcode]"))
+            .await?
+            .send_keys(&taken)
+            .await?;
+        let branches = eventually(Duration::from_secs(10), "the branch list", || async {
+            let n = app
+                .client
+                .execute(
+                    "const b = document.querySelector('[data-testid=copy-branch]');\
+                     return b && b.tagName === 'SELECT' ? b.options.length : null",
+                    vec![],
+                )
+                .await?;
+            Ok(n.as_u64())
+        })
+        .await;
+        if branches.is_err() {
+            app.screenshot("copy-form-without-branches").await?;
+        }
+        assert!(branches? >= 2, "the branch is picked from the library's");
+        click(&app, "[data-testid=copy-form-save]").await?;
+        let error = wait_text(&app, "[data-testid=error-barcode]", "the refusal", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        assert!(
+            error.starts_with(&format!("copy {taken} of “")) && error.ends_with("already has this barcode"),
+            "{error}"
+        );
+        app.screenshot("copy-duplicate-barcode-refused").await?;
+        let pending = text_of(&app, "[data-testid=status-pending]").await?;
+        assert_eq!(pending.as_deref(), Some("0 pending"), "nothing queued");
         anyhow::Ok(())
     }
     .await;
