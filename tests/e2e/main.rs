@@ -141,8 +141,16 @@ async fn catalogue_shows_the_demo_books_synced_from_the_server() -> anyhow::Resu
             )
             .await?;
         let cells: Vec<String> = serde_json::from_value(cells)?;
-        assert_eq!(cells.len(), 4, "title, authors, year, copies: {cells:?}");
-        assert!(cells[3].contains("available"), "{cells:?}");
+        assert_eq!(
+            cells.len(),
+            5,
+            "title, authors, year, ISBN, copies: {cells:?}"
+        );
+        assert!(
+            cells[3].len() == 13 && cells[3].starts_with("978"),
+            "the ISBN tells books of the same title apart: {cells:?}"
+        );
+        assert!(cells[4].contains("available"), "{cells:?}");
         let count = app
             .client
             .find(Locator::Css("[data-testid=catalogue-count]"))

@@ -247,6 +247,17 @@ impl Store {
         let Some(branch) = record.branch_mut() else {
             return Ok(());
         };
+        // The usual case, a branch spelt as known, is one look in the branch index; only a
+        // new spelling reads the list of branches.
+        let exact: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM records
+                            WHERE kind = 'copy' AND branch = ?1 AND branch IS NOT NULL)",
+            [branch.as_str()],
+            |r| r.get(0),
+        )?;
+        if exact {
+            return Ok(());
+        }
         let typed = branch.trim().to_lowercase();
         if let Some(known) = self
             .branches()?
