@@ -148,6 +148,38 @@ pub(crate) async fn save_copy(
     save_form(&desk, copy, mode).await
 }
 
+/// Registers or edits a patron; a librarian's change of `premium` is refused here at once, as
+/// the server would.
+#[tauri::command]
+pub(crate) async fn save_patron(
+    desk: State<'_, Desk>,
+    patron: Patron,
+    mode: SaveMode,
+) -> Result<CachedRecord<Patron>> {
+    let role = desk
+        .status()
+        .role
+        .unwrap_or(shelfmark_core::wire::Role::Librarian);
+    edit(&desk, move |s| {
+        let was = match mode {
+            SaveMode::Create => false,
+            SaveMode::Edit => s
+                .get::<Patron>(patron.id)?
+                .is_some_and(|p| p.record.premium),
+        };
+        if !role.may_change_premium(was, patron.premium) {
+            let mut errors = shelfmark_core::ValidationErrors::default();
+            errors.push(
+                "premium",
+                "only a manager can make a patron premium or take it away",
+            );
+            return Err(StoreError::Invalid(errors));
+        }
+        s.save_form(patron, mode)
+    })
+    .await
+}
+
 async fn save_form<R: FormRecord + Send + 'static>(
     desk: &Desk,
     record: R,

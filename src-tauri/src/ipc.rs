@@ -94,6 +94,7 @@ ipc! {
         commands::book_detail [desk: State<'_, Desk>] (id: Uuid) -> Option<BookDetail>;
         commands::save_book [desk: State<'_, Desk>] (book: Book, mode: SaveMode) -> CachedRecord<Book>;
         commands::save_copy [desk: State<'_, Desk>] (copy: Copy, mode: SaveMode) -> CachedRecord<Copy>;
+        commands::save_patron [desk: State<'_, Desk>] (patron: Patron, mode: SaveMode) -> CachedRecord<Patron>;
         commands::delete_book [desk: State<'_, Desk>] (id: Uuid) -> ();
         commands::delete_copy [desk: State<'_, Desk>] (id: Uuid) -> ();
         commands::find_by_barcode [desk: State<'_, Desk>] (barcode: String) -> Option<BarcodeMatch>;
@@ -107,6 +108,7 @@ ipc! {
         commands::cancel_hold [desk: State<'_, Desk>] (id: Uuid) -> ();
         merge::conflict_inbox [desk: State<'_, Desk>] () -> Vec<ConflictSummary>;
         merge::merge_view [desk: State<'_, Desk>] (seq: i64, choices: Vec<Settled>) -> MergeView;
+        merge::merge_choices [desk: State<'_, Desk>] (seq: i64) -> Vec<Settled>;
         merge::save_merge [desk: State<'_, Desk>] (seq: i64, choices: Vec<Settled>) -> ();
         merge::keep_mine [desk: State<'_, Desk>] (seq: i64, record: Option<Value>) -> ();
         commands::sync_status [desk: State<'_, Desk>] () -> SyncStatus;

@@ -49,15 +49,28 @@ pub(crate) async fn conflict_inbox(desk: State<'_, Desk>) -> Result<Vec<Conflict
     Ok(inbox.iter().map(ConflictEntry::summary).collect())
 }
 
-/// The merge of one conflict with the librarian's choices so far.
+/// The merge of one conflict with the librarian's choices so far, which the cache keeps (a
+/// restart of the app, or the conflict coming back after the server moved again, starts from
+/// them: [`merge_choices`]).
 #[tauri::command]
 pub(crate) async fn merge_view(
     desk: State<'_, Desk>,
     seq: i64,
     choices: Vec<Settled>,
 ) -> Result<MergeView> {
-    let c = read(&desk, move |s| entry(s, seq)).await?;
+    let kept = choices.clone();
+    let c = read(&desk, move |s| {
+        s.remember_choices(seq, &kept)?;
+        entry(s, seq)
+    })
+    .await?;
     Ok(session(&c, &choices)?.view(c.summary()))
+}
+
+/// The choices last made on this conflict's merge (none yet: empty).
+#[tauri::command]
+pub(crate) async fn merge_choices(desk: State<'_, Desk>, seq: i64) -> Result<Vec<Settled>> {
+    read(&desk, move |s| s.remembered_choices(seq)).await
 }
 
 /// Saves a merge with no conflict left: the result goes back to the outbox, based on theirs,

@@ -110,14 +110,22 @@ struct LostHold {
     escalation: Uuid,
 }
 
-/// At another desk (the real engine, as the librarian), a new premium patron called `name`
+/// At another desk (the real engine, as the manager: only a manager registers a premium
+/// patron), a new premium patron called `name`
 /// places a hold on a book whose every copy regular patrons hold (the book of the demo's first
 /// open escalation): the server opens an escalation and mails the manager.
 async fn a_premium_patron_loses_a_hold(
     server: &DemoServer,
     name: &str,
 ) -> anyhow::Result<LostHold> {
-    let (desk, cache) = other_desk(server).await?;
+    let mut desk = shelfmark_client::Client::new(&server.url)?;
+    desk.sign_in("manager", shelfmark_tests::DEMO_PASSWORD)
+        .await?;
+    let cache = std::sync::Arc::new(std::sync::Mutex::new(
+        shelfmark_store::Store::open_in_memory()?,
+    ));
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    desk.sync(&cache, &tx).await?;
     let (patron, book, hold) = {
         let mut s = locked(&cache)?;
         let taken = s
@@ -136,6 +144,8 @@ async fn a_premium_patron_loses_a_hold(
             email: format!("premium.{}@example.org", id.simple()),
             premium: true,
             branch: "Riverside".into(),
+            card: format!("P{}", id.simple()),
+            notes: String::new(),
         };
         let hold = Hold {
             id: Uuid::now_v7(),

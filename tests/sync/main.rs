@@ -518,3 +518,50 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_patron_registered_offline_reaches_the_server_and_a_librarians_premium_change_is_kept_as_failed()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (librarian, cache) = desk(&server).await?;
+    let id = Uuid::now_v7();
+    let patron = Patron {
+        id,
+        name: "Ada Lovelace".into(),
+        email: "ada@example.org".into(),
+        premium: false,
+        branch: "Central".into(),
+        card: "29990001".into(),
+        notes: "Prefers large print".into(),
+    };
+    cache.lock().expect("cache").save(&patron)?;
+    assert_eq!(sync(&librarian, &cache).await?.push.pushed, 1);
+    let mut manager = Client::new(&server.url)?;
+    manager.sign_in("manager", DEMO_PASSWORD).await?;
+    let history = manager.revisions(RecordType::Patron, id).await?;
+    let stored = history
+        .last()
+        .and_then(|r| r.data.clone())
+        .context("stored")?;
+    assert_eq!(stored["card"].as_str(), Some("29990001"));
+    assert_eq!(history.last().map(|r| r.by.as_str()), Some("librarian"));
+
+    // A librarian's edit that makes the patron premium is the server's to refuse: it stays,
+    // failed with the server's reason, and nothing else is lost.
+    let mut premium = patron.clone();
+    premium.premium = true;
+    cache.lock().expect("cache").save(&premium)?;
+    let report = sync(&librarian, &cache).await?;
+    assert_eq!((report.push.pushed, report.push.failed), (0, 1));
+    let failed = cache.lock().expect("cache").outbox()?;
+    assert_eq!(failed.len(), 1);
+    let problem = failed[0].problem.as_ref().context("the server's problem")?;
+    assert_eq!(problem["status"], 403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("only a manager")),
+        "{problem}"
+    );
+    Ok(())
+}

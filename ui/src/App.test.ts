@@ -474,8 +474,8 @@ describe("holds", () => {
     const b = book("Wanted", ["A"]);
     const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1")]);
     backend.patrons = [
-      { id: "p1", name: "Pat Premium", email: "pat@x.org", premium: true, branch: "North" },
-      { id: "p2", name: "Reg Ular", email: "reg@x.org", premium: false, branch: "North" },
+      { id: "p1", name: "Pat Premium", email: "pat@x.org", premium: true, branch: "North", card: "", notes: "" },
+      { id: "p2", name: "Reg Ular", email: "reg@x.org", premium: false, branch: "North", card: "", notes: "" },
     ];
     render(App, { backend });
     await fireEvent.click(await screen.findByText("Wanted"));
@@ -515,7 +515,7 @@ describe("holds", () => {
     const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1", "held", "North"), copyOf(b, "C2", "on_loan", "South")]);
     const hold = (id: string, premium: boolean, lost: JsonValue) => ({
       hold: { record: { id, patron_id: id, book_id: b.id, copy_id: null, status: "active" as const, cancel_reason: null }, etag: null, pending: true, in_conflict: false },
-      patron: { id, name: premium ? "Vera Premium" : "Rob Regular", email: "x@y.org", premium, branch: "North" },
+      patron: { id, name: premium ? "Vera Premium" : "Rob Regular", email: "x@y.org", premium, branch: "North", card: "", notes: "" },
       copy: null,
       lost,
     });
@@ -539,7 +539,7 @@ describe("cancelling a hold", () => {
     const backend = fakeBackend([b], onlineStatus, copies.filter((c) => c !== null));
     backend.holds = copies.map((copy, i) => ({
       hold: { record: { id: `h${i}`, patron_id: `p${i}`, book_id: b.id, copy_id: copy?.id ?? null, status: "active" as const, cancel_reason: null }, etag: '"1"', pending: false, in_conflict: false },
-      patron: { id: `p${i}`, name: `Patron ${i}`, email: "x@y.org", premium: false, branch: "North" },
+      patron: { id: `p${i}`, name: `Patron ${i}`, email: "x@y.org", premium: false, branch: "North", card: "", notes: "" },
       copy,
       lost: null,
     }));

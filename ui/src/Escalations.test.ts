@@ -18,7 +18,7 @@ HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
 const manager: SyncStatus = { ...onlineStatus, user: "manager", role: "manager" };
 
 function patron(id: string, name: string, premium: boolean, branch = "Central"): Patron {
-  return { id, name, email: `${id}@example.org`, premium, branch };
+  return { id, name, email: `${id}@example.org`, premium, branch, card: "", notes: "" };
 }
 
 function held(holder: Patron, n: number, branch: string): ActiveHold {

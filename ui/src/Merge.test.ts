@@ -2,12 +2,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
 import { fakeBackend, onlineStatus } from "./lib/fake-backend";
-import { rememberedChoices } from "./lib/merge-memory";
 import type { ConflictSummary, ConflictView, MergeView, Settled } from "./lib/backend";
 
 afterEach(() => {
   cleanup();
-  rememberedChoices.clear();
 });
 globalThis.ResizeObserver ??= class {
   observe() {}
@@ -77,6 +75,16 @@ async function openMerge(backend: ReturnType<typeof fakeBackend>) {
 }
 
 describe("the merge screen", () => {
+  it("starts from the choices the cache kept, as after a restart of the app", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, conflicts: 1 });
+    backend.inbox = [summary];
+    backend.merges.set(9, (c) => merge(c));
+    backend.keptChoices.set(9, [{ key: titleConflict.key, choice: { kind: "mine" } }]);
+    const screenEl = await openMerge(backend);
+    await waitFor(() => expect(within(screenEl).getByTestId("merge-counter").textContent).toBe("1 of 2 conflicts left"));
+    expect(within(screenEl).getAllByTestId("merge-field")[0].textContent).toContain("from mine");
+  });
+
   it("says a new copy's barcode is taken on the server, in words and without the existing record's id", async () => {
     const backend = fakeBackend([], { ...onlineStatus, conflicts: 1 });
     const copySummary: ConflictSummary = {

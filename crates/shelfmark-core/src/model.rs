@@ -183,11 +183,22 @@ pub struct Patron {
     #[serde(default)]
     pub premium: bool,
     pub branch: String,
+    /// The library card's barcode, as a scanner types it: unique among patrons (empty for a
+    /// patron registered before cards were recorded).
+    #[serde(default)]
+    pub card: String,
+    /// Staff notes.
+    #[serde(default)]
+    pub notes: String,
 }
 
 impl Patron {
     pub fn validate(&mut self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
+        self.card = self.card.trim().to_owned();
+        if self.card.chars().any(char::is_whitespace) {
+            errors.push("card", "a card number has no spaces");
+        }
         if self.name.trim().is_empty() {
             errors.push("name", "a patron needs a name");
         }

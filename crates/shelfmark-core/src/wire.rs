@@ -23,6 +23,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether this role may take a patron's premium status from `was` to `now`: only a
+    /// manager sets or changes it (a premium patron's lost hold reaches the manager, a promise
+    /// only a manager gives). The server refuses it with `403`; the desk says so at once.
+    pub fn may_change_premium(self, was: bool, now: bool) -> bool {
+        was == now || self == Role::Manager
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Librarian => "librarian",
@@ -202,6 +209,24 @@ impl EscalationDetail {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_manager_sets_or_takes_away_premium_and_anyone_may_leave_it_as_it_is() {
+        for (role, was, now, allowed) in [
+            (Role::Librarian, false, false, true),
+            (Role::Librarian, true, true, true),
+            (Role::Librarian, false, true, false),
+            (Role::Librarian, true, false, false),
+            (Role::Manager, false, true, true),
+            (Role::Manager, true, false, true),
+        ] {
+            assert_eq!(
+                role.may_change_premium(was, now),
+                allowed,
+                "{role:?} {was} -> {now}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -443,6 +443,8 @@ fn copies_and_patrons_merge_field_by_field() {
         email: "ann@example.org".into(),
         premium: false,
         branch: "North".into(),
+        card: "20000001".into(),
+        notes: String::new(),
     };
     let mine = Patron {
         premium: true,

@@ -471,6 +471,8 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
             name: format!("{first} {last}"),
             premium: i % 9 == 0,
             branch: pick(&mut rng, &BRANCHES).to_owned(),
+            card: format!("2{:07}", i + 1),
+            notes: String::new(),
         };
         patrons.push((patron.id, patron.premium));
         writes.push(Write::of::<Patrons>(patron.id, &patron)?);

@@ -48,6 +48,17 @@ pub trait Kind: Send + Sync + 'static {
     fn unique_name() -> &'static str {
         "value"
     }
+    /// Whether [`Kind::may_write`] must see the stored record before a write.
+    const GUARDS_CHANGES: bool = false;
+    /// A rule on who may make a change, beyond [`Kind::WRITE_ROLE`] (`current`: the stored
+    /// record, None for a create). The error says why, for a `403`.
+    fn may_write(
+        _role: Role,
+        _current: Option<&Self::Record>,
+        _new: &Self::Record,
+    ) -> Result<(), &'static str> {
+        Ok(())
+    }
 }
 
 pub struct Books;
@@ -216,8 +227,27 @@ impl Kind for Patrons {
 
     fn index(p: &Patron) -> Index {
         Index {
-            search: format!("{} {} {}", p.name, p.email, p.branch),
+            // One patron per card; a patron without a card (registered before cards were
+            // recorded) has none to clash.
+            unique_key: Some(p.card.clone()).filter(|c| !c.is_empty()),
+            search: format!("{} {} {} {}", p.name, p.email, p.branch, p.card),
             ..Index::default()
+        }
+    }
+
+    fn unique_name() -> &'static str {
+        "card"
+    }
+
+    const GUARDS_CHANGES: bool = true;
+
+    /// Only a manager makes a patron premium or takes it away (a premium patron's lost hold
+    /// reaches the manager: that is a manager's promise to give).
+    fn may_write(role: Role, current: Option<&Patron>, new: &Patron) -> Result<(), &'static str> {
+        if role.may_change_premium(current.is_some_and(|p| p.premium), new.premium) {
+            Ok(())
+        } else {
+            Err("only a manager may set or change a patron's premium status")
         }
     }
 }

@@ -203,6 +203,7 @@ on_both_backends!(
     a_flagged_purchase_gives_the_next_new_copy_to_the_waiting_patron,
     resolve_closes_an_escalation_with_a_note_once,
     without_smtp_mails_are_spooled_as_eml_files,
+    patrons_have_a_unique_card_found_by_scanning_and_only_a_manager_grants_premium,
 );
 
 async fn logging_in_gives_a_token_and_anything_else_needs_one(s: Server) {
@@ -302,7 +303,7 @@ async fn create_answers_201_with_etag_and_location_then_412_for_an_existing_id(s
     let pid = Uuid::now_v7();
     s.create(
         &format!("/v1/patrons/{pid}"),
-        &json!({"name": "Rosa Duval", "email": "rosa@example.org", "premium": true, "branch": "Central"}),
+        &json!({"name": "Rosa Duval", "email": "rosa@example.org", "premium": false, "branch": "Central"}),
     )
     .await;
 }
@@ -1396,6 +1397,7 @@ async fn expired_tokens_answer_401() {
 // ---------------------------------------------------------------------------------------------
 // Holds, escalations, purchase requests and the mail outbox (issue 5).
 
+/// A new patron; a premium one is registered by the manager (only a manager may).
 async fn new_patron(s: &Server, name: &str, premium: bool) -> Uuid {
     let id = Uuid::now_v7();
     let email = format!(
@@ -1403,12 +1405,92 @@ async fn new_patron(s: &Server, name: &str, premium: bool) -> Uuid {
         name.to_lowercase().replace(' ', "."),
         id.simple()
     );
-    s.create(
-        &format!("/v1/patrons/{id}"),
-        &json!({"id": id, "name": name, "email": email, "premium": premium, "branch": "Riverside"}),
-    )
-    .await;
+    let path = format!("/v1/patrons/{id}");
+    let request = if premium {
+        s.as_manager(Method::PUT, &path).await
+    } else {
+        s.req(Method::PUT, &path)
+    };
+    let r = request
+        .header(IF_NONE_MATCH, "*")
+        .json(&json!({"id": id, "name": name, "email": email, "premium": premium, "branch": "Riverside"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED, "creating {path}");
     id
+}
+
+async fn patrons_have_a_unique_card_found_by_scanning_and_only_a_manager_grants_premium(s: Server) {
+    let patron = |id: Uuid, card: &str, premium: bool| {
+        json!({"id": id, "name": "Ada Lovelace", "email": format!("ada.{}@example.org", id.simple()),
+               "branch": "Central", "card": card, "notes": "Prefers large print", "premium": premium})
+    };
+    let ada = Uuid::now_v7();
+    let tag = s
+        .create(
+            &format!("/v1/patrons/{ada}"),
+            &patron(ada, " 29000001 ", false),
+        )
+        .await;
+    // The card is found by scanning it, and by a search.
+    let found = items(&s, "/v1/patrons?card=29000001").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], json!(ada));
+    assert_eq!(found[0]["card"], "29000001", "stored trimmed");
+    assert_eq!(found[0]["notes"], "Prefers large print");
+    assert_eq!(items(&s, "/v1/patrons?q=29000001").await.len(), 1);
+    assert!(items(&s, "/v1/patrons?card=29000002").await.is_empty());
+    // A second patron with the same card is a duplicate.
+    let other = Uuid::now_v7();
+    let r = s
+        .req(Method::PUT, &format!("/v1/patrons/{other}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&patron(other, "29000001", false))
+        .send()
+        .await
+        .expect("send");
+    let p = problem(r, StatusCode::CONFLICT, "duplicate").await;
+    assert_eq!(p["existing_id"], json!(ada));
+    // A librarian may not make a patron premium, nor register one premium; a manager may.
+    let path = format!("/v1/patrons/{ada}");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &tag)
+        .json(&patron(ada, "29000001", true))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .req(Method::PUT, &format!("/v1/patrons/{other}"))
+        .header(IF_NONE_MATCH, "*")
+        .json(&patron(other, "29000002", true))
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .as_manager(Method::PUT, &path)
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&patron(ada, "29000001", true))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let tag = etag(&r);
+    // A librarian's edit of a premium patron that keeps premium as it is goes through.
+    let mut edited = patron(ada, "29000001", true);
+    edited["notes"] = json!("Moved to Riverside");
+    let r = s
+        .req(Method::PUT, &path)
+        .header(IF_MATCH, &tag)
+        .json(&edited)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 /// A book with `copies` available copies.

@@ -273,15 +273,25 @@ impl Client {
         (id, stored)
     }
 
+    /// A new patron; a premium one is registered by the manager (only a manager may).
     async fn new_patron(&self, name: &str, premium: bool) -> (Uuid, String) {
         let id = Uuid::now_v7();
         let email = format!("p{}@example.org", id.simple());
-        self.create(
-            &format!("/v1/patrons/{id}"),
+        let path = format!("/v1/patrons/{id}");
+        let r = if premium {
+            self.mgr(Method::PUT, &path)
+        } else {
+            self.req(Method::PUT, &path)
+        }
+        .header(IF_NONE_MATCH, "*")
+        .json(
             &json!({"id": id, "name": name, "email": email, "premium": premium,
-                    "branch": "Riverside"}),
+                          "branch": "Riverside"}),
         )
-        .await;
+        .send()
+        .await
+        .expect("send");
+        assert_eq!(r.status(), StatusCode::CREATED, "creating {path}");
         (id, email)
     }
 

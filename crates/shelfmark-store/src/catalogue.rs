@@ -272,7 +272,8 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Patrons whose name or email contains `query` (all when empty), premium first, by name.
+    /// Patrons whose name or email contains `query`, or whose card it is (all when empty),
+    /// premium first, by name.
     pub fn search_patrons(&self, query: &str, limit: u32) -> Result<Vec<Patron>, StoreError> {
         let like = format!(
             "%{}%",
@@ -285,11 +286,14 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT data FROM records WHERE kind = 'patron' AND NOT deleted
                AND (json_extract(data, '$.name') LIKE ?1 ESCAPE '\\'
-                    OR json_extract(data, '$.email') LIKE ?1 ESCAPE '\\')
+                    OR json_extract(data, '$.email') LIKE ?1 ESCAPE '\\'
+                    OR card = ?3)
              ORDER BY json_extract(data, '$.premium') DESC, json_extract(data, '$.name') COLLATE NOCASE
              LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![like, limit], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![like, limit, query.trim()], |r| {
+            r.get::<_, String>(0)
+        })?;
         rows.map(|data| Ok(serde_json::from_str(&data?)?)).collect()
     }
 

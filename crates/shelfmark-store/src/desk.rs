@@ -69,6 +69,12 @@ impl FormRecord for Copy {
     }
 }
 
+impl FormRecord for Patron {
+    fn set_id(&mut self, id: Uuid) {
+        self.id = id;
+    }
+}
+
 impl Store {
     /// One window of the catalogue list (at least one row, at most [`MAX_WINDOW`]).
     pub fn catalogue_window(&self, query: BookQuery) -> Result<BookPage, StoreError> {
@@ -216,6 +222,8 @@ mod tests {
             email: format!("p{n}@example.org"),
             premium: false,
             branch: "Central".into(),
+            card: format!("C{n}"),
+            notes: String::new(),
         };
         store.save(&p).expect("saves the patron");
         p

@@ -94,6 +94,9 @@ impl Editable for Patron {
     fn validate(&mut self) -> Result<(), ValidationErrors> {
         Patron::validate(self)
     }
+    fn unique(&self) -> Option<(&'static str, &str)> {
+        Some(("card", self.card.as_str())).filter(|(_, card)| !card.is_empty())
+    }
     fn branch_mut(&mut self) -> Option<&mut String> {
         Some(&mut self.branch)
     }

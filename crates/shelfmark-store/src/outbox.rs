@@ -688,6 +688,33 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the librarian's choices on the merge of one of their conflicts.
+    pub fn remember_choices(&mut self, seq: i64, choices: &[Settled]) -> Result<(), StoreError> {
+        self.edit(seq)?;
+        self.conn.execute(
+            "INSERT INTO merge_choices (outbox_seq, choices) VALUES (?1, ?2)
+             ON CONFLICT (outbox_seq) DO UPDATE SET choices = excluded.choices",
+            params![seq, serde_json::to_string(choices)?],
+        )?;
+        Ok(())
+    }
+
+    /// The choices last made on the merge of an edit (none yet: empty).
+    pub fn remembered_choices(&self, seq: i64) -> Result<Vec<Settled>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT choices FROM merge_choices WHERE outbox_seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match text {
+            Some(t) => serde_json::from_str(&t)?,
+            None => Vec::new(),
+        })
+    }
+
     /// Puts a failed edit back in line.
     pub fn retry(&mut self, seq: i64) -> Result<(), StoreError> {
         let n = self.conn.execute(

@@ -142,7 +142,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     WHERE kind = 'book' AND NOT deleted AND (SELECT live FROM fts_state);",
     // 3: a desk shared by several staff. Each edit remembers who made it: it is theirs to see,
     // settle and push (NULL: made before the cache recorded it, anyone's).
-    "ALTER TABLE outbox ADD COLUMN author TEXT;",
+    // Patrons have a library card (unique, looked up by scanning it).
+    "ALTER TABLE outbox ADD COLUMN author TEXT;
+    ALTER TABLE records ADD COLUMN card TEXT
+        GENERATED ALWAYS AS (json_extract(data, '$.card')) VIRTUAL;
+    CREATE INDEX records_card ON records (kind, card) WHERE card IS NOT NULL;
+    -- The librarian's choices on a merge screen, kept as they are made (a restart of the app
+    -- loses none) and after the merge is saved (the server may move again, and the conflict
+    -- come back): gone with the edit.
+    CREATE TABLE merge_choices (
+        outbox_seq INTEGER PRIMARY KEY REFERENCES outbox (seq) ON DELETE CASCADE,
+        choices TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

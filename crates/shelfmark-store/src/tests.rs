@@ -1033,3 +1033,69 @@ fn a_branch_typed_in_another_case_is_the_branch_the_cache_knows() {
         vec!["Central".to_owned()]
     );
 }
+
+#[test]
+fn a_patron_is_found_by_a_scanned_card_and_a_card_another_patron_has_is_refused() {
+    let mut store = Store::open_in_memory().expect("opens");
+    let patron = |n: u128, card: &str| shelfmark_core::Patron {
+        id: Uuid::from_u128(n),
+        name: format!("Reader {n}"),
+        email: format!("r{n}@example.org"),
+        premium: false,
+        branch: "Central".into(),
+        card: card.into(),
+        notes: String::new(),
+    };
+    store.save(&patron(1, "29000001")).expect("saves");
+    store.save(&patron(2, "")).expect("a patron without a card");
+    store
+        .save(&patron(3, ""))
+        .expect("two without a card do not clash");
+    let found = store.search_patrons("29000001", 10).expect("searches");
+    assert_eq!(
+        found.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [Uuid::from_u128(1)]
+    );
+    match store.save(&patron(4, " 29000001 ")) {
+        Err(StoreError::Invalid(errors)) => {
+            assert_eq!(errors.0[0].field, "card");
+            assert_eq!(errors.0[0].message, "patron Reader 1 already has this card");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_choices_made_on_a_merge_survive_reopening_the_cache_and_go_with_the_edit() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("cache.db");
+    let seq = {
+        let mut store = Store::open(&path).expect("opens");
+        store
+            .apply_changes(
+                &feed(vec![book_change(1, 1, "Server Title", &["Ann"])], false),
+                Some("\"1\""),
+            )
+            .expect("applies");
+        let mut book = cached_book(&store, 1).record;
+        book.title = "Mine".into();
+        let seq = store.save(&book).expect("saves").seq;
+        let choices: Vec<shelfmark_core::merge::Settled> = serde_json::from_value(json!([
+            {"key": {"field": "title", "slot": 0}, "choice": {"kind": "mine"}}
+        ]))
+        .expect("choices");
+        store.remember_choices(seq, &choices).expect("remembers");
+        seq
+    };
+    let mut store = Store::open(&path).expect("opens again");
+    let kept = store.remembered_choices(seq).expect("reads");
+    assert_eq!(
+        serde_json::to_value(&kept).expect("json")[0]["key"]["field"],
+        "title"
+    );
+    store.discard(seq).expect("discards");
+    assert!(
+        store.remembered_choices(seq).expect("reads").is_empty(),
+        "gone with the edit"
+    );
+}

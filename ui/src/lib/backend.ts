@@ -87,6 +87,8 @@ export interface Backend {
   signOut(): Promise<void>;
   conflictInbox(): Promise<ConflictSummary[]>;
   mergeView(seq: number, choices: Settled[]): Promise<MergeView>;
+  /** The choices last made on this conflict's merge, kept by the cache. */
+  mergeChoices(seq: number): Promise<Settled[]>;
   saveMerge(seq: number, choices: Settled[]): Promise<void>;
   keepMine(seq: number, record: JsonValue | null): Promise<void>;
   syncStatus(): Promise<SyncStatus>;
@@ -143,6 +145,7 @@ export const tauriBackend: Backend = {
   signOut: () => call("sign_out"),
   conflictInbox: () => call("conflict_inbox"),
   mergeView: (seq, choices) => call("merge_view", { seq, choices }),
+  mergeChoices: (seq) => call("merge_choices", { seq }),
   saveMerge: (seq, choices) => call("save_merge", { seq, choices }),
   keepMine: (seq, record) => call("keep_mine", { seq, record }),
   syncStatus: () => call("sync_status"),

@@ -19,6 +19,8 @@ export interface FakeBackend extends Backend {
   inbox: ConflictSummary[];
   merges: Map<number, (choices: Settled[]) => MergeView>;
   savedMerges: { seq: number; choices: Settled[]; record?: JsonValue | null }[];
+  /** The choices each merge was last viewed with, as the cache keeps them. */
+  keptChoices: Map<number, Settled[]>;
   holds: HoldView[];
   /** The escalations the server knows, with their detail; the list is derived from them. */
   escalationDetails: EscalationDetail[];
@@ -145,13 +147,18 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     inbox: [],
     merges: new Map(),
     savedMerges: [],
+    keptChoices: new Map(),
     async conflictInbox() {
       return fake.inbox;
     },
     async mergeView(seq, choices) {
       const make = fake.merges.get(seq);
       if (!make) throw { message: `no conflict ${seq}`, fields: [] };
+      fake.keptChoices.set(seq, choices);
       return make(choices);
+    },
+    async mergeChoices(seq) {
+      return fake.keptChoices.get(seq) ?? [];
     },
     async saveMerge(seq, choices) {
       fake.savedMerges.push({ seq, choices });

@@ -174,4 +174,6 @@ record_fields!(Patron {
     email: Text,
     premium: Flag,
     branch: Text,
+    card: Text,
+    notes: Lines,
 });

@@ -133,6 +133,12 @@ fn operation(method: &str, path: &str) -> Value {
                 parameters.push(json!({"name": "book_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}));
                 parameters.push(json!({"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/CopyStatus"}}));
             }
+            if p == "/v1/patrons" {
+                parameters.push(
+                    json!({"name": "card", "in": "query", "schema": {"type": "string"},
+                    "description": "The patron whose library card this is (a scanned card)"}),
+                );
+            }
             parameters.push(if_none_match.clone());
             responses.insert("200".into(), json!({"description": "A page", "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
                 "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_cursor"], "properties": {
@@ -349,7 +355,10 @@ fn components() -> Value {
                 "status": {"$ref": "#/components/schemas/CopyStatus"}}},
             "Patron": {"type": "object", "required": ["id", "name", "email", "branch"], "properties": {
                 "id": uuid, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
-                "premium": {"type": "boolean"}, "branch": {"type": "string"}}},
+                "premium": {"type": "boolean", "description": "Set or changed by a manager only (403 for a librarian)"},
+                "branch": {"type": "string"},
+                "card": {"type": "string", "description": "The library card's barcode, unique among patrons (409 duplicate); may be empty"},
+                "notes": {"type": "string", "description": "Staff notes"}}},
             "Hold": {"type": "object", "required": ["id", "patron_id", "book_id"], "properties": {
                 "id": uuid, "patron_id": uuid, "book_id": uuid,
                 "copy_id": {"type": ["string", "null"], "format": "uuid", "description": "Set by the server when the hold is placed"},

@@ -124,7 +124,15 @@ impl Collection for Copies {
 
 impl Collection for Books {}
 
-impl Collection for Patrons {}
+impl Collection for Patrons {
+    /// `?card=` finds the patron a scanned card belongs to.
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery {
+            unique_key: params.text("card").map(|c| c.trim().to_owned()),
+            ..ListQuery::default()
+        })
+    }
+}
 
 /// The routes of one kind of record.
 pub fn routes<K: Collection>() -> Router<AppState> {
@@ -310,6 +318,16 @@ async fn put<K: Kind>(
     let actor = staff.actor();
     let mut record = parse_record::<K>(body, id)?;
     K::validate(&mut record).map_err(AppError::Validation)?;
+    if K::GUARDS_CHANGES {
+        let current = match live_row(&state, K::TYPE, id).await? {
+            Some(row) => Some(
+                serde_json::from_value::<K::Record>(row.json())
+                    .map_err(|e| AppError::Internal(format!("a stored record: {e}")))?,
+            ),
+            None => None,
+        };
+        K::may_write(staff.0.role, current.as_ref(), &record).map_err(AppError::Forbidden)?;
+    }
     check_references::<K>(&state, &record).await?;
     let write = Write::of::<K>(id, &record)?;
 

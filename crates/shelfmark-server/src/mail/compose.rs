@@ -206,6 +206,8 @@ mod tests {
             email: "bram@example.org".into(),
             premium: false,
             branch: "Central".into(),
+            card: String::new(),
+            notes: String::new(),
         };
         let book = Book {
             id: Uuid::nil(),
@@ -248,6 +250,8 @@ mod tests {
             email: "zofia@example.org".into(),
             premium: true,
             branch: "Riverside".into(),
+            card: String::new(),
+            notes: String::new(),
         };
         let book = Book {
             id: Uuid::nil(),

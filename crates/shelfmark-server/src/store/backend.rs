@@ -256,6 +256,9 @@ pub(crate) fn list_query(d: &Dialect, kind: RecordType, q: &ListQuery) -> (Strin
     if let Some(s) = &q.status {
         and("r.status = {}", Arg::Text(s.clone()));
     }
+    if let Some(k) = &q.unique_key {
+        and("r.unique_key = {}", Arg::Text(k.clone()));
+    }
     if !q.words.is_empty() {
         and(d.search_match, Arg::Text((d.search_query)(&q.words)));
     }

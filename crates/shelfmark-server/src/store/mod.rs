@@ -188,6 +188,8 @@ pub struct ListQuery {
     pub ref_id: Option<Uuid>,
     pub ref2_id: Option<Uuid>,
     pub status: Option<String>,
+    /// The record whose unique value this is (a patron's card).
+    pub unique_key: Option<String>,
     /// Full-text search: every word must match a word of the record (as a prefix).
     pub words: Vec<String>,
     pub after: Option<Uuid>,

@@ -3,4 +3,13 @@
 /**
  * A library member.
  */
-export type Patron = { id: string, name: string, email: string, premium: boolean, branch: string, };
+export type Patron = { id: string, name: string, email: string, premium: boolean, branch: string, 
+/**
+ * The library card's barcode, as a scanner types it: unique among patrons (empty for a
+ * patron registered before cards were recorded).
+ */
+card: string, 
+/**
+ * Staff notes.
+ */
+notes: string, };

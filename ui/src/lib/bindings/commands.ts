@@ -30,6 +30,7 @@ export type Commands = {
   book_detail: { args: { id: string }; result: BookDetail | null };
   save_book: { args: { book: Book; mode: SaveMode }; result: CachedRecord<Book> };
   save_copy: { args: { copy: Copy; mode: SaveMode }; result: CachedRecord<Copy> };
+  save_patron: { args: { patron: Patron; mode: SaveMode }; result: CachedRecord<Patron> };
   delete_book: { args: { id: string }; result: void };
   delete_copy: { args: { id: string }; result: void };
   find_by_barcode: { args: { barcode: string }; result: BarcodeMatch | null };
@@ -43,6 +44,7 @@ export type Commands = {
   cancel_hold: { args: { id: string }; result: void };
   conflict_inbox: { args: Record<string, never>; result: Array<ConflictSummary> };
   merge_view: { args: { seq: number; choices: Array<Settled> }; result: MergeView };
+  merge_choices: { args: { seq: number }; result: Array<Settled> };
   save_merge: { args: { seq: number; choices: Array<Settled> }; result: void };
   keep_mine: { args: { seq: number; record: JsonValue | null }; result: void };
   sync_status: { args: Record<string, never>; result: SyncStatus };
