@@ -514,23 +514,7 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
         other.sync(&cache, &tx).await?;
 
         // The librarian retitles it too, here: the push meets a 409 on the same field.
-        app.client
-            .find(Locator::Css("[data-testid=edit-book]"))
-            .await?
-            .click()
-            .await?;
-        let form = app
-            .client
-            .wait()
-            .for_element(Locator::Css("[data-testid=book-form]"))
-            .await?;
-        let input = form.find(Locator::Css("input[name=title]")).await?;
-        input.clear().await?;
-        input.send_keys(&format!("{title} (my edition)")).await?;
-        form.find(Locator::Css("[data-testid=book-form-save]"))
-            .await?
-            .click()
-            .await?;
+        retitle(&app, &format!("{title} (my edition)")).await?;
         wait_text(
             &app,
             "[data-testid=conflicts-badge]",
@@ -665,6 +649,24 @@ async fn open_book(app: &Desktop, title: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Retitles the open book through its form, as the librarian would: Edit, the new title, Save.
+async fn retitle(app: &Desktop, title: &str) -> anyhow::Result<()> {
+    click_first(app, "[data-testid=edit-book]", None).await?;
+    let form = app
+        .client
+        .wait()
+        .for_element(Locator::Css("[data-testid=book-form]"))
+        .await?;
+    let input = form.find(Locator::Css("input[name=title]")).await?;
+    input.clear().await?;
+    input.send_keys(title).await?;
+    form.find(Locator::Css("[data-testid=book-form-save]"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
 async fn a_book_edited_while_the_server_is_down_is_pending_then_synced_when_it_returns()
@@ -676,24 +678,8 @@ async fn a_book_edited_while_the_server_is_down_is_pending_then_synced_when_it_r
         let title = open_first_book(&app).await?;
 
         server.stop();
-        app.client
-            .find(Locator::Css("[data-testid=edit-book]"))
-            .await?
-            .click()
-            .await?;
-        let form = app
-            .client
-            .wait()
-            .for_element(Locator::Css("[data-testid=book-form]"))
-            .await?;
-        let input = form.find(Locator::Css("input[name=title]")).await?;
-        input.clear().await?;
         let edited = format!("{title} (edited offline)");
-        input.send_keys(&edited).await?;
-        form.find(Locator::Css("[data-testid=book-form-save]"))
-            .await?
-            .click()
-            .await?;
+        retitle(&app, &edited).await?;
         wait_text(
             &app,
             "[data-testid=book-title]",
@@ -967,18 +953,6 @@ fn looks_like_an_id(text: &str) -> bool {
         })
 }
 
-/// Clicks the element `css` once it is there.
-async fn click(app: &Desktop, css: &str) -> anyhow::Result<()> {
-    app.client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await?
-        .click()
-        .await?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
 async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> anyhow::Result<()> {
@@ -989,17 +963,8 @@ async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> 
         let title = open_first_book(&app).await?;
         // The librarian edits a book while the server is down: it waits in the outbox.
         server.stop();
-        click(&app, "[data-testid=edit-book]").await?;
-        let form = app
-            .client
-            .wait()
-            .for_element(Locator::Css("[data-testid=book-form]"))
-            .await?;
-        let input = form.find(Locator::Css("input[name=title]")).await?;
-        input.clear().await?;
         let edited = format!("{title} (the librarian's edit)");
-        input.send_keys(&edited).await?;
-        click(&app, "[data-testid=book-form-save]").await?;
+        retitle(&app, &edited).await?;
         wait_text(
             &app,
             "[data-testid=status-pending]",
@@ -1009,8 +974,8 @@ async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> 
         .await?;
 
         // Signing out is a sign-out: the sign-in screen, and nothing else to do.
-        click(&app, "[data-testid=sign-out]").await?;
-        click(&app, "[data-testid=confirm-yes]").await?;
+        click_first(&app, "[data-testid=sign-out]", None).await?;
+        click_first(&app, "[data-testid=confirm-yes]", None).await?;
         let form = app
             .client
             .wait()
@@ -1039,7 +1004,7 @@ async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> 
             .await?
             .send_keys(shelfmark_tests::DEMO_PASSWORD)
             .await?;
-        click(&app, "[data-testid=sign-in-submit]").await?;
+        click_first(&app, "[data-testid=sign-in-submit]", None).await?;
         wait_text(&app, "[data-testid=signed-in-user]", "the manager", |t| {
             t == "Signed in as manager"
         })
@@ -1058,7 +1023,7 @@ async fn a_second_user_at_a_shared_desk_sees_none_of_the_first_users_edits() -> 
             |t| t == "0 pending",
         )
         .await?;
-        click(&app, "[data-testid=nav-outbox]").await?;
+        click_first(&app, "[data-testid=nav-outbox]", None).await?;
         app.client
             .wait()
             .for_element(Locator::Css("[data-testid=outbox-empty]"))
@@ -1107,7 +1072,7 @@ async fn a_new_copy_with_a_barcode_another_copy_has_is_refused_in_its_form() -> 
                 .map(str::to_owned))
         })
         .await?;
-        click(&app, "[data-testid=add-copy]").await?;
+        click_first(&app, "[data-testid=add-copy]", None).await?;
         let form = app
             .client
             .wait()
@@ -1133,7 +1098,7 @@ async fn a_new_copy_with_a_barcode_another_copy_has_is_refused_in_its_form() -> 
             app.screenshot("copy-form-without-branches").await?;
         }
         assert!(branches? >= 2, "the branch is picked from the library's");
-        click(&app, "[data-testid=copy-form-save]").await?;
+        click_first(&app, "[data-testid=copy-form-save]", None).await?;
         let error = wait_text(&app, "[data-testid=error-barcode]", "the refusal", |t| {
             !t.is_empty()
         })

@@ -319,11 +319,17 @@ async fn an_edit_the_server_refuses_is_kept_as_failed_with_its_problem() -> anyh
     assert_eq!(report.push.conflicts, 1);
     let inbox = a_cache.lock().expect("cache").conflicts()?;
     assert_eq!(inbox[0].reason.as_str(), "duplicate");
+    assert_eq!(
+        inbox[0].existing_id,
+        Some(books[0].id),
+        "the book that has the ISBN"
+    );
     assert!(
         inbox[0]
             .detail
             .as_deref()
-            .is_some_and(|d| d.contains(&books[0].id.to_string()))
+            .is_some_and(|d| !d.contains(&books[0].id.to_string())),
+        "a sentence for a person, without the id"
     );
     Ok(())
 }

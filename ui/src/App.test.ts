@@ -673,7 +673,7 @@ describe("times", () => {
     const at = "2026-11-22T10:00:00Z";
     const backend = fakeBackend([], { ...onlineStatus, last_sync: at, conflicts: 1 });
     backend.entries = [{ seq: 1, kind: "book", record_id: "b", op: "update", base_etag: null, base: null, body: { title: "T" }, state: "pending", problem: null, attempts: 0, created_at: at, author: null, outcome: null, label: "book “T”" }];
-    const conflict: ConflictSummary = { seq: 2, kind: "book", record_id: "b", label: "T", reason: "edit-conflict", detail: null, created_at: at };
+    const conflict: ConflictSummary = { seq: 2, kind: "book", record_id: "b", label: "T", reason: "edit-conflict", detail: null, existing_id: null, created_at: at };
     backend.inbox = [conflict];
     render(App, { backend });
     const when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(new Date(at));

@@ -20,6 +20,7 @@ const summary: ConflictSummary = {
   label: "The Quiet Harbour",
   reason: "edit-conflict",
   detail: null,
+  existing_id: null,
   created_at: "2026-11-22T10:00:00Z",
 };
 
@@ -85,14 +86,15 @@ describe("the merge screen", () => {
     expect(within(screenEl).getAllByTestId("merge-field")[0].textContent).toContain("from mine");
   });
 
-  it("says a new copy's barcode is taken on the server, in words and without the existing record's id", async () => {
+  it("says a new copy's barcode is taken on the server, in words, and offers to open the record that has it", async () => {
     const backend = fakeBackend([], { ...onlineStatus, conflicts: 1 });
     const copySummary: ConflictSummary = {
       ...summary,
       kind: "copy",
       label: "copy 3100 of “The Quiet Harbour”",
       reason: "duplicate",
-      detail: 'barcode 3100 is taken (existing record "0190c5a2-1b2c-7d3e-8f40-123456789abc")',
+      detail: "barcode 3100 is taken",
+      existing_id: "0190c5a2-1b2c-7d3e-8f40-123456789abc",
     };
     backend.inbox = [copySummary];
     backend.merges.set(9, () => ({ ...merge([], []), summary: copySummary, mine: { barcode: "3100" } }));

@@ -75,7 +75,7 @@ pub fn run(cache: &Cache, args: &ConflictsArgs) -> Result<(), CliError> {
     }
     for e in &inbox {
         println!(
-            "#{} {} {}: {}{}",
+            "#{} {} {}: {}{}{}",
             e.entry.outbox_seq,
             e.entry.kind.as_str(),
             e.entry.record_id,
@@ -84,6 +84,10 @@ pub fn run(cache: &Cache, args: &ConflictsArgs) -> Result<(), CliError> {
                 .detail
                 .as_deref()
                 .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
+            e.entry
+                .existing_id
+                .map(|id| format!(" [existing record {id}]"))
                 .unwrap_or_default()
         );
         for c in &e.open {
@@ -149,6 +153,7 @@ mod tests {
             theirs_etag: Some("\"v2\"".into()),
             reason: shelfmark_store::ConflictReason::EditConflict,
             detail: None,
+            existing_id: None,
             created_at: String::new(),
             label: "book “Mine”".into(),
         };

@@ -181,14 +181,15 @@ impl Client {
                     merged = true;
                 }
                 Verdict::Conflict(conflict) => {
-                    let (reason, detail) = (conflict.reason(), conflict.detail());
+                    let (reason, detail, existing) =
+                        (conflict.reason(), conflict.detail(), conflict.existing_id());
                     let theirs = match conflict {
                         ConflictVerdict::Edit { etag, theirs } => Some((etag, theirs)),
                         ConflictVerdict::Deleted | ConflictVerdict::Duplicate { .. } => None,
                     };
                     with_store(store, move |s| {
                         let theirs = theirs.as_ref().map(|(tag, data)| (tag.as_str(), data));
-                        s.conflict(seq, theirs, reason, detail.as_deref())
+                        s.conflict(seq, theirs, reason, detail.as_deref(), existing)
                     })
                     .await?;
                     return Ok(Outcome::Conflict);

@@ -148,14 +148,16 @@ impl ConflictVerdict {
         match self {
             ConflictVerdict::Edit { .. } => None,
             ConflictVerdict::Deleted => Some(DELETED_ON_SERVER.to_owned()),
-            ConflictVerdict::Duplicate {
-                existing_id: Some(id),
-                detail,
-            } => Some(format!("{detail} (existing record \"{id}\")")),
-            ConflictVerdict::Duplicate {
-                existing_id: None,
-                detail,
-            } => Some(detail.clone()),
+            ConflictVerdict::Duplicate { detail, .. } => Some(detail.clone()),
+        }
+    }
+
+    /// The record that already holds the unique value, kept with the inbox entry so the merge
+    /// screen can open it (the sentence names no id: a person reads it).
+    pub fn existing_id(&self) -> Option<Uuid> {
+        match self {
+            ConflictVerdict::Duplicate { existing_id, .. } => *existing_id,
+            _ => None,
         }
     }
 }
@@ -550,15 +552,13 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_names_the_existing_record_in_its_detail() {
+    fn a_duplicate_keeps_the_existing_record_beside_a_detail_without_ids() {
         let c = ConflictVerdict::Duplicate {
             existing_id: Some(ID.parse().expect("a uuid")),
             detail: "another book has this isbn".into(),
         };
-        assert_eq!(
-            c.detail().as_deref(),
-            Some(format!("another book has this isbn (existing record \"{ID}\")").as_str())
-        );
+        assert_eq!(c.detail().as_deref(), Some("another book has this isbn"));
+        assert_eq!(c.existing_id(), Some(ID.parse().expect("a uuid")));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use shelfmark_core::sync_status::SyncCounts;
 use shelfmark_core::{Patron, RecordType};
 use uuid::Uuid;
 
+use crate::outbox::MINE;
 use crate::{Editable, Store, StoreError};
 
 /// A book as the catalogue list shows it.
@@ -383,11 +384,13 @@ impl Store {
     /// every edit, and at start while the window opens).
     pub fn sync_counts(&self) -> Result<SyncCounts, StoreError> {
         let (pending_edits, failed_edits, conflicts, lost_holds) = self.conn.query_row(
-            "SELECT count(*) FILTER (WHERE state = 'pending'),
+            &format!(
+                "SELECT count(*) FILTER (WHERE state = 'pending'),
                     count(*) FILTER (WHERE state = 'failed'),
                     count(*) FILTER (WHERE state = 'conflict'),
                     count(*) FILTER (WHERE state = 'lost')
-             FROM outbox WHERE :user IS NULL OR author IS NULL OR author = :user",
+             FROM outbox WHERE {MINE}"
+            ),
             rusqlite::named_params! {":user": self.user},
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;

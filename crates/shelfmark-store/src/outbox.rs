@@ -120,6 +120,8 @@ pub struct ConflictEntry {
     pub theirs_etag: Option<String>,
     pub reason: ConflictReason,
     pub detail: Option<String>,
+    /// For a duplicate: the record that already holds the unique value.
+    pub existing_id: Option<Uuid>,
     pub created_at: String,
     /// The record in words ([`record_label`]).
     pub label: String,
@@ -135,6 +137,7 @@ impl ConflictEntry {
             label: self.label.clone(),
             reason: self.reason,
             detail: self.detail.clone(),
+            existing_id: self.existing_id,
             created_at: self.created_at.clone(),
         }
     }
@@ -164,7 +167,7 @@ const ENTRY_COLUMNS: &str =
 
 /// The outbox entries the signed-in user answers for (`:user`, see [`Store::set_user`]): their
 /// own and those without an author; every entry when nobody in particular is signed in.
-const MINE: &str = "(:user IS NULL OR author IS NULL OR author = :user)";
+pub(crate) const MINE: &str = "(:user IS NULL OR author IS NULL OR author = :user)";
 
 impl Store {
     /// Saves a created or edited record: validated, shown at once (marked pending), and queued
@@ -540,17 +543,18 @@ impl Store {
         theirs: Option<(&str, &Value)>,
         reason: ConflictReason,
         detail: Option<&str>,
+        existing_id: Option<Uuid>,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let entry = entry_by_seq(&tx, seq)?;
         tx.execute("UPDATE outbox SET state = 'conflict' WHERE seq = ?1", [seq])?;
         tx.execute(
             "INSERT INTO conflicts (outbox_seq, base, mine, theirs, theirs_etag, reason, detail,
-                                    created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                    created_at, existing_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (outbox_seq) DO UPDATE SET theirs = excluded.theirs,
                 theirs_etag = excluded.theirs_etag, reason = excluded.reason,
-                detail = excluded.detail",
+                detail = excluded.detail, existing_id = excluded.existing_id",
             params![
                 seq,
                 entry.base.as_ref().map(Value::to_string),
@@ -559,7 +563,8 @@ impl Store {
                 theirs.map(|(etag, _)| etag),
                 reason.as_str(),
                 detail,
-                now()
+                now(),
+                existing_id.map(|id| id.to_string())
             ],
         )?;
         tx.execute(
@@ -595,10 +600,9 @@ impl Store {
     ) -> Result<Vec<ConflictEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT c.outbox_seq, o.kind, o.record_id, c.base, c.mine, c.theirs, c.theirs_etag,
-                    c.reason, c.detail, c.created_at
+                    c.reason, c.detail, c.created_at, c.existing_id
              FROM conflicts c JOIN outbox o ON o.seq = c.outbox_seq
-             WHERE {condition} AND (:user IS NULL OR o.author IS NULL OR o.author = :user)
-             ORDER BY c.outbox_seq"
+             WHERE {condition} AND {MINE} ORDER BY c.outbox_seq"
         ))?;
         let map = |r: &rusqlite::Row<'_>| {
             Ok(ConflictEntry {
@@ -612,6 +616,10 @@ impl Store {
                 reason: parse_reason(&r.get::<_, String>(7)?)?,
                 detail: r.get(8)?,
                 created_at: r.get(9)?,
+                existing_id: r
+                    .get::<_, Option<String>>(10)?
+                    .map(|s| parse_uuid(&s))
+                    .transpose()?,
                 label: String::new(),
             })
         };

@@ -143,7 +143,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3: a desk shared by several staff. Each edit remembers who made it: it is theirs to see,
     // settle and push (NULL: made before the cache recorded it, anyone's).
     // Patrons have a library card (unique, looked up by scanning it).
+    // A duplicate's conflict keeps the record that holds the value (its sentence names none).
     "ALTER TABLE outbox ADD COLUMN author TEXT;
+    ALTER TABLE conflicts ADD COLUMN existing_id TEXT;
     ALTER TABLE records ADD COLUMN card TEXT
         GENERATED ALWAYS AS (json_extract(data, '$.card')) VIRTUAL;
     CREATE INDEX records_card ON records (kind, card) WHERE card IS NOT NULL;

@@ -375,6 +375,7 @@ fn a_conflict_waits_in_the_inbox_and_its_resolution_goes_back_out_based_on_their
             Some(("\"7\"", &theirs)),
             ConflictReason::EditConflict,
             None,
+            None,
         )
         .expect("records");
     assert!(store.pending_edits().expect("pending").is_empty());
@@ -616,7 +617,13 @@ fn settling_a_duplicate_keeps_the_edit_an_update_of_its_base() {
     book.isbn = isbn::from_body(5);
     let entry = store.save(&book).expect("saves");
     store
-        .conflict(entry.seq, None, ConflictReason::Duplicate, Some("taken"))
+        .conflict(
+            entry.seq,
+            None,
+            ConflictReason::Duplicate,
+            Some("taken"),
+            None,
+        )
         .expect("records");
     book.isbn = isbn::from_body(6);
     store
@@ -636,7 +643,7 @@ fn settling_a_deletion_on_the_server_by_keeping_mine_recreates_the_record() {
     book.notes = "mine".into();
     let entry = store.save(&book).expect("saves");
     store
-        .conflict(entry.seq, None, ConflictReason::Deleted, None)
+        .conflict(entry.seq, None, ConflictReason::Deleted, None, None)
         .expect("records");
     store
         .resolve(entry.seq, Some(&serde_json::to_value(&book).expect("json")))

@@ -24,6 +24,8 @@ pub struct ConflictSummary {
     pub label: String,
     pub reason: ConflictReason,
     pub detail: Option<String>,
+    /// For a duplicate: the record that already holds the unique value.
+    pub existing_id: Option<Uuid>,
     pub created_at: String,
 }
 

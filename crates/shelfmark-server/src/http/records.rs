@@ -388,11 +388,8 @@ async fn put<K: Kind>(
         ))),
         WriteOutcome::Conflict(current) => Err(edit_conflict(&state, &current, client_tag).await?),
         WriteOutcome::Duplicate(existing_id) => Err(AppError::Duplicate {
-            detail: format!(
-                "another {} ({existing_id}) has this {}",
-                K::TYPE.as_str(),
-                K::unique_name()
-            ),
+            // A sentence for a person; the record itself is `existing_id`.
+            detail: format!("another {} has this {}", K::TYPE.as_str(), K::unique_name()),
             existing_id,
         }),
     }

@@ -198,18 +198,21 @@ pub struct OutboxMail {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_mail_to_a_patron_whose_copy_was_reassigned_names_the_holds_branch() {
-        let patron = Patron {
+    fn patron(name: &str, premium: bool, branch: &str) -> Patron {
+        let first = name.split(' ').next().unwrap_or(name).to_lowercase();
+        Patron {
             id: Uuid::nil(),
-            name: "Bram Carrow".into(),
-            email: "bram@example.org".into(),
-            premium: false,
-            branch: "Central".into(),
+            name: name.into(),
+            email: format!("{first}@example.org"),
+            premium,
+            branch: branch.into(),
             card: String::new(),
             notes: String::new(),
-        };
-        let book = Book {
+        }
+    }
+
+    fn atlas() -> Book {
+        Book {
             id: Uuid::nil(),
             isbn: "9780306406157".into(),
             title: "An Atlas of Salt".into(),
@@ -219,7 +222,21 @@ mod tests {
             subjects: vec![],
             summary: String::new(),
             notes: String::new(),
-        };
+        }
+    }
+
+    fn settings() -> MailSettings {
+        MailSettings::new(
+            "Shelfmark <noreply@library.example>",
+            "boss@library.example",
+        )
+        .expect("addresses")
+    }
+
+    #[test]
+    fn the_mail_to_a_patron_whose_copy_was_reassigned_names_the_holds_branch() {
+        let patron = patron("Bram Carrow", false, "Central");
+        let book = atlas();
         let hold = Hold {
             id: Uuid::now_v7(),
             patron_id: patron.id,
@@ -228,11 +245,7 @@ mod tests {
             status: shelfmark_core::HoldStatus::Cancelled,
             cancel_reason: Some("reassigned".into()),
         };
-        let settings = MailSettings::new(
-            "Shelfmark <noreply@library.example>",
-            "boss@library.example",
-        )
-        .expect("addresses");
+        let settings = settings();
         let mail = reassigned_mail(&settings, &patron, &book, &hold, "Riverside").expect("builds");
         let text = mail.raw.replace("=\r\n", "").replace("=3D", "=");
         assert!(text.contains("ask at the Riverside desk"), "{text}");
@@ -244,26 +257,8 @@ mod tests {
 
     #[test]
     fn the_managers_mail_names_patron_book_branch_and_links_the_escalation() {
-        let patron = Patron {
-            id: Uuid::nil(),
-            name: "Zofia Kowalski".into(),
-            email: "zofia@example.org".into(),
-            premium: true,
-            branch: "Riverside".into(),
-            card: String::new(),
-            notes: String::new(),
-        };
-        let book = Book {
-            id: Uuid::nil(),
-            isbn: "9780306406157".into(),
-            title: "An Atlas of Salt".into(),
-            authors: vec![],
-            publisher: String::new(),
-            year: None,
-            subjects: vec![],
-            summary: String::new(),
-            notes: String::new(),
-        };
+        let patron = patron("Zofia Kowalski", true, "Riverside");
+        let book = atlas();
         let escalation = Escalation {
             id: Uuid::now_v7(),
             patron_id: patron.id,
@@ -273,11 +268,7 @@ mod tests {
             resolution_note: None,
             created_at: chrono::Utc::now(),
         };
-        let settings = MailSettings::new(
-            "Shelfmark <noreply@library.example>",
-            "boss@library.example",
-        )
-        .expect("addresses");
+        let settings = settings();
         let mail = manager_mail(&settings, &patron, &book, &escalation).expect("builds");
         assert_eq!(mail.recipients, ["boss@library.example"]);
         for needle in [

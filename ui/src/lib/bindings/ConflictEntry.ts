@@ -10,7 +10,11 @@ export type ConflictEntry = { outbox_seq: number, kind: RecordType, record_id: s
 /**
  * None: the record was deleted on the server.
  */
-theirs: JsonValue | null, theirs_etag: string | null, reason: ConflictReason, detail: string | null, created_at: string, 
+theirs: JsonValue | null, theirs_etag: string | null, reason: ConflictReason, detail: string | null, 
+/**
+ * For a duplicate: the record that already holds the unique value.
+ */
+existing_id: string | null, created_at: string, 
 /**
  * The record in words ([`record_label`]).
  */

@@ -9,4 +9,8 @@ export type ConflictSummary = { seq: number, kind: RecordType, record_id: string
 /**
  * The record in words ([`record_label`]).
  */
-label: string, reason: ConflictReason, detail: string | null, created_at: string, };
+label: string, reason: ConflictReason, detail: string | null, 
+/**
+ * For a duplicate: the record that already holds the unique value.
+ */
+existing_id: string | null, created_at: string, };
