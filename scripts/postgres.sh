@@ -12,6 +12,11 @@ PASSWORD="${SHELFMARK_PG_PASSWORD:-shelfmark}"
 DATABASE="${SHELFMARK_PG_DATABASE:-shelfmark_test}"
 
 log() { echo "postgres.sh: $*" >&2; }
+
+# Two runs at once (a test run and a developer's shell) would both see no database and both
+# create it: one at a time.
+exec 9>"${TMPDIR:-/tmp}/shelfmark-postgres.lock"
+flock 9
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"
