@@ -147,14 +147,7 @@ async fn a_premium_patron_loses_a_hold(
             card: format!("P{}", id.simple()),
             notes: String::new(),
         };
-        let hold = Hold {
-            id: Uuid::now_v7(),
-            patron_id: patron.id,
-            book_id: book.id,
-            copy_id: None,
-            status: HoldStatus::Active,
-            cancel_reason: None,
-        };
+        let hold = Hold::request(Uuid::now_v7(), patron.id, book.id);
         s.save(&patron)?;
         s.save(&hold)?;
         (patron, book, hold)

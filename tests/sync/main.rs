@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use shelfmark_client::{Client, ClientError, SyncEvent, SyncReport};
-use shelfmark_core::{Book, Copy, CopyStatus, Hold, HoldStatus, Patron, RecordType};
+use shelfmark_core::{Book, Copy, CopyStatus, Hold, Patron, RecordType};
 use shelfmark_store::{CachedRecord, Store};
 use shelfmark_tests::{DEMO_PASSWORD, DemoServer};
 use uuid::Uuid;
@@ -344,14 +344,7 @@ fn some_patron(cache: &shelfmark_client::SharedStore, premium: bool) -> anyhow::
 }
 
 fn hold_for(patron: &Patron, book: Uuid) -> Hold {
-    Hold {
-        id: Uuid::now_v7(),
-        patron_id: patron.id,
-        book_id: book,
-        copy_id: None,
-        status: HoldStatus::Active,
-        cancel_reason: None,
-    }
+    Hold::request(Uuid::now_v7(), patron.id, book)
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
-import { book, copyOf, fakeBackend, onlineStatus } from "./lib/fake-backend";
+import { book, copyOf, fakeBackend, holdOf, onlineStatus } from "./lib/fake-backend";
 import type { ConflictSummary, Copy, OutboxEntry } from "./lib/backend";
 import type { JsonValue } from "./lib/bindings/serde_json/JsonValue";
 
@@ -514,7 +514,7 @@ describe("holds", () => {
     const b = book("Scarce", ["A"]);
     const backend = fakeBackend([b], onlineStatus, [copyOf(b, "C1", "held", "North"), copyOf(b, "C2", "on_loan", "South")]);
     const hold = (id: string, premium: boolean, lost: JsonValue) => ({
-      hold: { record: { id, patron_id: id, book_id: b.id, copy_id: null, status: "active" as const, cancel_reason: null }, etag: null, pending: true, in_conflict: false },
+      hold: { record: holdOf({ id, patron_id: id, book_id: b.id }), etag: null, pending: true, in_conflict: false },
       patron: { id, name: premium ? "Vera Premium" : "Rob Regular", email: "x@y.org", premium, branch: "North", card: "", notes: "" },
       copy: null,
       lost,
@@ -538,7 +538,7 @@ describe("cancelling a hold", () => {
     const b = book("Wanted", ["A"]);
     const backend = fakeBackend([b], onlineStatus, copies.filter((c) => c !== null));
     backend.holds = copies.map((copy, i) => ({
-      hold: { record: { id: `h${i}`, patron_id: `p${i}`, book_id: b.id, copy_id: copy?.id ?? null, status: "active" as const, cancel_reason: null }, etag: '"1"', pending: false, in_conflict: false },
+      hold: { record: holdOf({ id: `h${i}`, patron_id: `p${i}`, book_id: b.id, copy_id: copy?.id ?? null }), etag: '"1"', pending: false, in_conflict: false },
       patron: { id: `p${i}`, name: `Patron ${i}`, email: "x@y.org", premium: false, branch: "North", card: "", notes: "" },
       copy,
       lost: null,

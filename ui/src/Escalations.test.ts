@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
-import { fakeBackend, onlineStatus } from "./lib/fake-backend";
+import { fakeBackend, holdOf, onlineStatus } from "./lib/fake-backend";
 import type { ActiveHold, EscalationDetail, Patron, SyncStatus } from "./lib/backend";
 
 afterEach(cleanup);
@@ -23,7 +23,7 @@ function patron(id: string, name: string, premium: boolean, branch = "Central"):
 
 function held(holder: Patron, n: number, branch: string): ActiveHold {
   return {
-    hold: { id: `hold-${n}`, patron_id: holder.id, book_id: "book-1", copy_id: `copy-${n}`, status: "active", cancel_reason: null },
+    hold: holdOf({ id: `hold-${n}`, patron_id: holder.id, book_id: "book-1", copy_id: `copy-${n}` }),
     hold_etag: `"v${n}"`,
     holder,
     premium: holder.premium,

@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
-use shelfmark_core::{Book, Hold, HoldStatus, Patron};
+use shelfmark_core::{Book, Hold, Patron};
 use shelfmark_store::OutboxState;
 use uuid::Uuid;
 
@@ -52,14 +52,7 @@ pub fn run(cache: &Cache, command: &HoldCommand) -> Result<bool, CliError> {
 /// Places the hold; false when the server refused it or every copy was taken.
 fn place(cache: &Cache, args: &PlaceArgs) -> Result<bool, CliError> {
     let store = cache.open_shared()?;
-    let hold = Hold {
-        id: Uuid::now_v7(),
-        patron_id: args.patron,
-        book_id: args.book,
-        copy_id: None,
-        status: HoldStatus::Active,
-        cancel_reason: None,
-    };
+    let hold = Hold::request(Uuid::now_v7(), args.patron, args.book);
     {
         let mut s = store
             .lock()

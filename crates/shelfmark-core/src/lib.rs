@@ -18,7 +18,7 @@ pub mod validate;
 pub mod wire;
 
 pub use model::{
-    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
-    PurchaseRequest, PurchaseStatus, RecordType,
+    Book, CancelReason, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Loan,
+    LoanStatus, Patron, PurchaseRequest, PurchaseStatus, RecordType,
 };
 pub use validate::{FieldError, ValidationErrors};

@@ -21,16 +21,18 @@ pub enum RecordType {
     Hold,
     Escalation,
     PurchaseRequest,
+    Loan,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 6] = [
+    pub const ALL: [RecordType; 7] = [
         RecordType::Book,
         RecordType::Copy,
         RecordType::Patron,
         RecordType::Hold,
         RecordType::Escalation,
         RecordType::PurchaseRequest,
+        RecordType::Loan,
     ];
 
     /// The wire name (`"book"`, `"purchase_request"`...).
@@ -42,6 +44,7 @@ impl RecordType {
             RecordType::Hold => "hold",
             RecordType::Escalation => "escalation",
             RecordType::PurchaseRequest => "purchase_request",
+            RecordType::Loan => "loan",
         }
     }
 
@@ -58,6 +61,7 @@ impl RecordType {
             RecordType::Hold => "holds",
             RecordType::Escalation => "escalations",
             RecordType::PurchaseRequest => "purchase-requests",
+            RecordType::Loan => "loans",
         }
     }
 }
@@ -214,16 +218,73 @@ impl Patron {
     }
 }
 
+/// Where a hold is in its life: `active` (a copy is allocated and being fetched), `ready` (on
+/// the hold shelf until `pickup_by`), then `fulfilled` (collected: a loan) or `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum HoldStatus {
     Active,
+    Ready,
     Cancelled,
     Fulfilled,
 }
 
-/// A reservation of a copy of a book for a patron; the server picks the copy.
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Active => "active",
+            HoldStatus::Ready => "ready",
+            HoldStatus::Cancelled => "cancelled",
+            HoldStatus::Fulfilled => "fulfilled",
+        }
+    }
+
+    /// Whether the hold still has its copy set aside (active or ready).
+    pub fn is_open(self) -> bool {
+        matches!(self, HoldStatus::Active | HoldStatus::Ready)
+    }
+}
+
+/// Why a hold was cancelled (`cancel_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum CancelReason {
+    /// The patron no longer wants it.
+    Patron,
+    /// Staff cancelled it.
+    Staff,
+    /// A manager gave the copy to a premium patron.
+    Reassigned,
+    /// Not collected by its pickup date.
+    Expired,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Patron => "patron",
+            CancelReason::Staff => "staff",
+            CancelReason::Reassigned => "reassigned",
+            CancelReason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CancelReason> {
+        [
+            CancelReason::Patron,
+            CancelReason::Staff,
+            CancelReason::Reassigned,
+            CancelReason::Expired,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A reservation of a copy of a book for a patron; the server picks the copy and sets the
+/// times of each step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Hold {
@@ -233,8 +294,113 @@ pub struct Hold {
     #[serde(default)]
     pub copy_id: Option<Uuid>,
     pub status: HoldStatus,
+    /// `patron`, `staff`, `reassigned` or `expired` (a string on the wire: v1 servers wrote
+    /// other words, which a reader keeps as they are).
     #[serde(default)]
     pub cancel_reason: Option<String>,
+    /// The branch whose hold shelf the copy waits on; empty: the patron's branch.
+    #[serde(default)]
+    pub pickup_branch: String,
+    #[serde(default)]
+    pub placed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub ready_at: Option<DateTime<Utc>>,
+    /// The last day the copy waits on the shelf: later, the server cancels the hold.
+    #[serde(default)]
+    pub pickup_by: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub fulfilled_at: Option<DateTime<Utc>>,
+    /// The loan the hold became when collected.
+    #[serde(default)]
+    pub loan_id: Option<Uuid>,
+}
+
+impl Hold {
+    /// A new hold request: the server allocates the copy and sets the times.
+    pub fn request(id: Uuid, patron_id: Uuid, book_id: Uuid) -> Hold {
+        Hold {
+            id,
+            patron_id,
+            book_id,
+            copy_id: None,
+            status: HoldStatus::Active,
+            cancel_reason: None,
+            pickup_branch: String::new(),
+            placed_at: None,
+            ready_at: None,
+            pickup_by: None,
+            fulfilled_at: None,
+            loan_id: None,
+        }
+    }
+
+    /// The reason a hold is cancelled with, when one is given: one the protocol names.
+    pub fn validate(&mut self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.pickup_branch = self.pickup_branch.trim().to_owned();
+        if let Some(reason) = &self.cancel_reason
+            && self.status == HoldStatus::Cancelled
+            && CancelReason::parse(reason).is_none()
+        {
+            errors.push("cancel_reason", "one of patron, staff, reassigned, expired");
+        }
+        errors.into_result()
+    }
+}
+
+/// Whether a loan is out or back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum LoanStatus {
+    #[default]
+    OnLoan,
+    Returned,
+}
+
+impl LoanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoanStatus::OnLoan => "on_loan",
+            LoanStatus::Returned => "returned",
+        }
+    }
+}
+
+/// A copy checked out to a patron; the server sets the times (`due_at` from its loan period).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Loan {
+    pub id: Uuid,
+    pub copy_id: Uuid,
+    pub patron_id: Uuid,
+    /// The hold this loan fulfilled, if any.
+    #[serde(default)]
+    pub hold_id: Option<Uuid>,
+    #[serde(default)]
+    pub loaned_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub returned_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub status: LoanStatus,
+}
+
+impl Loan {
+    /// A check-out of `copy_id` to `patron_id`, as the desk sends it.
+    pub fn check_out(id: Uuid, copy_id: Uuid, patron_id: Uuid) -> Loan {
+        Loan {
+            id,
+            copy_id,
+            patron_id,
+            hold_id: None,
+            loaned_at: None,
+            due_at: None,
+            returned_at: None,
+            status: LoanStatus::OnLoan,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

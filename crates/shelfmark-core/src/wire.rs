@@ -246,12 +246,8 @@ mod tests {
             book: None,
             active_holds: vec![ActiveHold {
                 hold: Hold {
-                    id: id(6),
-                    patron_id: id(2),
-                    book_id: id(1),
                     copy_id: Some(id(4)),
-                    status: crate::HoldStatus::Active,
-                    cancel_reason: None,
+                    ..Hold::request(id(6), id(2), id(1))
                 },
                 hold_etag: Some("\"v3\"".into()),
                 holder: None,
@@ -277,8 +273,10 @@ mod tests {
             format!(
                 "{{\"active_holds\":[{{\"branch\":\"North\",\"copy\":{{\"barcode\":\"B1\",\
                  \"branch\":\"North\",\"id\":\"{u4}\",\"status\":\"held\"}},\"hold\":{{\
-                 \"book_id\":\"{u1}\",\"cancel_reason\":null,\"copy_id\":\"{u4}\",\"id\":\"{u6}\",\
-                 \"patron_id\":\"{u2}\",\"status\":\"active\"}},\"hold_etag\":\"\\\"v3\\\"\",\
+                 \"book_id\":\"{u1}\",\"cancel_reason\":null,\"copy_id\":\"{u4}\",\
+                 \"fulfilled_at\":null,\"id\":\"{u6}\",\"loan_id\":null,\"patron_id\":\"{u2}\",\
+                 \"pickup_branch\":\"\",\"pickup_by\":null,\"placed_at\":null,\"ready_at\":null,\
+                 \"status\":\"active\"}},\"hold_etag\":\"\\\"v3\\\"\",\
                  \"holder\":null,\"premium\":false,\"since\":null}}],\"book\":null,\
                  \"book_id\":\"{u1}\",\"created_at\":\"2026-11-20T10:00:00Z\",\
                  \"hold_request_id\":\"{u21}\",\"id\":\"{u10}\",\"patron\":null,\

@@ -517,13 +517,13 @@ fn add_holds(
             let mut copy = copy_at(writes, i)?;
             copy.status = CopyStatus::Held;
             writes[i] = Write::of::<Copies>(copy.id, &copy)?;
+            let patron_id = holders.next().copied().unwrap_or_default();
             let hold = Hold {
-                id: uuid(rng),
-                patron_id: holders.next().copied().unwrap_or_default(),
-                book_id: *book_id,
                 copy_id: Some(copy.id),
                 status: HoldStatus::Active,
-                cancel_reason: None,
+                pickup_branch: copy.branch.clone(),
+                placed_at: Some(created_at),
+                ..Hold::request(uuid(rng), patron_id, *book_id)
             };
             new_records.push(Write::of::<Holds>(hold.id, &hold)?);
         }

@@ -39,6 +39,9 @@ pub enum AppError {
         patron_premium: bool,
         escalation_id: Option<Uuid>,
     },
+    /// A check-out of a copy that is not available to this patron: the copy as it is.
+    #[error("{}", copy_unavailable_detail(copy))]
+    CopyUnavailable { copy: Value },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error(
@@ -68,7 +71,8 @@ impl AppError {
             AppError::Validation(_) => StatusCode::BAD_REQUEST,
             AppError::EditConflict(_)
             | AppError::Duplicate { .. }
-            | AppError::HoldUnavailable { .. } => StatusCode::CONFLICT,
+            | AppError::HoldUnavailable { .. }
+            | AppError::CopyUnavailable { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +91,7 @@ impl AppError {
             AppError::EditConflict(_) => "edit-conflict",
             AppError::Duplicate { .. } => "duplicate",
             AppError::HoldUnavailable { .. } => "hold-unavailable",
+            AppError::CopyUnavailable { .. } => "copy-unavailable",
             AppError::PreconditionFailed(_) => "precondition-failed",
             AppError::PreconditionRequired => "precondition-required",
             AppError::PayloadTooLarge => "payload-too-large",
@@ -104,6 +109,7 @@ impl AppError {
             AppError::EditConflict(_) => "Edit conflict",
             AppError::Duplicate { .. } => "Duplicate",
             AppError::HoldUnavailable { .. } => "No copy available",
+            AppError::CopyUnavailable { .. } => "Copy not available",
             AppError::PreconditionFailed(_) => "Precondition failed",
             AppError::PreconditionRequired => "Precondition required",
             AppError::PayloadTooLarge => "Payload too large",
@@ -140,6 +146,9 @@ impl AppError {
                     extensions.insert("escalation_id".into(), json!(id));
                 }
             }
+            AppError::CopyUnavailable { copy } => {
+                extensions.insert("copy".into(), copy.clone());
+            }
             _ => {}
         }
         Problem {
@@ -162,6 +171,16 @@ fn hold_unavailable_detail(escalation_id: Option<Uuid>) -> String {
             "All copies of this book are taken. The patron is premium: the manager has been told \
              (escalation {id}) and will contact them."
         ),
+    }
+}
+
+/// Why a copy cannot be checked out, from its status.
+fn copy_unavailable_detail(copy: &Value) -> String {
+    match copy.get("status").and_then(Value::as_str) {
+        Some("on_loan") => "This copy is on loan: check it in first.".into(),
+        Some("held") => "This copy is held for another patron.".into(),
+        Some("missing") => "This copy is marked missing.".into(),
+        _ => "This copy cannot be checked out now.".into(),
     }
 }
 
@@ -231,6 +250,18 @@ mod tests {
         .problem();
         assert_eq!(premium.extensions["escalation_id"], json!(id));
         assert!(premium.detail.contains(&id.to_string()));
+    }
+
+    #[test]
+    fn copy_unavailable_carries_the_copy_and_says_why_from_its_status() {
+        let copy = json!({"id": Uuid::nil(), "status": "held", "barcode": "3100"});
+        let p = AppError::CopyUnavailable { copy: copy.clone() }.problem();
+        assert_eq!(
+            (p.kind.as_str(), p.status),
+            ("/problems/copy-unavailable", 409)
+        );
+        assert_eq!(p.extensions["copy"], copy);
+        assert_eq!(p.detail, "This copy is held for another patron.");
     }
 
     #[test]

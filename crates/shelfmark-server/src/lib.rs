@@ -10,15 +10,18 @@
 //! SQLite and a PostgreSQL backend; `store::ops` the multi-record operations), `mail`
 //! (`mail::compose` writes the manager's and patrons' mails, `mail::deliver` sends the outbox
 //! over SMTP or into a spool folder), `auth` (passwords, tokens, the session cache), `state`
-//! (what handlers share), `demo` (seed data), `error` (the one problem+json error type).
+//! (what handlers share), `demo` (seed data), `error` (the one problem+json error type),
+//! `expiry` (ready holds past their pickup date, cancelled by the server itself).
 //!
 //! Imports point inward, never back: `http` -> `state` -> `auth` -> `store` -> `records`,
-//! `mail::compose`; `mail::deliver` -> `store`; this root only assembles `http` and `state`.
+//! `mail::compose`; `mail::deliver` -> `store`; `expiry` -> `state`; this root only assembles
+//! `http`, `state` and `expiry`.
 //! Neither `records` nor `mail::compose` imports the store.
 
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod expiry;
 pub mod http;
 pub mod mail;
 pub mod records;
@@ -45,13 +48,17 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
+/// finish. Meanwhile ready holds past their pickup date are expired (`expiry`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let expiry = tokio::spawn(expiry::run(state.clone()));
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // A pass cut short rolls back: the next start does it again.
+    expiry.abort();
+    served
 }

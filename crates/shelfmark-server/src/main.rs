@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use shelfmark_core::wire::Role;
 use shelfmark_server::demo::{self, Seeded};
 use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery_until};
+use shelfmark_server::records::Circulation;
 use shelfmark_server::store::Store;
 use shelfmark_server::{AppState, Config, auth, serve};
 use tokio::net::TcpListener;
@@ -68,6 +69,12 @@ struct Cli {
     /// database, else in the platform data directory).
     #[arg(long, env = "SHELFMARK_MAIL_SPOOL")]
     mail_spool: Option<PathBuf>,
+    /// How many days a ready hold waits on the hold shelf before it expires.
+    #[arg(long, env = "SHELFMARK_PICKUP_DAYS", default_value_t = 7)]
+    pickup_days: u32,
+    /// How many days a loan lasts.
+    #[arg(long, env = "SHELFMARK_LOAN_DAYS", default_value_t = 21)]
+    loan_days: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -244,6 +251,11 @@ async fn main() -> anyhow::Result<()> {
         body_limit: cli.body_limit,
         token_ttl: std::time::Duration::from_secs(cli.token_hours.max(1) * 3600),
         mail,
+        circulation: Circulation {
+            pickup_window: chrono::Duration::days(cli.pickup_days.max(1).into()),
+            loan_period: chrono::Duration::days(cli.loan_days.max(1).into()),
+        },
+        ..Config::default()
     };
     let listener = TcpListener::bind(&cli.listen)
         .await

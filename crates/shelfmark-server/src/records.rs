@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shelfmark_core::wire::Role;
 use shelfmark_core::{
-    Book, Copy, Escalation, EscalationStatus, Hold, HoldStatus, Patron, PurchaseRequest,
-    PurchaseStatus, RecordType, ValidationErrors,
+    Book, Copy, Escalation, EscalationStatus, Hold, Loan, Patron, PurchaseRequest, PurchaseStatus,
+    RecordType, ValidationErrors,
 };
 use uuid::Uuid;
 
@@ -67,30 +67,71 @@ pub struct Patrons;
 pub struct Holds;
 pub struct Escalations;
 pub struct PurchaseRequests;
+pub struct Loans;
+
+/// How long things last at the desk: a ready hold waits on the shelf for `pickup_window`, a
+/// loan is due `loan_period` after it is made. The server's settings; the store's operations
+/// set the times from them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Circulation {
+    pub pickup_window: chrono::Duration,
+    pub loan_period: chrono::Duration,
+}
+
+impl Default for Circulation {
+    /// The protocol's defaults: 7 days on the hold shelf, 21 days on loan.
+    fn default() -> Circulation {
+        Circulation {
+            pickup_window: chrono::Duration::days(7),
+            loan_period: chrono::Duration::days(21),
+        }
+    }
+}
 
 impl Kind for Holds {
     const TYPE: RecordType = RecordType::Hold;
     type Record = Hold;
 
-    fn validate(_record: &mut Hold) -> Result<(), ValidationErrors> {
-        Ok(())
+    fn validate(record: &mut Hold) -> Result<(), ValidationErrors> {
+        record.validate()
     }
 
     fn index(h: &Hold) -> Index {
         Index {
             ref_id: Some(h.patron_id),
             ref2_id: Some(h.book_id),
+            // The copy an open hold sets aside: one open hold per copy, by the database.
             ref3_id: h.copy_id,
-            status: Some(
-                match h.status {
-                    HoldStatus::Active => "active",
-                    HoldStatus::Cancelled => "cancelled",
-                    HoldStatus::Fulfilled => "fulfilled",
-                }
-                .to_owned(),
-            ),
+            status: Some(h.status.as_str().to_owned()),
             ..Index::default()
         }
+    }
+}
+
+impl Kind for Loans {
+    const TYPE: RecordType = RecordType::Loan;
+    type Record = Loan;
+
+    fn validate(_record: &mut Loan) -> Result<(), ValidationErrors> {
+        Ok(())
+    }
+
+    fn index(l: &Loan) -> Index {
+        Index {
+            ref_id: Some(l.patron_id),
+            ref2_id: Some(l.copy_id),
+            // The copy an open loan has out: one open loan per copy, by the database.
+            ref3_id: Some(l.copy_id),
+            status: Some(l.status.as_str().to_owned()),
+            ..Index::default()
+        }
+    }
+
+    fn references(l: &Loan) -> Vec<(&'static str, RecordType, Uuid)> {
+        vec![
+            ("copy_id", RecordType::Copy, l.copy_id),
+            ("patron_id", RecordType::Patron, l.patron_id),
+        ]
     }
 }
 

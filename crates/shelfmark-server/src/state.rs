@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::auth::SessionCache;
 use crate::mail::compose::MailSettings;
+use crate::records::Circulation;
 use crate::store::Store;
+use crate::store::ops::Rules;
 
 /// Settings of a running server.
 #[derive(Debug, Clone)]
@@ -19,6 +21,20 @@ pub struct Config {
     pub token_ttl: Duration,
     /// Sender and manager addresses of the mails the server writes.
     pub mail: MailSettings,
+    /// How long ready holds wait and loans last.
+    pub circulation: Circulation,
+    /// How often the server looks for ready holds past their pickup date.
+    pub expiry_interval: Duration,
+}
+
+impl Config {
+    /// What the store's operations need of these settings.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            mail: self.mail.clone(),
+            circulation: self.circulation,
+        }
+    }
 }
 
 impl Default for Config {
@@ -27,6 +43,8 @@ impl Default for Config {
             body_limit: 1024 * 1024,
             token_ttl: Duration::from_secs(12 * 3600),
             mail: MailSettings::default(),
+            circulation: Circulation::default(),
+            expiry_interval: Duration::from_secs(30),
         }
     }
 }

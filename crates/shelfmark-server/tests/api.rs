@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shelfmark_core::isbn;
 
@@ -20,157 +20,11 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 mod common;
+use common::server::{
+    Server, book, book_with_copies, copy, etag, get_json, items, new_patron, on_both_backends,
+    place_hold, problem, second_instance,
+};
 use common::{Backend, PASSWORD, TestDb, missing};
-
-/// A running server with a logged-in librarian.
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    token: String,
-    db: TestDb,
-    state: AppState,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Server {
-    async fn start(backend: Backend) -> Option<Server> {
-        Server::start_with(backend, Config::default()).await
-    }
-
-    async fn start_with(backend: Backend, config: Config) -> Option<Server> {
-        let db = TestDb::new(backend).await?;
-        let store = db.store_with_staff().await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let state = AppState::new(store, config);
-        tokio::spawn(serve(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
-        let mut server = Server {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            token: String::new(),
-            db,
-            state,
-            stop: Some(stop),
-        };
-        server.token = server.login("librarian").await;
-        Some(server)
-    }
-
-    async fn login(&self, user: &str) -> String {
-        let r = self
-            .http
-            .post(self.url("/v1/sessions"))
-            .json(&json!({"username": user, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let body: Value = r.json().await.expect("json");
-        body["token"].as_str().expect("token").to_owned()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// A request as the librarian.
-    fn req(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
-    }
-
-    async fn create(&self, path: &str, body: &Value) -> String {
-        let r = self
-            .req(Method::PUT, path)
-            .header(IF_NONE_MATCH, "*")
-            .json(body)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status(), StatusCode::CREATED, "creating {path}");
-        etag(&r)
-    }
-
-    async fn new_book(&self, n: u32, title: &str) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        let etag = self
-            .create(&format!("/v1/books/{id}"), &book(id, n, title))
-            .await;
-        (id, etag)
-    }
-}
-
-fn etag(r: &Response) -> String {
-    r.headers()
-        .get(ETAG)
-        .and_then(|v| v.to_str().ok())
-        .expect("an ETag")
-        .to_owned()
-}
-
-fn book(id: Uuid, n: u32, title: &str) -> Value {
-    json!({
-        "id": id, "isbn": isbn::from_body(n), "title": title, "authors": ["Ann Author"],
-        "publisher": "Harbour Press", "year": 2001, "subjects": ["Gardening"],
-        "summary": "Line one.\nLine two.", "notes": ""
-    })
-}
-
-fn copy(id: Uuid, book_id: Uuid, barcode: &str) -> Value {
-    json!({"id": id, "book_id": book_id, "barcode": barcode, "branch": "Central",
-           "call_number": "635 AUT", "status": "available"})
-}
-
-/// The problem document of an error answer, after checking its status and media type.
-async fn problem(r: Response, status: StatusCode, name: &str) -> Value {
-    assert_eq!(r.status(), status);
-    assert_eq!(
-        r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
-        Some("application/problem+json")
-    );
-    let body: Value = r.json().await.expect("problem json");
-    assert_eq!(body["type"], format!("/problems/{name}"), "{body}");
-    assert_eq!(body["status"], status.as_u16());
-    assert!(body["title"].is_string() && body["detail"].is_string());
-    body
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(server) = super::Server::start(super::Backend::Sqlite).await {
-                        super::$name(server).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(server) = super::Server::start(super::Backend::Postgres).await {
-                        super::$name(server).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     logging_in_gives_a_token_and_anything_else_needs_one,
@@ -1397,30 +1251,6 @@ async fn expired_tokens_answer_401() {
 // ---------------------------------------------------------------------------------------------
 // Holds, escalations, purchase requests and the mail outbox (issue 5).
 
-/// A new patron; a premium one is registered by the manager (only a manager may).
-async fn new_patron(s: &Server, name: &str, premium: bool) -> Uuid {
-    let id = Uuid::now_v7();
-    let email = format!(
-        "{}.{}@example.org",
-        name.to_lowercase().replace(' ', "."),
-        id.simple()
-    );
-    let path = format!("/v1/patrons/{id}");
-    let request = if premium {
-        s.as_manager(Method::PUT, &path).await
-    } else {
-        s.req(Method::PUT, &path)
-    };
-    let r = request
-        .header(IF_NONE_MATCH, "*")
-        .json(&json!({"id": id, "name": name, "email": email, "premium": premium, "branch": "Riverside"}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), StatusCode::CREATED, "creating {path}");
-    id
-}
-
 async fn patrons_have_a_unique_card_found_by_scanning_and_only_a_manager_grants_premium(s: Server) {
     let patron = |id: Uuid, card: &str, premium: bool| {
         json!({"id": id, "name": "Ada Lovelace", "email": format!("ada.{}@example.org", id.simple()),
@@ -1491,62 +1321,6 @@ async fn patrons_have_a_unique_card_found_by_scanning_and_only_a_manager_grants_
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-}
-
-/// A book with `copies` available copies.
-async fn book_with_copies(s: &Server, n: u32, copies: usize) -> (Uuid, Vec<Uuid>) {
-    let (book_id, _) = s.new_book(n, &format!("Contested {n}")).await;
-    let mut ids = Vec::new();
-    for i in 0..copies {
-        let id = Uuid::now_v7();
-        s.create(
-            &format!("/v1/copies/{id}"),
-            &copy(id, book_id, &format!("B{n}-{i}")),
-        )
-        .await;
-        ids.push(id);
-    }
-    (book_id, ids)
-}
-
-/// The desktop's placement: the whole record, `copy_id: null`, `If-None-Match: *`.
-fn place_hold(base: &str, s: &Server, hold_id: Uuid, patron: Uuid, book: Uuid) -> RequestBuilder {
-    s.http
-        .put(format!("{base}/v1/holds/{hold_id}"))
-        .bearer_auth(&s.token)
-        .header(IF_NONE_MATCH, "*")
-        .json(
-            &json!({"id": hold_id, "patron_id": patron, "book_id": book, "status": "active",
-                      "copy_id": null, "cancel_reason": null}),
-        )
-}
-
-async fn get_json(s: &Server, path: &str) -> (Value, String) {
-    let r = s.req(Method::GET, path).send().await.expect("send");
-    assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-    let tag = etag(&r);
-    (r.json().await.expect("json"), tag)
-}
-
-async fn items(s: &Server, path: &str) -> Vec<Value> {
-    let (page, _) = get_json(s, path).await;
-    page["items"].as_array().expect("items").clone()
-}
-
-/// A second server instance on the same database; dropping the sender stops it.
-async fn second_instance(s: &Server) -> (String, oneshot::Sender<()>) {
-    let store = Store::connect(&s.db.url).await.expect("second instance");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let other = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(
-        listener,
-        AppState::new(store, Config::default()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (other, stop)
 }
 
 async fn holds_race(s: Server, two_instances: bool) {
@@ -1827,14 +1601,6 @@ async fn lose_a_hold(s: &Server, n: u32) -> Lost {
         premium,
         escalation: Uuid::parse_str(p["escalation_id"].as_str().expect("escalation_id"))
             .expect("uuid"),
-    }
-}
-
-impl Server {
-    /// A request as the manager.
-    async fn as_manager(&self, method: Method, path: &str) -> RequestBuilder {
-        let token = self.login("manager").await;
-        self.http.request(method, self.url(path)).bearer_auth(token)
     }
 }
 

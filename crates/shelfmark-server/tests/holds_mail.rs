@@ -417,6 +417,7 @@ on_both_backends!(
     a_thousand_concurrent_holds_on_ten_copies_give_ten_winners_and_no_copy_twice,
     a_mail_queued_while_smtp_is_down_arrives_once_across_server_restarts,
     reassign_and_purchase_end_to_end_with_their_mails,
+    a_hold_ready_for_pickup_mails_the_patron_the_branch_and_the_last_day_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,17 +1057,79 @@ async fn reassign_and_purchase_end_to_end_with_their_mails(backend: Backend) {
         1
     );
 
-    // Mail, all told: two for the manager (one per escalation), one for the regular reader.
+    // Mail, all told: two for the manager (one per escalation), one for the regular reader,
+    // and one for each premium patron: the copy reassigned to one, the purchase for the other.
     eventually(30, "every mail delivered", || async {
-        smtp.mails().len() >= 3 && s.all_mail_sent().await
+        smtp.mails().len() >= 5 && s.all_mail_sent().await
     })
     .await;
+    let set_aside = |book: &str| {
+        smtp.mails()
+            .iter()
+            .filter(|m| m.contains("has been set aside for you") && m.contains(book))
+            .count()
+    };
+    assert_eq!(
+        set_aside("Contested 106"),
+        1,
+        "the reassigned copy's new patron"
+    );
+    assert_eq!(set_aside("Contested 107"), 1, "the purchased copy's patron");
     assert_eq!(
         smtp.count(MANAGER_MAIL, &format!("shelfmark://escalations/{esc2}")),
         1
     );
     assert_eq!(smtp.count(MANAGER_MAIL, &link), 1);
-    assert_eq!(smtp.mails().len(), 3, "{:#?}", smtp.mails());
-    assert_eq!(s.store.outbox().await.expect("outbox").len(), 3);
+    assert_eq!(smtp.mails().len(), 5, "{:#?}", smtp.mails());
+    assert_eq!(s.store.outbox().await.expect("outbox").len(), 5);
+    smtp.stop().await;
+}
+
+async fn a_hold_ready_for_pickup_mails_the_patron_the_branch_and_the_last_day_once(
+    backend: Backend,
+) {
+    let Some(smtp) = smtpd().await else { return };
+    let Some(s) = Server::start(backend, Some(smtp.port)).await else {
+        return;
+    };
+    let c = &s.client;
+    let (book, _) = c.book_with_copies(108, 1).await;
+    let (patron, email) = c.new_patron("Ada Lovelace", false).await;
+    let hold_id = Uuid::now_v7();
+    let r = c.place(hold_id, patron, book).send().await.expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tag = etag(&r);
+    let mut hold: Value = r.json().await.expect("json");
+    hold["status"] = json!("ready");
+    let r = c
+        .req(Method::PUT, &format!("/v1/holds/{hold_id}"))
+        .header(IF_MATCH, &tag)
+        .json(&hold)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let ready: Value = r.json().await.expect("json");
+    let by = chrono::DateTime::parse_from_rfc3339(ready["pickup_by"].as_str().expect("pickup_by"))
+        .expect("a time");
+    eventually(30, "the patron's mail", || async {
+        smtp.count(&email, "ready for you to collect") == 1 && s.all_mail_sent().await
+    })
+    .await;
+    let mail = smtp
+        .mails()
+        .into_iter()
+        .find(|m| m.contains("ready for you to collect"))
+        .expect("mail");
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    for needle in [
+        "Dear Ada Lovelace",
+        "Contested 108",
+        "Riverside",
+        &by.format("%A %-d %B %Y").to_string(),
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    assert_eq!(smtp.mails().len(), 1, "one mail, once");
     smtp.stop().await;
 }

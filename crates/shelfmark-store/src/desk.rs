@@ -151,14 +151,7 @@ impl Store {
         patron_id: Uuid,
         book_id: Uuid,
     ) -> Result<CachedRecord<Hold>, StoreError> {
-        self.save_and_read(Hold {
-            id: Uuid::now_v7(),
-            patron_id,
-            book_id,
-            copy_id: None,
-            status: HoldStatus::Active,
-            cancel_reason: None,
-        })
+        self.save_and_read(Hold::request(Uuid::now_v7(), patron_id, book_id))
     }
 
     /// Cancels a hold (queued; the server frees its copy), or dismisses a lost one (its

@@ -79,6 +79,7 @@ fn check_shape(kind: RecordType, data: &str) -> Result<(), StoreError> {
         RecordType::Hold => from_str::<Hold>(data).map(drop),
         RecordType::Escalation => from_str::<Escalation>(data).map(drop),
         RecordType::PurchaseRequest => from_str::<PurchaseRequest>(data).map(drop),
+        RecordType::Loan => from_str::<shelfmark_core::Loan>(data).map(drop),
     }
     .map_err(StoreError::Json)
 }

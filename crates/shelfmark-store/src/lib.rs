@@ -28,7 +28,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shelfmark_core::{Book, Copy, Hold, Patron, RecordType, ValidationErrors};
+use shelfmark_core::{Book, Copy, Hold, Loan, Patron, RecordType, ValidationErrors};
 use uuid::Uuid;
 
 /// Where the cache stands with the server's change feed.
@@ -104,6 +104,16 @@ impl Editable for Patron {
 
 impl Editable for Hold {
     const KIND: RecordType = RecordType::Hold;
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn validate(&mut self) -> Result<(), ValidationErrors> {
+        Hold::validate(self)
+    }
+}
+
+impl Editable for Loan {
+    const KIND: RecordType = RecordType::Loan;
     fn id(&self) -> Uuid {
         self.id
     }

@@ -837,6 +837,7 @@ fn label(conn: &rusqlite::Connection, kind: RecordType, versions: [Option<&Value
         let field = match of {
             RecordType::Book => "$.title",
             RecordType::Patron => "$.name",
+            RecordType::Copy => "$.barcode",
             _ => return None,
         };
         conn.query_row(

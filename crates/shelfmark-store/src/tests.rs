@@ -587,14 +587,7 @@ fn patrons_are_found_by_name_or_email_premium_first() {
 #[test]
 fn a_lost_hold_is_kept_with_the_servers_answer_until_dismissed() {
     let mut store = synced_store();
-    let hold = Hold {
-        id: Uuid::from_u128(77),
-        patron_id: Uuid::from_u128(5),
-        book_id: Uuid::from_u128(1),
-        copy_id: None,
-        status: shelfmark_core::HoldStatus::Active,
-        cancel_reason: None,
-    };
+    let hold = Hold::request(Uuid::from_u128(77), Uuid::from_u128(5), Uuid::from_u128(1));
     let entry = store.save(&hold).expect("queues");
     assert_eq!(entry.op, EditOp::Create);
     let answer = json!({"type": "/problems/hold-unavailable", "patron_premium": true, "escalation_id": "e-1"});

@@ -32,6 +32,22 @@ export interface FakeBackend extends Backend {
   emitEvent(event: SyncEvent): void;
 }
 
+/** A hold as the server sends it: only what a test cares about given, the rest as placed. */
+export function holdOf(fields: Pick<Hold, "id" | "patron_id" | "book_id"> & Partial<Hold>): Hold {
+  return {
+    copy_id: null,
+    status: "active",
+    cancel_reason: null,
+    pickup_branch: "",
+    placed_at: null,
+    ready_at: null,
+    pickup_by: null,
+    fulfilled_at: null,
+    loan_id: null,
+    ...fields,
+  };
+}
+
 export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = []): FakeBackend {
   const listeners = new Set<(s: SyncStatus) => void>();
   const eventListeners = new Set<(e: SyncEvent) => void>();
@@ -127,7 +143,7 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       return fake.patrons.filter((p) => p.name.toLowerCase().includes(q));
     },
     async placeHold(patronId, bookId) {
-      const hold: Hold = { id: `hold-${fake.holds.length}`, patron_id: patronId, book_id: bookId, copy_id: null, status: "active", cancel_reason: null };
+      const hold: Hold = holdOf({ id: `hold-${fake.holds.length}`, patron_id: patronId, book_id: bookId });
       fake.holds.push({ hold: { record: hold, etag: null, pending: true, in_conflict: false }, patron: fake.patrons.find((p) => p.id === patronId) ?? null, copy: null, lost: null });
       return fake.holds[fake.holds.length - 1].hold;
     },
@@ -187,7 +203,7 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async reassignCopy(id, etag, holdId, note) {
       return escalationAction("reassign", id, etag, [holdId, note], (d) => {
         const lost = d.active_holds.find((h) => h.hold.id === holdId)!;
-        const hold: Hold = { id: `new-hold-${holdId}`, patron_id: d.patron_id, book_id: d.book_id, copy_id: lost.hold.copy_id, status: "active", cancel_reason: null };
+        const hold: Hold = holdOf({ id: `new-hold-${holdId}`, patron_id: d.patron_id, book_id: d.book_id, copy_id: lost.hold.copy_id });
         const won = { ...lost, hold, hold_etag: '"1"', holder: d.patron, premium: true, since: "2026-11-22T11:00:00Z" };
         return { ...d, status: "reassigned", resolution_note: note || null, active_holds: [...d.active_holds.filter((h) => h !== lost), won] };
       });

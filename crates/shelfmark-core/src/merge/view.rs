@@ -66,6 +66,10 @@ pub fn record_label(
         RecordType::Hold => format!("hold for {} on {}", patron(), book("book_id")),
         RecordType::Escalation => format!("escalation for {} on {}", patron(), book("book_id")),
         RecordType::PurchaseRequest => format!("purchase of {}", book("book_id")),
+        RecordType::Loan => match named("copy_id", RecordType::Copy) {
+            Some(barcode) => format!("loan of copy {barcode} to {}", patron()),
+            None => format!("loan to {}", patron()),
+        },
     }
 }
 

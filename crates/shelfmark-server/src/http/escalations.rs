@@ -240,7 +240,7 @@ async fn reassign(
     };
     let outcome = state
         .store
-        .run(&staff.actor(), op, &state.config.mail)
+        .run(&staff.actor(), op, &state.config.rules())
         .await?;
     state.mail_wake.notify_one();
     match settled(outcome) {
@@ -292,7 +292,7 @@ async fn purchase(
     };
     let outcome = state
         .store
-        .run(&staff.actor(), op, &state.config.mail)
+        .run(&staff.actor(), op, &state.config.rules())
         .await?;
     match settled(outcome) {
         Ok((_, _, Some(request))) => Ok(json_with_etag(
@@ -332,7 +332,7 @@ async fn resolve(
     };
     let outcome = state
         .store
-        .run(&staff.actor(), op, &state.config.mail)
+        .run(&staff.actor(), op, &state.config.rules())
         .await?;
     match settled(outcome) {
         Ok((escalation, _, _)) => Ok(json_with_etag(

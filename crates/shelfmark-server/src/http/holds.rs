@@ -35,6 +35,13 @@ pub(crate) async fn refusal(state: &AppState, outcome: Outcome) -> AppError {
             patron_premium: premium,
             escalation_id,
         },
+        Outcome::CopyUnavailable(copy) => AppError::CopyUnavailable {
+            copy: copy
+                .data
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default(),
+        },
         Outcome::Conflict(current) => match edit_conflict(state, &current, None).await {
             Ok(e) | Err(e) => e,
         },
@@ -57,7 +64,8 @@ pub(crate) async fn refusal(state: &AppState, outcome: Outcome) -> AppError {
     }
 }
 
-/// `PUT /v1/holds/{id}`: place (`If-None-Match: *`) or update (`If-Match`: fulfil, cancel).
+/// `PUT /v1/holds/{id}`: place (`If-None-Match: *`) or update (`If-Match`: ready for
+/// pickup, collected, cancelled).
 pub async fn put(
     State(state): State<AppState>,
     staff: Staff,
@@ -99,7 +107,7 @@ pub async fn put(
         },
         (None, None) => return Err(AppError::PreconditionRequired),
     };
-    let outcome = state.store.run(&actor, op, &state.config.mail).await?;
+    let outcome = state.store.run(&actor, op, &state.config.rules()).await?;
     state.mail_wake.notify_one();
     match outcome {
         Outcome::HoldPlaced(row) => Ok(json_with_etag(
@@ -145,7 +153,7 @@ pub async fn delete(
         .run(
             &staff.actor(),
             Op::CancelHold { id, version },
-            &state.config.mail,
+            &state.config.rules(),
         )
         .await?;
     match outcome {

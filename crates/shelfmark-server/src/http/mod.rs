@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod escalations;
 pub mod holds;
+pub mod loans;
 pub mod openapi;
 pub mod records;
 pub mod sessions;
@@ -47,6 +48,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/holds/{id}"),
     ("DELETE", "/v1/holds/{id}"),
     ("GET", "/v1/holds/{id}/revisions"),
+    ("GET", "/v1/loans"),
+    ("GET", "/v1/loans/{id}"),
+    ("PUT", "/v1/loans/{id}"),
+    ("GET", "/v1/loans/{id}/revisions"),
     ("GET", "/v1/escalations"),
     ("GET", "/v1/escalations/{id}"),
     ("GET", "/v1/escalations/{id}/revisions"),
@@ -63,7 +68,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The API's router (state still to be provided).
 pub fn router(body_limit: usize) -> Router<AppState> {
-    use records::{Books, Copies, Escalations, Holds, Patrons, PurchaseRequests};
+    use records::{Books, Copies, Escalations, Holds, Loans, Patrons, PurchaseRequests};
     Router::new()
         .route("/v1/sessions", post(sessions::create))
         .route("/v1/changes", get(changes::feed))
@@ -77,6 +82,11 @@ pub fn router(body_limit: usize) -> Router<AppState> {
             get(records::get_one::<Holds>)
                 .put(holds::put)
                 .delete(holds::delete),
+        )
+        .merge(records::read_routes::<Loans>())
+        .route(
+            "/v1/loans/{id}",
+            get(records::get_one::<Loans>).put(loans::put),
         )
         .merge(records::read_routes::<Escalations>())
         .merge(escalations::routes())

@@ -36,6 +36,8 @@ fn record_schema(path: &str) -> &'static str {
         "Copy"
     } else if path.starts_with("/v1/holds") {
         "Hold"
+    } else if path.starts_with("/v1/loans") {
+        "Loan"
     } else if path.starts_with("/v1/escalations") {
         "Escalation"
     } else if path.starts_with("/v1/purchase-requests") {
@@ -132,6 +134,17 @@ fn operation(method: &str, path: &str) -> Value {
             if p == "/v1/copies" {
                 parameters.push(json!({"name": "book_id", "in": "query", "schema": {"type": "string", "format": "uuid"}}));
                 parameters.push(json!({"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/CopyStatus"}}));
+            }
+            if p == "/v1/loans" {
+                for (name, what) in [
+                    ("patron_id", "The patron's loans"),
+                    ("copy_id", "The copy's loans"),
+                ] {
+                    parameters.push(json!({"name": name, "in": "query", "description": what,
+                        "schema": {"type": "string", "format": "uuid"}}));
+                }
+                parameters.push(json!({"name": "status", "in": "query",
+                    "schema": {"type": "string", "enum": ["on_loan", "returned"]}}));
             }
             if p == "/v1/patrons" {
                 parameters.push(
@@ -282,11 +295,12 @@ fn operation(method: &str, path: &str) -> Value {
                 "404".into(),
                 problem_ref("`If-Match` on a record that does not exist (`not-found`)"),
             );
-            responses.insert("409".into(), json!({"description": "`edit-conflict` (stale `If-Match`: current, current_etag, base, base_etag), `duplicate` (existing_id), or for a hold `hold-unavailable` (no copy free: book_id, patron_premium, and escalation_id for a premium patron)",
+            responses.insert("409".into(), json!({"description": "`edit-conflict` (stale `If-Match`: current, current_etag, base, base_etag), `duplicate` (existing_id), for a hold `hold-unavailable` (no copy free: book_id, patron_premium, and escalation_id for a premium patron), or for a loan `copy-unavailable` (the copy is on loan, held for another patron or missing: copy)",
                 "content": {"application/problem+json": {"schema": {"oneOf": [
                     {"$ref": "#/components/schemas/EditConflictProblem"},
                     {"$ref": "#/components/schemas/DuplicateProblem"},
-                    {"$ref": "#/components/schemas/HoldUnavailableProblem"}]}}}}));
+                    {"$ref": "#/components/schemas/HoldUnavailableProblem"},
+                    {"$ref": "#/components/schemas/CopyUnavailableProblem"}]}}}}));
             responses.insert(
                 "412".into(),
                 problem_ref("`If-None-Match: *` and the id exists (`precondition-failed`)"),
@@ -362,8 +376,21 @@ fn components() -> Value {
             "Hold": {"type": "object", "required": ["id", "patron_id", "book_id"], "properties": {
                 "id": uuid, "patron_id": uuid, "book_id": uuid,
                 "copy_id": {"type": ["string", "null"], "format": "uuid", "description": "Set by the server when the hold is placed"},
-                "status": {"type": "string", "enum": ["active", "cancelled", "fulfilled"], "description": "Set by the server on creation"},
-                "cancel_reason": {"type": ["string", "null"]}}},
+                "status": {"type": "string", "enum": ["active", "ready", "cancelled", "fulfilled"], "description": "Set by the server on creation (`active`); then `ready` (on the hold shelf), `fulfilled` (collected: a loan is made) or `cancelled`, each by a PUT with If-Match"},
+                "cancel_reason": {"type": ["string", "null"], "enum": ["patron", "staff", "reassigned", "expired", null], "description": "A desk gives `patron` or `staff` (the default); the server sets `reassigned` and `expired`"},
+                "pickup_branch": {"type": "string", "description": "Where the copy waits; the patron's branch by default"},
+                "placed_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server"},
+                "ready_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server when the hold becomes ready"},
+                "pickup_by": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server (its pickup window after ready_at); a ready hold still waiting then is cancelled as expired"},
+                "fulfilled_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server"},
+                "loan_id": {"type": ["string", "null"], "format": "uuid", "description": "The loan made when the hold was collected"}}},
+            "Loan": {"type": "object", "required": ["id", "copy_id", "patron_id"], "properties": {
+                "id": uuid, "copy_id": uuid, "patron_id": uuid,
+                "hold_id": {"type": ["string", "null"], "format": "uuid", "description": "The hold this loan fulfilled (a copy held for the same patron)"},
+                "loaned_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server"},
+                "due_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server: its loan period after loaned_at"},
+                "returned_at": {"type": ["string", "null"], "format": "date-time", "description": "Set by the server on check-in"},
+                "status": {"type": "string", "enum": ["on_loan", "returned"], "description": "`on_loan` when absent on a check-out; `returned` by a PUT with If-Match checks the copy in"}}},
             "Escalation": {"type": "object", "required": ["id", "patron_id", "book_id", "hold_request_id", "status", "created_at"], "properties": {
                 "id": uuid, "patron_id": uuid, "book_id": uuid, "hold_request_id": uuid,
                 "status": {"type": "string", "enum": ["open", "reassigned", "purchase_flagged", "resolved"]},
@@ -388,7 +415,7 @@ fn components() -> Value {
                     "id": uuid, "name": {"type": "string"}, "role": {"type": "string", "enum": ["librarian", "manager"]}}}}},
             "Change": {"type": "object", "required": ["seq", "type", "id", "etag", "deleted"], "properties": {
                 "seq": {"type": "integer"},
-                "type": {"type": "string", "enum": ["book", "copy", "patron", "hold", "escalation", "purchase_request"]},
+                "type": {"type": "string", "enum": ["book", "copy", "patron", "hold", "escalation", "purchase_request", "loan"]},
                 "id": uuid, "etag": {"type": "string", "description": "The record's ETag, as in its ETag header"},
                 "deleted": {"type": "boolean"}, "data": {"type": "object", "description": "The record; absent when deleted"}}},
             "ChangeFeed": {"type": "object", "required": ["changes", "last_seq", "more"], "properties": {
@@ -401,7 +428,7 @@ fn components() -> Value {
                 "type": {"type": "string", "enum": [
                     "/problems/validation", "/problems/unauthorized", "/problems/forbidden", "/problems/not-found",
                     "/problems/method-not-allowed", "/problems/edit-conflict", "/problems/duplicate",
-                    "/problems/hold-unavailable", "/problems/precondition-failed", "/problems/payload-too-large",
+                    "/problems/hold-unavailable", "/problems/copy-unavailable", "/problems/precondition-failed", "/problems/payload-too-large",
                     "/problems/precondition-required", "/problems/internal"]},
                 "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
                 "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
@@ -414,6 +441,8 @@ fn components() -> Value {
                 "required": ["book_id", "patron_premium"], "properties": {"book_id": uuid,
                 "patron_premium": {"type": "boolean"}, "escalation_id": {"type": "string", "format": "uuid",
                 "description": "Only for a premium patron: the escalation opened for the manager"}}}]},
+            "CopyUnavailableProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "required": ["copy"], "properties": {"copy": {"$ref": "#/components/schemas/Copy"}}}]},
             "DuplicateProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
                 "required": ["existing_id"], "properties": {"existing_id": uuid}}]}
         }

@@ -32,7 +32,9 @@ use uuid::Uuid;
 use super::staff::Staff;
 use super::{JsonBody, Params, Tags, json_with_etag, location, not_modified};
 use crate::error::AppError;
-pub use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons, PurchaseRequests};
+pub use crate::records::{
+    Books, Copies, Escalations, Holds, Kind, Loans, Patrons, PurchaseRequests,
+};
 use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
 use crate::store::{
@@ -68,7 +70,21 @@ impl Collection for Holds {
         Ok(ListQuery {
             ref_id: params.uuid("patron_id")?,
             ref2_id: params.uuid("book_id")?,
-            status: status_filter::<HoldStatus>(params, "active, cancelled, fulfilled")?,
+            status: status_filter::<HoldStatus>(params, "active, ready, cancelled, fulfilled")?,
+            ..ListQuery::default()
+        })
+    }
+}
+
+impl Collection for Loans {
+    fn filters(params: &Params) -> Result<ListQuery, AppError> {
+        Ok(ListQuery {
+            ref_id: params.uuid("patron_id")?,
+            ref2_id: params.uuid("copy_id")?,
+            status: status_filter::<shelfmark_core::model::LoanStatus>(
+                params,
+                "on_loan, returned",
+            )?,
             ..ListQuery::default()
         })
     }
@@ -357,7 +373,7 @@ async fn put<K: Kind>(
             serde_json::from_str(&write.data).map_err(|e| AppError::Internal(e.to_string()))?;
         let outcome = state
             .store
-            .run(&actor, Op::CreateCopy(copy), &state.config.mail)
+            .run(&actor, Op::CreateCopy(copy), &state.config.rules())
             .await?;
         state.mail_wake.notify_one();
         match outcome {

@@ -1,5 +1,6 @@
-//! Composing mails: the manager's "premium patron lost a hold" message and the patron's
-//! "your hold was reassigned" message, each finished whole as an [`OutboxMail`].
+//! Composing mails: the manager's "premium patron lost a hold" message, and the patron's
+//! "your hold was reassigned", "your book is ready for pickup" and (for a premium patron) "a
+//! copy was set aside for you" messages, each finished whole as an [`OutboxMail`].
 //!
 //! Mails are written, whole, into the `mail_outbox` table by the same transaction that opens
 //! the escalation (or reassigns the copy): nothing is announced that did not happen, and
@@ -141,6 +142,91 @@ pub fn manager_mail(
     finish(settings, settings.manager.clone(), &subject, body)
 }
 
+/// A patron's address, or why it is none.
+fn patron_address(patron: &Patron) -> Result<Mailbox, MailError> {
+    let address: Address =
+        patron
+            .email
+            .trim()
+            .parse()
+            .map_err(|e: lettre::address::AddressError| {
+                MailError::Address(patron.email.clone(), e.to_string())
+            })?;
+    Ok(Mailbox::new(None, address))
+}
+
+/// Where a hold is collected: its pickup branch, or the patron's.
+fn pickup_branch<'a>(patron: &'a Patron, hold: &'a Hold) -> &'a str {
+    if hold.pickup_branch.is_empty() {
+        &patron.branch
+    } else {
+        &hold.pickup_branch
+    }
+}
+
+/// Tells a patron that the book they held waits on the hold shelf, where and until when.
+pub fn ready_mail(
+    settings: &MailSettings,
+    patron: &Patron,
+    book: &Book,
+    hold: &Hold,
+) -> Result<OutboxMail, MailError> {
+    let until = hold
+        .pickup_by
+        .map(|d| d.format("%A %-d %B %Y").to_string())
+        .ok_or_else(|| MailError::Build("a ready hold has a pickup date".into()))?;
+    let subject = format!("\"{}\" is ready for you to collect", book.title);
+    let body = format!(
+        "Dear {name},\n\
+         \n\
+         The book you reserved is waiting for you on the hold shelf:\n\
+         \n\
+         Book:    {title}\n\
+         Where:   {branch}\n\
+         Until:   {until}\n\
+         \n\
+         Please collect it by then; after that date it goes back on the shelves for other\n\
+         readers. Bring your library card.\n\
+         \n\
+         Hold reference: {hold}\n\
+         \n\
+         Your library\n",
+        name = patron.name,
+        title = book.title,
+        branch = pickup_branch(patron, hold),
+        hold = hold.id,
+    );
+    finish(settings, patron_address(patron)?, &subject, body)
+}
+
+/// Tells a premium patron that a copy was set aside for them after all (a manager reassigned
+/// one, or a purchased copy arrived).
+pub fn copy_for_you_mail(
+    settings: &MailSettings,
+    patron: &Patron,
+    book: &Book,
+    hold: &Hold,
+) -> Result<OutboxMail, MailError> {
+    let subject = format!("A copy of \"{}\" has been set aside for you", book.title);
+    let body = format!(
+        "Dear {name},\n\
+         \n\
+         Good news: a copy of \"{title}\" (ISBN {isbn}) has been set aside for you at\n\
+         {branch}. We will write again as soon as it is on the hold shelf, ready for you\n\
+         to collect.\n\
+         \n\
+         Hold reference: {hold}\n\
+         \n\
+         Your library\n",
+        name = patron.name,
+        title = book.title,
+        isbn = book.isbn,
+        branch = pickup_branch(patron, hold),
+        hold = hold.id,
+    );
+    finish(settings, patron_address(patron)?, &subject, body)
+}
+
 /// Tells a patron that their hold was cancelled so another patron could have the copy.
 /// `branch` is where the hold was to be collected (its copy's branch), which may not be the
 /// patron's home branch.
@@ -151,14 +237,6 @@ pub fn reassigned_mail(
     hold: &Hold,
     branch: &str,
 ) -> Result<OutboxMail, MailError> {
-    let address: Address =
-        patron
-            .email
-            .trim()
-            .parse()
-            .map_err(|e: lettre::address::AddressError| {
-                MailError::Address(patron.email.clone(), e.to_string())
-            })?;
     let subject = format!("Your hold on \"{}\" was cancelled", book.title);
     let body = format!(
         "Dear {name},\n\
@@ -175,7 +253,7 @@ pub fn reassigned_mail(
         isbn = book.isbn,
         hold = hold.id,
     );
-    finish(settings, Mailbox::new(None, address), &subject, body)
+    finish(settings, patron_address(patron)?, &subject, body)
 }
 
 /// One mail of the outbox: the finished message and its delivery state.
@@ -238,12 +316,10 @@ mod tests {
         let patron = patron("Bram Carrow", false, "Central");
         let book = atlas();
         let hold = Hold {
-            id: Uuid::now_v7(),
-            patron_id: patron.id,
-            book_id: book.id,
             copy_id: Some(Uuid::now_v7()),
             status: shelfmark_core::HoldStatus::Cancelled,
             cancel_reason: Some("reassigned".into()),
+            ..Hold::request(Uuid::now_v7(), patron.id, book.id)
         };
         let settings = settings();
         let mail = reassigned_mail(&settings, &patron, &book, &hold, "Riverside").expect("builds");
@@ -284,6 +360,51 @@ mod tests {
             // Quoted-printable may wrap long lines (soft breaks): read it as a client would.
             let text = mail.raw.replace("=\r\n", "").replace("=3D", "=");
             assert!(text.contains(needle), "{needle} missing from\n{}", mail.raw);
+        }
+    }
+
+    /// The message as a mail client shows it (quoted-printable soft breaks joined).
+    fn text(mail: &OutboxMail) -> String {
+        mail.raw.replace("=\r\n", "").replace("=3D", "=")
+    }
+
+    #[test]
+    fn the_ready_mail_names_the_pickup_branch_and_the_last_day() {
+        let patron = patron("Ada Lovelace", false, "Central");
+        let book = atlas();
+        let by = chrono::DateTime::parse_from_rfc3339("2026-12-09T15:00:00Z")
+            .expect("a date")
+            .to_utc();
+        let hold = Hold {
+            status: shelfmark_core::HoldStatus::Ready,
+            pickup_branch: "Hillcrest".into(),
+            pickup_by: Some(by),
+            ..Hold::request(Uuid::now_v7(), patron.id, book.id)
+        };
+        let mail = ready_mail(&settings(), &patron, &book, &hold).expect("builds");
+        assert_eq!(mail.recipients, ["ada@example.org"]);
+        let text = text(&mail);
+        for needle in ["An Atlas of Salt", "Hillcrest", "Wednesday 9 December 2026"] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+        assert!(!text.contains("Central"), "the pickup branch, not home");
+        let no_date = Hold {
+            pickup_by: None,
+            ..hold
+        };
+        assert!(ready_mail(&settings(), &patron, &book, &no_date).is_err());
+    }
+
+    #[test]
+    fn a_premium_patron_is_told_where_the_copy_set_aside_for_them_waits() {
+        let patron = patron("Zofia Kowalski", true, "Riverside");
+        let book = atlas();
+        let hold = Hold::request(Uuid::now_v7(), patron.id, book.id);
+        let mail = copy_for_you_mail(&settings(), &patron, &book, &hold).expect("builds");
+        assert_eq!(mail.recipients, ["zofia@example.org"]);
+        let text = text(&mail);
+        for needle in ["set aside for you", "An Atlas of Salt", "Riverside"] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
     }
 }

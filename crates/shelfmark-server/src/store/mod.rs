@@ -41,13 +41,12 @@ use uuid::Uuid;
 
 use self::backend::{Conn, Res};
 use self::postgres::PgConn;
-use crate::mail::compose::MailSettings;
 pub use crate::mail::compose::OutboxMail;
 pub use crate::records::Index;
 use crate::records::{Kind, index_of};
 
 /// The schema version this binary writes. A database with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -396,12 +395,12 @@ impl Store {
         &self,
         actor: &Actor,
         op: ops::Op,
-        mail: &MailSettings,
+        rules: &ops::Rules,
     ) -> Result<ops::Outcome, StoreError> {
         let mut attempt = 0;
         loop {
-            let (actor, op, mail) = (actor.clone(), op.clone(), mail.clone());
-            let result = write_tx!(self, |c| ops::run(c, &actor, op, &mail));
+            let (actor, op, rules) = (actor.clone(), op.clone(), rules.clone());
+            let result = write_tx!(self, |c| ops::run(c, &actor, op, &rules));
             match result {
                 Err(e) if e.is_unique_violation() && attempt < 3 => attempt += 1,
                 other => return other,

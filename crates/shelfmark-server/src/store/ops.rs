@@ -9,8 +9,9 @@
 //! `super::write` rules as a single-record write. An operation answers what happened as an
 //! [`Outcome`] and whether to commit; a refusal rolls everything back.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use shelfmark_core::model::{CancelReason, Loan, LoanStatus};
 use shelfmark_core::{
     Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
     PurchaseRequest, PurchaseStatus, RecordType, ValidationErrors,
@@ -19,16 +20,34 @@ use uuid::Uuid;
 
 use super::backend::Conn;
 use super::{Actor, DeleteOutcome, Expect, ListQuery, Row, StoreError, Write, WriteOutcome, write};
-use crate::mail::compose::{self as mail, MailSettings};
-use crate::records::{Copies, Escalations, Holds, PurchaseRequests};
+use crate::mail::compose::{self as mail, MailSettings, OutboxMail};
+use crate::records::{Circulation, Copies, Escalations, Holds, Loans, PurchaseRequests};
+
+/// What the operations need of the server's settings: who mails come from and go to, and how
+/// long holds wait and loans last.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub mail: MailSettings,
+    pub circulation: Circulation,
+}
+
+/// How many expired holds one pass of [`Op::ExpireHolds`] cancels at most (the next pass
+/// takes the rest): a transaction that holds the writers' lock stays short.
+const EXPIRY_BATCH: i64 = 200;
 
 /// A business operation.
 #[derive(Debug, Clone)]
 pub enum Op {
     /// `PUT /v1/holds/{id}` with `If-None-Match: *`.
     PlaceHold(Hold),
-    /// `PUT /v1/holds/{id}` with `If-Match`: fulfil or cancel.
+    /// `PUT /v1/holds/{id}` with `If-Match`: ready for pickup, collected (a loan), cancelled.
     UpdateHold { hold: Hold, version: i64 },
+    /// `PUT /v1/loans/{id}` with `If-None-Match: *`: a copy checked out.
+    CheckOut(Loan),
+    /// `PUT /v1/loans/{id}` with `If-Match`: a copy checked in.
+    UpdateLoan { loan: Loan, version: i64 },
+    /// The server's own pass: ready holds whose pickup date passed before `now` are cancelled.
+    ExpireHolds { now: DateTime<Utc> },
     /// `DELETE /v1/holds/{id}`: the copy becomes available again.
     CancelHold { id: Uuid, version: i64 },
     /// A new copy: it goes first to a premium patron waiting on a purchase.
@@ -73,6 +92,10 @@ pub enum Outcome {
     /// The record is not in the state the request expected (stale ETag, a hold that moved, an
     /// escalation no longer open): its current state.
     Conflict(Row),
+    /// The copy a check-out asked for is not available to this patron: its current state.
+    CopyUnavailable(Row),
+    /// How many holds a pass of [`Op::ExpireHolds`] expired.
+    Expired(usize),
     /// An escalation action succeeded.
     Settled {
         escalation: Row,
@@ -86,14 +109,18 @@ pub(crate) async fn run<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     op: Op,
-    mail: &MailSettings,
+    rules: &Rules,
 ) -> Result<(Outcome, bool), StoreError> {
     tx.lock().await?;
+    let mail = &rules.mail;
     match op {
         Op::PlaceHold(hold) => place_hold(tx, actor, hold, mail).await,
-        Op::UpdateHold { hold, version } => update_hold(tx, actor, hold, version).await,
+        Op::UpdateHold { hold, version } => update_hold(tx, actor, hold, version, rules).await,
+        Op::CheckOut(loan) => check_out(tx, actor, loan, rules).await,
+        Op::UpdateLoan { loan, version } => update_loan(tx, actor, loan, version).await,
+        Op::ExpireHolds { now } => expire_holds(tx, actor, now).await,
         Op::CancelHold { id, version } => cancel_hold(tx, actor, id, version).await,
-        Op::CreateCopy(copy) => create_copy(tx, actor, copy).await,
+        Op::CreateCopy(copy) => create_copy(tx, actor, copy, rules).await,
         Op::Reassign {
             escalation_id,
             version,
@@ -246,6 +273,14 @@ async fn place_hold<T: Conn>(
         hold.copy_id = Some(copy.id);
         hold.status = HoldStatus::Active;
         hold.cancel_reason = None;
+        hold.placed_at = Some(Utc::now());
+        hold.ready_at = None;
+        hold.pickup_by = None;
+        hold.fulfilled_at = None;
+        hold.loan_id = None;
+        if hold.pickup_branch.is_empty() {
+            hold.pickup_branch = patron.branch.clone();
+        }
         let w = Write::of::<Holds>(hold.id, &hold)?;
         let row = written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
         return Ok((Outcome::HoldPlaced(row), true));
@@ -293,6 +328,7 @@ async fn update_hold<T: Conn>(
     actor: &Actor,
     hold: Hold,
     version: i64,
+    rules: &Rules,
 ) -> Result<(Outcome, bool), StoreError> {
     let Some(row) = live(tx, RecordType::Hold, hold.id).await? else {
         return Ok((Outcome::NotFound(RecordType::Hold, hold.id), false));
@@ -308,27 +344,74 @@ async fn update_hold<T: Conn>(
     if hold.book_id != current.book_id {
         errors.push("book_id", "a hold's book cannot change: place a new hold");
     }
-    use HoldStatus::{Active, Cancelled, Fulfilled};
+    if !errors.0.is_empty() {
+        return Ok((Outcome::Invalid(errors), false));
+    }
+    // A transition is judged from the state the desk saw: if the hold moved since (collected
+    // at another desk, expired), that is what the desk must hear, as a conflict.
+    if row.version != version {
+        return Ok((Outcome::Conflict(row), false));
+    }
+    use HoldStatus::{Active, Cancelled, Fulfilled, Ready};
     match (current.status, hold.status) {
         (a, b) if a == b => {}
-        (Active, Cancelled | Fulfilled) => {}
-        (_, Active) => errors.push(
+        (Active, Ready | Cancelled | Fulfilled) | (Ready, Cancelled | Fulfilled) => {}
+        (Ready, Active) => errors.push(
+            "status",
+            "a hold on the shelf cannot go back to being fetched",
+        ),
+        (_, Active | Ready) => errors.push(
             "status",
             "a cancelled or fulfilled hold cannot become active again: place a new hold",
         ),
         _ => errors.push("status", "a hold that is over cannot change its status"),
     }
+    if current.status.is_open() && hold.status == Fulfilled && current.copy_id.is_none() {
+        errors.push("status", "this hold has no copy to collect");
+    }
+    if hold.status == Cancelled
+        && current.status.is_open()
+        && let Some(reason) = hold.cancel_reason.as_deref()
+        && !matches!(
+            CancelReason::parse(reason),
+            Some(CancelReason::Patron | CancelReason::Staff)
+        )
+    {
+        errors.push(
+            "cancel_reason",
+            "a desk cancels a hold for the patron or for staff",
+        );
+    }
     if !errors.0.is_empty() {
         return Ok((Outcome::Invalid(errors), false));
     }
-    if row.version != version {
-        return Ok((Outcome::Conflict(row), false));
-    }
+    let now = Utc::now();
+    // Only the status (and, while the copy is fetched, the pickup branch) is the desk's to
+    // change; the times and the loan are the server's.
     let mut next = current.clone();
     next.status = hold.status;
+    let mut mails = Vec::new();
     match (current.status, hold.status) {
-        (Active, Cancelled) => {
-            next.cancel_reason = hold.cancel_reason.or(Some("cancelled".into()));
+        (Active, Active) if !hold.pickup_branch.is_empty() => {
+            next.pickup_branch = hold.pickup_branch.clone();
+        }
+        (Active, Ready) => {
+            next.ready_at = Some(now);
+            next.pickup_by = Some(now + rules.circulation.pickup_window);
+            if let Some(message) = patron_mail(tx, &next, |patron, book| {
+                mail::ready_mail(&rules.mail, patron, book, &next)
+            })
+            .await?
+            {
+                mails.push(message);
+            }
+        }
+        (Active | Ready, Cancelled) => {
+            next.cancel_reason = Some(
+                hold.cancel_reason
+                    .clone()
+                    .unwrap_or_else(|| CancelReason::Staff.as_str().to_owned()),
+            );
             set_copy_status(
                 tx,
                 actor,
@@ -338,23 +421,274 @@ async fn update_hold<T: Conn>(
             )
             .await?;
         }
-        (Active, Fulfilled) => {
+        (Active | Ready, Fulfilled) => {
+            let Some(copy_id) = current.copy_id else {
+                return Ok((invalid("status", "this hold has no copy to collect"), false));
+            };
+            let loan = Loan {
+                hold_id: Some(current.id),
+                loaned_at: Some(now),
+                due_at: Some(now + rules.circulation.loan_period),
+                ..Loan::check_out(Uuid::now_v7(), copy_id, current.patron_id)
+            };
             set_copy_status(
                 tx,
                 actor,
-                current.copy_id,
+                Some(copy_id),
                 CopyStatus::Held,
                 CopyStatus::OnLoan,
             )
             .await?;
+            let w = Write::of::<Loans>(loan.id, &loan)?;
+            written(write::put(tx, actor, w, Expect::Absent).await?, "loan")?;
+            next.fulfilled_at = Some(now);
+            next.loan_id = Some(loan.id);
         }
-        (Cancelled, Cancelled) => next.cancel_reason = hold.cancel_reason.or(next.cancel_reason),
+        (Cancelled, Cancelled) => {
+            next.cancel_reason = hold.cancel_reason.or(next.cancel_reason);
+        }
         _ => {}
     }
     let w = Write::of::<Holds>(next.id, &next)?;
     let outcome = write::put(tx, actor, w, Expect::Version(version)).await?;
     let commit = matches!(outcome, WriteOutcome::Updated(_));
+    if commit {
+        for message in &mails {
+            write::queue_mail(tx, message).await?;
+        }
+    }
     Ok((Outcome::Written(outcome), commit))
+}
+
+/// A mail to a hold's patron about its book, or None (with a warning) when the patron, the
+/// book or the address cannot make one: a mail must never stop the change it tells of.
+async fn patron_mail<T: Conn>(
+    tx: &mut T,
+    hold: &Hold,
+    compose: impl FnOnce(&Patron, &Book) -> Result<OutboxMail, mail::MailError>,
+) -> Result<Option<OutboxMail>, StoreError> {
+    let patron: Option<Patron> = live(tx, RecordType::Patron, hold.patron_id)
+        .await?
+        .as_ref()
+        .map(parse)
+        .transpose()?;
+    let book: Option<Book> = live(tx, RecordType::Book, hold.book_id)
+        .await?
+        .as_ref()
+        .map(parse)
+        .transpose()?;
+    let (Some(patron), Some(book)) = (patron, book) else {
+        return Ok(None);
+    };
+    match compose(&patron, &book) {
+        Ok(message) => Ok(Some(message)),
+        Err(e) => {
+            tracing::warn!(patron = %patron.id, error = %e, "cannot mail the patron");
+            Ok(None)
+        }
+    }
+}
+
+/// The patron's own open hold that set this copy aside, if any.
+async fn own_hold_on<T: Conn>(
+    tx: &mut T,
+    copy: &Copy,
+    patron_id: Uuid,
+) -> Result<Option<(Row, Hold)>, StoreError> {
+    let rows = tx
+        .list(
+            RecordType::Hold,
+            &ListQuery {
+                ref_id: Some(patron_id),
+                ref2_id: Some(copy.book_id),
+                limit: 1000,
+                ..ListQuery::default()
+            },
+        )
+        .await?;
+    for row in rows {
+        let hold: Hold = parse(&row)?;
+        if hold.status.is_open() && hold.copy_id == Some(copy.id) {
+            return Ok(Some((row, hold)));
+        }
+    }
+    Ok(None)
+}
+
+async fn check_out<T: Conn>(
+    tx: &mut T,
+    actor: &Actor,
+    mut loan: Loan,
+    rules: &Rules,
+) -> Result<(Outcome, bool), StoreError> {
+    let copy_row = live(tx, RecordType::Copy, loan.copy_id).await?;
+    let patron = live(tx, RecordType::Patron, loan.patron_id).await?;
+    let mut errors = ValidationErrors::default();
+    if copy_row.is_none() {
+        errors.push("copy_id", format!("no copy has id {}", loan.copy_id));
+    }
+    if patron.is_none() {
+        errors.push("patron_id", format!("no patron has id {}", loan.patron_id));
+    }
+    let Some(copy_row) = copy_row else {
+        return Ok((Outcome::Invalid(errors), false));
+    };
+    if !errors.0.is_empty() {
+        return Ok((Outcome::Invalid(errors), false));
+    }
+    if let Some(row) = live(tx, RecordType::Loan, loan.id).await? {
+        return Ok((Outcome::Written(WriteOutcome::Exists(row)), false));
+    }
+    let mut copy: Copy = parse(&copy_row)?;
+    let now = Utc::now();
+    loan.hold_id = None;
+    match copy.status {
+        CopyStatus::Available => {}
+        CopyStatus::Held => {
+            // The patron the copy was set aside for takes it: their hold is fulfilled.
+            let Some((hold_row, mut hold)) = own_hold_on(tx, &copy, loan.patron_id).await? else {
+                return Ok((Outcome::CopyUnavailable(copy_row), false));
+            };
+            hold.status = HoldStatus::Fulfilled;
+            hold.fulfilled_at = Some(now);
+            hold.loan_id = Some(loan.id);
+            let w = Write::of::<Holds>(hold.id, &hold)?;
+            written(
+                write::put(tx, actor, w, Expect::Version(hold_row.version)).await?,
+                "hold",
+            )?;
+            loan.hold_id = Some(hold.id);
+        }
+        CopyStatus::OnLoan | CopyStatus::Missing => {
+            return Ok((Outcome::CopyUnavailable(copy_row), false));
+        }
+    }
+    loan.loaned_at = Some(now);
+    loan.due_at = Some(now + rules.circulation.loan_period);
+    // A desk that was offline may send a loan it already took back: it is recorded as made
+    // and returned, and the copy stays on the shelf.
+    let status = match loan.status {
+        LoanStatus::OnLoan => {
+            loan.returned_at = None;
+            CopyStatus::OnLoan
+        }
+        LoanStatus::Returned => {
+            loan.returned_at = Some(now);
+            CopyStatus::Available
+        }
+    };
+    if copy.status != status {
+        copy.status = status;
+        let w = Write::of::<Copies>(copy.id, &copy)?;
+        written(
+            write::put(tx, actor, w, Expect::Version(copy_row.version)).await?,
+            "copy",
+        )?;
+    }
+    let w = Write::of::<Loans>(loan.id, &loan)?;
+    let row = written(write::put(tx, actor, w, Expect::Absent).await?, "loan")?;
+    Ok((Outcome::Written(WriteOutcome::Created(row)), true))
+}
+
+async fn update_loan<T: Conn>(
+    tx: &mut T,
+    actor: &Actor,
+    loan: Loan,
+    version: i64,
+) -> Result<(Outcome, bool), StoreError> {
+    let Some(row) = live(tx, RecordType::Loan, loan.id).await? else {
+        return Ok((Outcome::NotFound(RecordType::Loan, loan.id), false));
+    };
+    let current: Loan = parse(&row)?;
+    let mut errors = ValidationErrors::default();
+    if loan.copy_id != current.copy_id {
+        errors.push("copy_id", "a loan's copy cannot change: check it out anew");
+    }
+    if loan.patron_id != current.patron_id {
+        errors.push(
+            "patron_id",
+            "a loan's patron cannot change: check the copy in and out again",
+        );
+    }
+    if current.status == LoanStatus::Returned && loan.status == LoanStatus::OnLoan {
+        errors.push(
+            "status",
+            "a returned loan cannot go out again: check the copy out anew",
+        );
+    }
+    if !errors.0.is_empty() {
+        return Ok((Outcome::Invalid(errors), false));
+    }
+    if row.version != version {
+        return Ok((Outcome::Conflict(row), false));
+    }
+    let mut next = current.clone();
+    if current.status == LoanStatus::OnLoan && loan.status == LoanStatus::Returned {
+        next.status = LoanStatus::Returned;
+        next.returned_at = Some(Utc::now());
+        set_copy_status(
+            tx,
+            actor,
+            Some(current.copy_id),
+            CopyStatus::OnLoan,
+            CopyStatus::Available,
+        )
+        .await?;
+    }
+    let w = Write::of::<Loans>(next.id, &next)?;
+    let outcome = write::put(tx, actor, w, Expect::Version(version)).await?;
+    let commit = matches!(outcome, WriteOutcome::Updated(_));
+    Ok((Outcome::Written(outcome), commit))
+}
+
+async fn expire_holds<T: Conn>(
+    tx: &mut T,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Outcome, bool), StoreError> {
+    let mut expired = 0;
+    let mut after = None;
+    loop {
+        let rows = tx
+            .list(
+                RecordType::Hold,
+                &ListQuery {
+                    status: Some(HoldStatus::Ready.as_str().into()),
+                    after,
+                    limit: 500,
+                    ..ListQuery::default()
+                },
+            )
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id);
+        for row in rows {
+            let mut hold: Hold = parse(&row)?;
+            if hold.status != HoldStatus::Ready || hold.pickup_by.is_none_or(|by| by >= now) {
+                continue;
+            }
+            hold.status = HoldStatus::Cancelled;
+            hold.cancel_reason = Some(CancelReason::Expired.as_str().into());
+            set_copy_status(
+                tx,
+                actor,
+                hold.copy_id,
+                CopyStatus::Held,
+                CopyStatus::Available,
+            )
+            .await?;
+            let w = Write::of::<Holds>(hold.id, &hold)?;
+            written(
+                write::put(tx, actor, w, Expect::Version(row.version)).await?,
+                "hold",
+            )?;
+            expired += 1;
+            if expired >= EXPIRY_BATCH as usize {
+                return Ok((Outcome::Expired(expired), true));
+            }
+        }
+    }
+    Ok((Outcome::Expired(expired), expired > 0))
 }
 
 async fn cancel_hold<T: Conn>(
@@ -370,7 +704,7 @@ async fn cancel_hold<T: Conn>(
         return Ok((Outcome::Deleted(DeleteOutcome::Conflict(row)), false));
     }
     let hold: Hold = parse(&row)?;
-    if hold.status == HoldStatus::Active {
+    if hold.status.is_open() {
         set_copy_status(
             tx,
             actor,
@@ -389,6 +723,7 @@ async fn create_copy<T: Conn>(
     tx: &mut T,
     actor: &Actor,
     mut copy: Copy,
+    rules: &Rules,
 ) -> Result<(Outcome, bool), StoreError> {
     let w = Write::of::<Copies>(copy.id, &copy)?;
     let outcome = write::put(tx, actor, w, Expect::Absent).await?;
@@ -421,15 +756,20 @@ async fn create_copy<T: Conn>(
         "copy",
     )?;
     let hold = Hold {
-        id: Uuid::now_v7(),
-        patron_id: escalation.patron_id,
-        book_id: copy.book_id,
         copy_id: Some(copy.id),
-        status: HoldStatus::Active,
-        cancel_reason: None,
+        placed_at: Some(Utc::now()),
+        pickup_branch: copy.branch.clone(),
+        ..Hold::request(Uuid::now_v7(), escalation.patron_id, copy.book_id)
     };
     let w = Write::of::<Holds>(hold.id, &hold)?;
     written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
+    if let Some(message) = patron_mail(tx, &hold, |patron, book| {
+        mail::copy_for_you_mail(&rules.mail, patron, book, &hold)
+    })
+    .await?
+    {
+        write::queue_mail(tx, &message).await?;
+    }
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(format!(
         "The new copy {} went to the patron (hold {}).",
@@ -548,19 +888,18 @@ async fn reassign<T: Conn>(
     }
     let mut cancelled = hold.clone();
     cancelled.status = HoldStatus::Cancelled;
-    cancelled.cancel_reason = Some("reassigned".into());
+    cancelled.cancel_reason = Some(CancelReason::Reassigned.as_str().into());
     let w = Write::of::<Holds>(cancelled.id, &cancelled)?;
     written(
         write::put(tx, actor, w, Expect::Version(hold_row.version)).await?,
         "hold",
     )?;
+    // The copy stays where it was set aside: the premium patron collects it there.
     let new_hold = Hold {
-        id: new_hold_id,
-        patron_id: escalation.patron_id,
-        book_id: escalation.book_id,
         copy_id: hold.copy_id,
-        status: HoldStatus::Active,
-        cancel_reason: None,
+        placed_at: Some(Utc::now()),
+        pickup_branch: hold.pickup_branch.clone(),
+        ..Hold::request(new_hold_id, escalation.patron_id, escalation.book_id)
     };
     let w = Write::of::<Holds>(new_hold.id, &new_hold)?;
     let new_row = match write::put(tx, actor, w, Expect::Absent).await? {
@@ -577,6 +916,13 @@ async fn reassign<T: Conn>(
         write::put(tx, actor, w, Expect::Version(esc_row.version)).await?,
         "escalation",
     )?;
+    if let Some(message) = patron_mail(tx, &new_hold, |patron, book| {
+        mail::copy_for_you_mail(settings, patron, book, &new_hold)
+    })
+    .await?
+    {
+        write::queue_mail(tx, &message).await?;
+    }
     if let Some(holder) = holder {
         let book: Option<Book> = live(tx, RecordType::Book, hold.book_id)
             .await?

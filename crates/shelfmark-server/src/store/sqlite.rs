@@ -104,6 +104,15 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL;
 "#,
+    // v1.1: a hold has its copy set aside while active and while ready on the hold shelf; a
+    // loan has its copy out while on loan. One of each per copy, by the database.
+    r#"
+DROP INDEX records_active_hold_copy;
+CREATE UNIQUE INDEX records_open_hold_copy ON records (ref3_id)
+    WHERE kind = 'hold' AND status IN ('active', 'ready') AND deleted = 0 AND ref3_id IS NOT NULL;
+CREATE UNIQUE INDEX records_open_loan_copy ON records (ref3_id)
+    WHERE kind = 'loan' AND status = 'on_loan' AND deleted = 0 AND ref3_id IS NOT NULL;
+"#,
 ];
 
 const MAX_IDLE_READERS: usize = 16;
@@ -365,7 +374,7 @@ impl Conn for SqliteConn<'_> {
         let sql = "SELECT c.kind, c.id, c.version, c.seq, c.deleted, c.data FROM records c
              WHERE c.kind = 'copy' AND c.ref_id = ?1 AND c.status = 'available' AND c.deleted = 0
                AND NOT EXISTS (SELECT 1 FROM records h WHERE h.kind = 'hold'
-                   AND h.status = 'active' AND h.deleted = 0 AND h.ref3_id = c.id)
+                   AND h.status IN ('active', 'ready') AND h.deleted = 0 AND h.ref3_id = c.id)
              ORDER BY c.id LIMIT 1";
         self.row(sql, [book_id.to_string()])
     }

@@ -3,6 +3,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod server;
+
 use shelfmark_core::wire::Role;
 use shelfmark_server::auth;
 use shelfmark_server::store::Store;

@@ -2,6 +2,24 @@
 import type { HoldStatus } from "./HoldStatus";
 
 /**
- * A reservation of a copy of a book for a patron; the server picks the copy.
+ * A reservation of a copy of a book for a patron; the server picks the copy and sets the
+ * times of each step.
  */
-export type Hold = { id: string, patron_id: string, book_id: string, copy_id: string | null, status: HoldStatus, cancel_reason: string | null, };
+export type Hold = { id: string, patron_id: string, book_id: string, copy_id: string | null, status: HoldStatus, 
+/**
+ * `patron`, `staff`, `reassigned` or `expired` (a string on the wire: v1 servers wrote
+ * other words, which a reader keeps as they are).
+ */
+cancel_reason: string | null, 
+/**
+ * The branch whose hold shelf the copy waits on; empty: the patron's branch.
+ */
+pickup_branch: string, placed_at: string | null, ready_at: string | null, 
+/**
+ * The last day the copy waits on the shelf: later, the server cancels the hold.
+ */
+pickup_by: string | null, fulfilled_at: string | null, 
+/**
+ * The loan the hold became when collected.
+ */
+loan_id: string | null, };

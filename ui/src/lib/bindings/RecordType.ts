@@ -3,4 +3,4 @@
 /**
  * The kinds of record the change feed carries (`"type"` of a change).
  */
-export type RecordType = "book" | "copy" | "patron" | "hold" | "escalation" | "purchase_request";
+export type RecordType = "book" | "copy" | "patron" | "hold" | "escalation" | "purchase_request" | "loan";
