@@ -280,7 +280,7 @@ describe("the catalogue window", () => {
     backend.emitStatus({ ...onlineStatus, connection: "signed_out", user: null });
     await screen.findByTestId("sign-in-form");
     await waitFor(() => expect(screen.queryByTestId("book-form")).toBeNull());
-    for (const id of ["new-book", "barcode-find", "nav-catalogue", "nav-outbox", "nav-conflicts", "nav-escalations"]) {
+    for (const id of ["new-book", "barcode-find", "nav-catalogue", "nav-patrons", "nav-outbox", "nav-conflicts", "nav-escalations"]) {
       expect(screen.queryByTestId(id), id).toBeNull();
     }
     await fireEvent.keyDown(window, { key: "n", ctrlKey: true });

@@ -27,6 +27,17 @@ describe("the Tauri backend", () => {
     expect(calls.map(([cmd]) => cmd)).toEqual(["place_hold", "branches"]);
   });
 
+  it("sends a patron save as save_patron with the patron and the mode", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    const patron = { id: "p1", name: "Ada", email: "ada@example.org", premium: false, branch: "Central", card: "29000001", notes: "" };
+    await tauriBackend.savePatron(patron, "edit");
+    expect(calls).toEqual([["save_patron", { patron, mode: "edit" }]]);
+  });
+
   it("hears each sync step over the channel it gave watch_sync, until stopped", async () => {
     let channel: Channel<SyncEvent> | null = null;
     mockIPC((cmd, args) => {

@@ -80,7 +80,11 @@ export interface Backend {
   otherStaffEdits(): Promise<StaffEdits[]>;
   /** Discards every edit `user` left on this computer (managers only). */
   discardStaffEdits(user: string): Promise<void>;
+  /** Patrons whose name or email contains `query`, or whose card is `query` (at most 50). */
   searchPatrons(query: string): Promise<Patron[]>;
+  /** Registers or edits a patron in the cache and queues the edit; a card another patron has
+   * is refused at once (a `card` field error). */
+  savePatron(patron: Patron, mode: SaveMode): Promise<CachedRecord<Patron>>;
   placeHold(patronId: string, bookId: string): Promise<CachedRecord<Hold>>;
   cancelHold(id: string): Promise<void>;
   signIn(server: string, username: string, password: string): Promise<UserInfo>;
@@ -139,6 +143,7 @@ export const tauriBackend: Backend = {
   otherStaffEdits: () => call("other_staff_edits"),
   discardStaffEdits: (user) => call("discard_staff_edits", { user }),
   searchPatrons: (query) => call("search_patrons", { query }),
+  savePatron: (patron, mode) => call("save_patron", { patron, mode }),
   placeHold: (patronId, bookId) => call("place_hold", { patronId, bookId }),
   cancelHold: (id) => call("cancel_hold", { id }),
   signIn: (server, username, password) => call("sign_in", { server, username, password }),

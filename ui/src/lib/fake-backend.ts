@@ -1,7 +1,7 @@
 // An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
 import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
-import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SyncEvent, SyncStatus } from "./backend";
+import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
 import type { ActionOutcome, EscalationDetail, EscalationSummary, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
@@ -16,6 +16,8 @@ export interface FakeBackend extends Backend {
   visibleReports: number;
   signIns: { server: string; username: string }[];
   patrons: Patron[];
+  /** Every patron save asked for, in order, as the form sent it. */
+  savedPatrons: { patron: Patron; mode: SaveMode }[];
   inbox: ConflictSummary[];
   merges: Map<number, (choices: Settled[]) => MergeView>;
   savedMerges: { seq: number; choices: Settled[]; record?: JsonValue | null }[];
@@ -137,10 +139,29 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       fake.otherStaff = fake.otherStaff.filter((s) => s.user !== user);
     },
     patrons: [],
+    savedPatrons: [],
     holds: [],
+    // As the cache searches: the name or the email contains the text, or the card is it;
+    // premium patrons first, then by name, at most 50.
     async searchPatrons(query) {
-      const q = query.toLowerCase();
-      return fake.patrons.filter((p) => p.name.toLowerCase().includes(q));
+      const q = query.trim().toLowerCase();
+      return fake.patrons
+        .filter((p) => p.name.toLowerCase().includes(q) || p.email.toLowerCase().includes(q) || (q !== "" && p.card.toLowerCase() === q))
+        .sort((a, b) => Number(b.premium) - Number(a.premium) || a.name.localeCompare(b.name))
+        .slice(0, 50);
+    },
+    // As the cache saves: a card another patron has is refused by its field, naming that patron.
+    async savePatron(patron, mode) {
+      fake.savedPatrons.push({ patron, mode });
+      const saved = { ...patron, card: patron.card.trim() };
+      const holder = saved.card && fake.patrons.find((p) => p.id !== saved.id && p.card === saved.card);
+      if (holder) {
+        const message = `patron ${holder.name} already has this card`;
+        throw { message: `card: ${message}`, fields: [{ field: "card", message }] };
+      }
+      fake.patrons = [...fake.patrons.filter((p) => p.id !== saved.id), saved];
+      pending.add(saved.id);
+      return { record: saved, etag: null, pending: true, in_conflict: false };
     },
     async placeHold(patronId, bookId) {
       const hold: Hold = holdOf({ id: `hold-${fake.holds.length}`, patron_id: patronId, book_id: bookId });
