@@ -9,10 +9,10 @@ use shelfmark_client::desk::Desk;
 use shelfmark_client::{ClientError, SyncEvent};
 use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
-use shelfmark_core::{Book, Copy, FieldError, Hold, Patron};
+use shelfmark_core::{Book, CancelReason, Copy, FieldError, Hold, HoldStatus, Patron};
 use shelfmark_store::{
-    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, FormRecord, OutboxEntry, SaveMode,
-    StaffEdits, Store, StoreError,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, FormRecord, OutboxEntry,
+    PatronActivity, SaveMode, ScanResult, ShelfHold, StaffEdits, Store, StoreError,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -250,6 +250,43 @@ pub(crate) async fn place_hold(
     book_id: Uuid,
 ) -> Result<CachedRecord<Hold>> {
     edit(&desk, move |s| s.place_hold(patron_id, book_id)).await
+}
+
+/// One scan at the circulation desk (a card, or a copy with the card scanned before it):
+/// answered from the cache at once, its change queued (works offline).
+#[tauri::command]
+pub(crate) async fn scan(
+    desk: State<'_, Desk>,
+    barcode: String,
+    patron_id: Option<Uuid>,
+) -> Result<ScanResult> {
+    edit(&desk, move |s| s.scan(&barcode, patron_id)).await
+}
+
+/// A branch's hold shelf (every branch when None): holds to fetch, then holds waiting.
+#[tauri::command]
+pub(crate) async fn hold_shelf(
+    desk: State<'_, Desk>,
+    branch: Option<String>,
+) -> Result<Vec<ShelfHold>> {
+    with_store(&desk, move |s| s.hold_shelf(branch.as_deref())).await
+}
+
+/// Ready for pickup, collected, or cancelled with a reason (queued: works offline).
+#[tauri::command]
+pub(crate) async fn move_hold(
+    desk: State<'_, Desk>,
+    id: Uuid,
+    status: HoldStatus,
+    reason: Option<CancelReason>,
+) -> Result<CachedRecord<Hold>> {
+    edit(&desk, move |s| s.move_hold(id, status, reason)).await
+}
+
+/// A patron's current holds and loans.
+#[tauri::command]
+pub(crate) async fn patron_activity(desk: State<'_, Desk>, id: Uuid) -> Result<PatronActivity> {
+    with_store(&desk, move |s| s.patron_activity(id)).await
 }
 
 /// Cancels a hold (queued; the server frees its copy), or dismisses a lost one.

@@ -10,10 +10,11 @@ use shelfmark_client::SyncEvent;
 use shelfmark_core::merge::{ConflictSummary, MergeView, Settled};
 use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
-use shelfmark_core::{Book, Copy, Hold, Patron};
+use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Patron};
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{
-    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, SaveMode, StaffEdits,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, PatronActivity,
+    SaveMode, ScanResult, ShelfHold, StaffEdits,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -106,6 +107,10 @@ ipc! {
         commands::search_patrons [desk: State<'_, Desk>] (query: String) -> Vec<Patron>;
         commands::place_hold [desk: State<'_, Desk>] (patron_id: Uuid, book_id: Uuid) -> CachedRecord<Hold>;
         commands::cancel_hold [desk: State<'_, Desk>] (id: Uuid) -> ();
+        commands::scan [desk: State<'_, Desk>] (barcode: String, patron_id: Option<Uuid>) -> ScanResult;
+        commands::hold_shelf [desk: State<'_, Desk>] (branch: Option<String>) -> Vec<ShelfHold>;
+        commands::move_hold [desk: State<'_, Desk>] (id: Uuid, status: HoldStatus, reason: Option<CancelReason>) -> CachedRecord<Hold>;
+        commands::patron_activity [desk: State<'_, Desk>] (id: Uuid) -> PatronActivity;
         merge::conflict_inbox [desk: State<'_, Desk>] () -> Vec<ConflictSummary>;
         merge::merge_view [desk: State<'_, Desk>] (seq: i64, choices: Vec<Settled>) -> MergeView;
         merge::merge_choices [desk: State<'_, Desk>] (seq: i64) -> Vec<Settled>;

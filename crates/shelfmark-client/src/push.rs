@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
+use shelfmark_core::RecordType;
 use shelfmark_core::plan::{PlannedEdit, waves};
 use shelfmark_core::push::{
     Answer, Body, ConflictVerdict, Operation, Verdict, judge, judge_current,
@@ -31,9 +32,21 @@ fn planned(entry: &OutboxEntry) -> PlannedEdit {
         .iter()
         .filter_map(|k| entry.body.as_ref()?.get(*k)?.as_str()?.parse().ok())
         .collect();
+    // A loan, and a hold's step, change their copy's state on the server: two of them on one
+    // copy go in the order they were made.
+    let claims = match entry.kind {
+        RecordType::Loan | RecordType::Hold => entry
+            .body
+            .as_ref()
+            .and_then(|b| b.get("copy_id")?.as_str()?.parse().ok())
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    };
     PlannedEdit {
         record: entry.record_id,
         refers_to,
+        claims,
     }
 }
 

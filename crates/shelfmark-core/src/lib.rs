@@ -7,6 +7,7 @@
 //! tested exhaustively and shared by the server and the desktop app alike.
 
 pub mod arrivals;
+pub mod circulation;
 pub mod escalation_conflict;
 pub mod isbn;
 pub mod merge;

@@ -2,7 +2,9 @@
 //!
 //! Edits of different records are independent and are pushed concurrently, a few at a time,
 //! except where one refers to a record another edit in flight creates (a new copy of a book
-//! created in the same session must not reach the server before its book). Pure: the engine
+//! created in the same session must not reach the server before its book), or where two
+//! change the state of the same copy on the server (a check-in and the next check-out of one
+//! copy, made at the desk in that order, must reach the server in that order). Pure: the engine
 //! hands in what each edit writes and refers to, and gets back the order of the waves.
 
 use uuid::Uuid;
@@ -14,6 +16,8 @@ pub struct PlannedEdit {
     pub record: Uuid,
     /// The records it refers to (a copy's book, a hold's patron and book...).
     pub refers_to: Vec<Uuid>,
+    /// The records whose state it changes on the server besides its own (a loan's copy).
+    pub claims: Vec<Uuid>,
 }
 
 /// Splits edits, kept in their order, into waves of at most `width` that may be pushed
@@ -24,9 +28,11 @@ pub fn waves(edits: &[PlannedEdit], width: usize) -> Vec<std::ops::Range<usize>>
     let mut start = 0;
     for (i, edit) in edits.iter().enumerate() {
         let wave = &edits[start..i];
-        let depends = wave
-            .iter()
-            .any(|w| edit.refers_to.contains(&w.record) || w.record == edit.record);
+        let depends = wave.iter().any(|w| {
+            edit.refers_to.contains(&w.record)
+                || w.record == edit.record
+                || edit.claims.iter().any(|c| w.claims.contains(c))
+        });
         if i > start && (depends || i - start == width) {
             out.push(start..i);
             start = i;
@@ -46,7 +52,19 @@ mod tests {
         PlannedEdit {
             record: Uuid::from_u128(record),
             refers_to: refers.iter().map(|r| Uuid::from_u128(*r)).collect(),
+            claims: Vec::new(),
         }
+    }
+
+    #[test]
+    fn two_edits_of_one_copys_state_go_in_the_order_they_were_made() {
+        // Loans 1 and 3 of copy 9 (a check-in, then the next check-out), loan 2 of copy 8.
+        let loan = |record: u128, copy: u128| PlannedEdit {
+            claims: vec![Uuid::from_u128(copy)],
+            ..edit(record, &[copy])
+        };
+        let edits = [loan(1, 9), loan(2, 8), loan(3, 9)];
+        assert_eq!(waves(&edits, 8), [0..2, 2..3]);
     }
 
     #[test]

@@ -283,6 +283,35 @@ fn judge_theirs(
     {
         return Ok(Verdict::AlreadyApplied { etag, theirs });
     }
+    // A hold or a loan moves from status to status; the server sets everything else. If the
+    // record is already where this desk wanted it (returned at another desk too), that is
+    // done; if it moved elsewhere (collected, expired), this desk's step is refused, with
+    // what the record now is.
+    if edit.op == EditOp::Update && matches!(edit.kind, RecordType::Hold | RecordType::Loan) {
+        let status = |v: Option<&Value>| {
+            v.and_then(|v| v.get("status"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let now = status(Some(&theirs));
+        if status(edit.body) == now {
+            return Ok(Verdict::AlreadyApplied { etag, theirs });
+        }
+        let now = now.unwrap_or_default().replace('_', " ");
+        return Ok(Verdict::Failed {
+            problem: serde_json::json!({
+                "type": "/problems/edit-conflict",
+                "title": "Changed meanwhile",
+                "status": 409,
+                "detail": format!(
+                    "Another desk got there first: at the server this {} is now {now}.",
+                    edit.kind.as_str()
+                ),
+                "current": theirs,
+                "current_etag": etag,
+            }),
+        });
+    }
     let clean = match (edit.op, edit.base, edit.body) {
         (EditOp::Update, Some(base), Some(mine)) => {
             match MergeSession::new(edit.kind, base, mine, &theirs) {
@@ -599,5 +628,57 @@ mod tests {
         for op in [EditOp::Create, EditOp::Update, EditOp::Delete] {
             assert_eq!(EditOp::parse(op.as_str()), Some(op));
         }
+    }
+
+    #[test]
+    fn a_check_in_another_desk_made_first_is_done_and_one_it_overtook_is_refused_with_why() {
+        let base = json!({"id": "l1", "copy_id": "c1", "patron_id": "p1", "status": "on_loan"});
+        let mine = json!({"id": "l1", "copy_id": "c1", "patron_id": "p1", "status": "returned"});
+        let edit = Operation {
+            op: EditOp::Update,
+            kind: RecordType::Loan,
+            body: Some(&mine),
+            base: Some(&base),
+        };
+        let theirs = |status: &str, returned_at: &str| {
+            let current = json!({"id": "l1", "copy_id": "c1", "patron_id": "p1",
+                                 "status": status, "returned_at": returned_at});
+            problem(
+                409,
+                "edit-conflict",
+                json!({"current": current, "current_etag": "\"v3\"",
+                       "base": null, "base_etag": null}),
+            )
+        };
+        let done = judge(
+            &edit,
+            answer(409, theirs("returned", "2026-12-01T10:00:00Z")),
+        )
+        .expect("judged");
+        assert!(matches!(done, Verdict::AlreadyApplied { ref etag, .. } if etag == "\"v3\""));
+        // A hold collected at another desk while this one cancelled it.
+        let base = json!({"id": "h1", "status": "ready"});
+        let cancel = json!({"id": "h1", "status": "cancelled"});
+        let edit = Operation {
+            op: EditOp::Update,
+            kind: RecordType::Hold,
+            body: Some(&cancel),
+            base: Some(&base),
+        };
+        let collected = json!({"id": "h1", "status": "fulfilled"});
+        let answer_409 = problem(
+            409,
+            "edit-conflict",
+            json!({"current": collected, "current_etag": "\"v4\"", "base": null, "base_etag": null}),
+        );
+        let Verdict::Failed { problem } = judge(&edit, answer(409, answer_409)).expect("judged")
+        else {
+            panic!("refused");
+        };
+        assert_eq!(
+            problem["detail"],
+            "Another desk got there first: at the server this hold is now fulfilled."
+        );
+        assert_eq!(problem["current"]["status"], "fulfilled");
     }
 }

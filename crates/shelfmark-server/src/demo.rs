@@ -12,13 +12,13 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use shelfmark_core::wire::Role;
 use shelfmark_core::{
-    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron, RecordType,
-    isbn,
+    Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Loan, Patron,
+    RecordType, isbn,
 };
 use uuid::Uuid;
 
 use crate::auth::add_user;
-use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons};
+use crate::records::{Books, Copies, Escalations, Holds, Kind, Loans, Patrons};
 use crate::store::{Actor, Store, StoreError, Write};
 
 pub const BOOKS: usize = 2_400;
@@ -478,7 +478,37 @@ pub fn records() -> Result<Vec<Write>, StoreError> {
         writes.push(Write::of::<Patrons>(patron.id, &patron)?);
     }
     add_holds(&mut rng, &mut writes, &shelves, &patrons)?;
+    add_loans(&mut rng, &mut writes, &patrons)?;
     Ok(writes)
+}
+
+/// A loan for each copy that is out, to a patron, made in the three weeks before the demo's
+/// day: the desk can check them in.
+fn add_loans(
+    rng: &mut StdRng,
+    writes: &mut Vec<Write>,
+    patrons: &[(Uuid, bool)],
+) -> Result<(), StoreError> {
+    let out: Vec<Copy> = writes
+        .iter()
+        .filter(|w| w.kind == RecordType::Copy)
+        .filter_map(|w| serde_json::from_str::<Copy>(&w.data).ok())
+        .filter(|c| c.status == CopyStatus::OnLoan)
+        .collect();
+    let day = chrono::DateTime::from_timestamp(1_767_000_000, 0).unwrap_or_default();
+    for copy in out {
+        let Some(&(patron, _)) = patrons.choose(rng) else {
+            break;
+        };
+        let loaned_at = day - chrono::Duration::hours(rng.random_range(1..21 * 24));
+        let loan = Loan {
+            loaned_at: Some(loaned_at),
+            due_at: Some(loaned_at + chrono::Duration::days(21)),
+            ..Loan::check_out(uuid(rng), copy.id, patron)
+        };
+        writes.push(Write::of::<Loans>(loan.id, &loan)?);
+    }
+    Ok(())
 }
 
 /// Puts copies on hold for regular patrons: every copy of a few books (each with an open

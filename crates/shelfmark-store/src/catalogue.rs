@@ -413,6 +413,10 @@ pub enum Lookup {
     Barcode,
     Status,
     PatronId,
+    /// A loan's or a hold's copy.
+    CopyId,
+    /// A patron's library card.
+    Card,
 }
 
 impl Lookup {
@@ -422,6 +426,8 @@ impl Lookup {
             Lookup::Barcode => "barcode",
             Lookup::Status => "status",
             Lookup::PatronId => "patron_id",
+            Lookup::CopyId => "copy_id",
+            Lookup::Card => "card",
         }
     }
 }

@@ -142,13 +142,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     WHERE kind = 'book' AND NOT deleted AND (SELECT live FROM fts_state);",
     // 3: a desk shared by several staff. Each edit remembers who made it: it is theirs to see,
     // settle and push (NULL: made before the cache recorded it, anyone's).
-    // Patrons have a library card (unique, looked up by scanning it).
+    // Patrons have a library card (unique, looked up by scanning it); loans and holds are found
+    // by their copy when it is scanned.
     // A duplicate's conflict keeps the record that holds the value (its sentence names none).
     "ALTER TABLE outbox ADD COLUMN author TEXT;
     ALTER TABLE conflicts ADD COLUMN existing_id TEXT;
     ALTER TABLE records ADD COLUMN card TEXT
         GENERATED ALWAYS AS (json_extract(data, '$.card')) VIRTUAL;
     CREATE INDEX records_card ON records (kind, card) WHERE card IS NOT NULL;
+    -- A scanned copy's loans and holds (circulation), found by the copy.
+    ALTER TABLE records ADD COLUMN copy_id TEXT
+        GENERATED ALWAYS AS (json_extract(data, '$.copy_id')) VIRTUAL;
+    CREATE INDEX records_copy ON records (kind, copy_id) WHERE copy_id IS NOT NULL;
     -- The librarian's choices on a merge screen, kept as they are made (a restart of the app
     -- loses none) and after the merge is saved (the server may move again, and the conflict
     -- come back): gone with the edit.
