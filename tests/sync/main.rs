@@ -564,3 +564,166 @@ async fn a_patron_registered_offline_reaches_the_server_and_a_librarians_premium
     );
     Ok(())
 }
+
+/// A copy on the shelf (available, no hold) of some demo book, as a desk's cache has it.
+fn copy_on_the_shelf(cache: &shelfmark_client::SharedStore, nth: usize) -> anyhow::Result<Copy> {
+    let s = cache.lock().expect("cache");
+    s.list_books("", 200)?
+        .iter()
+        .filter_map(|b| s.book_detail(b.id).ok().flatten())
+        .filter(|d| d.holds.is_empty())
+        .flat_map(|d| d.copies)
+        .map(|c| c.record)
+        .filter(|c| c.status == CopyStatus::Available)
+        .nth(nth)
+        .context("no copy on the shelf")
+}
+
+/// Two regular patrons of the demo library who have a card.
+fn two_patrons(cache: &shelfmark_client::SharedStore) -> anyhow::Result<(Patron, Patron)> {
+    let s = cache.lock().expect("cache");
+    let mut regular = s
+        .search_patrons("", 500)?
+        .into_iter()
+        .filter(|p| !p.premium && !p.card.is_empty());
+    Ok((
+        regular.next().context("a patron")?,
+        regular.next().context("another patron")?,
+    ))
+}
+
+fn scan(
+    cache: &shelfmark_client::SharedStore,
+    barcode: &str,
+    patron: Option<&Patron>,
+) -> anyhow::Result<shelfmark_core::circulation::Outcome> {
+    let r = cache
+        .lock()
+        .expect("cache")
+        .scan(barcode, patron.map(|p| p.id))?;
+    Ok(r.outcome)
+}
+
+/// The copy's loans as another desk, freshly synced, sees them.
+async fn loans_seen_elsewhere(
+    server: &DemoServer,
+    copy: Uuid,
+) -> anyhow::Result<(Vec<shelfmark_core::Loan>, CopyStatus)> {
+    let (_, cache) = desk(server).await?;
+    let s = cache.lock().expect("cache");
+    let loans =
+        s.find_by::<shelfmark_core::Loan>(shelfmark_store::Lookup::CopyId, &copy.to_string())?;
+    let status = s.get::<Copy>(copy)?.context("the copy")?.record.status;
+    Ok((loans, status))
+}
+
+#[tokio::test]
+async fn a_check_out_and_a_check_in_made_offline_reach_the_server_when_it_is_reachable()
+-> anyhow::Result<()> {
+    use shelfmark_core::LoanStatus;
+    use shelfmark_core::circulation::Outcome;
+    let server = DemoServer::start()?;
+    let (client, cache) = desk(&server).await?;
+    let copy = copy_on_the_shelf(&cache, 0)?;
+    let (ada, _) = two_patrons(&cache)?;
+    // Offline: nothing is pushed until the sync.
+    assert_eq!(scan(&cache, &ada.card, None)?, Outcome::PatronSelected);
+    assert_eq!(
+        scan(&cache, &copy.barcode, Some(&ada))?,
+        Outcome::CheckedOut
+    );
+    let (loans, status) = loans_seen_elsewhere(&server, copy.id).await?;
+    assert!(
+        loans.is_empty() && status == CopyStatus::Available,
+        "not yet pushed"
+    );
+    let report = sync(&client, &cache).await?;
+    assert_eq!((report.push.pushed, report.push.failed), (1, 0));
+    let (loans, status) = loans_seen_elsewhere(&server, copy.id).await?;
+    assert_eq!(loans.len(), 1);
+    assert_eq!(
+        (loans[0].patron_id, loans[0].status),
+        (ada.id, LoanStatus::OnLoan)
+    );
+    assert!(loans[0].due_at.is_some(), "the server set the due date");
+    assert_eq!(status, CopyStatus::OnLoan);
+    // Back, offline again, then pushed.
+    assert_eq!(scan(&cache, &copy.barcode, None)?, Outcome::Returned);
+    let report = sync(&client, &cache).await?;
+    assert_eq!((report.push.pushed, report.push.failed), (1, 0));
+    let (loans, status) = loans_seen_elsewhere(&server, copy.id).await?;
+    assert_eq!(loans[0].status, LoanStatus::Returned);
+    assert!(loans[0].returned_at.is_some());
+    assert_eq!(status, CopyStatus::Available);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_copy_checked_in_and_out_again_at_one_desk_while_another_does_so_offline_ends_failed_with_the_servers_reason()
+-> anyhow::Result<()> {
+    use shelfmark_core::circulation::Outcome;
+    use shelfmark_store::OutboxState;
+    let server = DemoServer::start()?;
+    let (a, a_cache) = desk(&server).await?;
+    let copy = copy_on_the_shelf(&a_cache, 1)?;
+    let (ada, bram) = two_patrons(&a_cache)?;
+    assert_eq!(
+        scan(&a_cache, &copy.barcode, Some(&ada))?,
+        Outcome::CheckedOut
+    );
+    sync(&a, &a_cache).await?;
+    // Desk B has seen the loan; then it goes offline.
+    let (b, b_cache) = desk(&server).await?;
+    // Desk A checks the copy in and out again, to Bram, online.
+    assert_eq!(scan(&a_cache, &copy.barcode, None)?, Outcome::Returned);
+    assert_eq!(
+        scan(&a_cache, &copy.barcode, Some(&bram))?,
+        Outcome::CheckedOut
+    );
+    let report = sync(&a, &a_cache).await?;
+    assert_eq!(
+        (report.push.pushed, report.push.failed),
+        (2, 0),
+        "in the order made"
+    );
+    // Desk B, offline, checks in what it thinks is Ada's loan, and out to Ada again.
+    assert_eq!(
+        scan(&b_cache, &copy.barcode, Some(&bram))?,
+        Outcome::OnLoanToSomeoneElse
+    );
+    assert_eq!(scan(&b_cache, &copy.barcode, None)?, Outcome::Returned);
+    assert_eq!(
+        scan(&b_cache, &copy.barcode, Some(&ada))?,
+        Outcome::CheckedOut
+    );
+    let report = sync(&b, &b_cache).await?;
+    // The check-in had happened already (done); the check-out cannot be: the copy is Bram's.
+    assert_eq!((report.push.pushed, report.push.failed), (1, 1));
+    let entries = b_cache.lock().expect("cache").outbox()?;
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.state == OutboxState::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].kind, RecordType::Loan);
+    let problem = failed[0].problem.as_ref().context("the server's answer")?;
+    assert_eq!(problem["type"], "/problems/copy-unavailable");
+    assert_eq!(
+        problem["detail"],
+        "This copy is on loan: check it in first."
+    );
+    // Nothing lost: the refused check-out is still there to retry or discard, and the server
+    // has Bram's loan.
+    assert_eq!(
+        failed[0].body.as_ref().map(|b| b["patron_id"].clone()),
+        Some(serde_json::json!(ada.id))
+    );
+    let (loans, status) = loans_seen_elsewhere(&server, copy.id).await?;
+    let open: Vec<_> = loans
+        .iter()
+        .filter(|l| l.status == shelfmark_core::LoanStatus::OnLoan)
+        .collect();
+    assert_eq!((open.len(), open[0].patron_id), (1, bram.id));
+    assert_eq!(status, CopyStatus::OnLoan);
+    Ok(())
+}
