@@ -147,7 +147,7 @@ fn changed_fields(kind: RecordType, before: Option<&Value>, now: &Value) -> Vec<
 /// Where a field goes: the kinds the merge knows list their fields in the order their forms
 /// show them ([`Record::FIELDS`]); any other field (and every field of the other kinds)
 /// follows, by name.
-fn field_order<'a>(kind: RecordType, field: &'a str) -> (usize, &'a str) {
+fn field_order(kind: RecordType, field: &str) -> (usize, &str) {
     let known: &[&str] = match kind {
         RecordType::Book => Book::FIELDS,
         RecordType::Copy => Copy::FIELDS,
