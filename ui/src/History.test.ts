@@ -99,14 +99,16 @@ describe("a record's history", () => {
     expect([...callNumber.querySelectorAll("ins")].map((e) => e.textContent)).toEqual(["NEW"]);
   });
 
-  it("says Created with the first revision's fields, and Deleted for a deletion", async () => {
+  it("says Created with the first revision's fields as they are, and Deleted for a deletion", async () => {
     showHistory(garden);
     const [deleted, , created] = await screen.findAllByTestId("history-entry");
     expect(within(deleted).getByTestId("history-what").textContent).toBe("Deleted");
     expect(within(deleted).queryAllByTestId("history-field")).toHaveLength(0);
     expect(within(created).getByTestId("history-what").textContent).toBe("Created");
     const field = within(created).getByTestId("history-field");
-    expect(field.querySelector("ins")?.textContent).toBe("The Garden");
+    expect(field.getAttribute("data-field")).toBe("title");
+    expect(field.textContent).toBe("The Garden");
+    expect(field.querySelector("ins, del")).toBeNull();
   });
 
   it("says plainly that history needs the server when it cannot be reached", async () => {
