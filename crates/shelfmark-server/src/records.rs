@@ -1,6 +1,7 @@
 //! The kinds of record the server keeps and their rules: what each one is called in the
-//! database, who may write it and read its history, how it is validated, which records it refers to, and the
-//! columns extracted from it so the database can index, filter and search it.
+//! database, who may write it and read its history, how it is validated, which records it
+//! refers to, and the columns extracted from it so the database can index, filter and search
+//! it.
 //!
 //! Both the HTTP layer (which validates what a client sends) and the store (whose business
 //! operations write records of several kinds) apply these rules, so they live here, below
