@@ -41,6 +41,7 @@ const COMMANDS: &[&str] = &[
     "reassign_copy",
     "flag_purchase",
     "resolve_escalation",
+    "history",
     "catalogue_visible",
 ];
 

@@ -7,10 +7,11 @@
 
 use serde_json::Value;
 use shelfmark_client::SyncEvent;
+use shelfmark_core::history::HistoryEntry;
 use shelfmark_core::merge::{ConflictSummary, MergeView, Settled};
 use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
-use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Patron};
+use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Patron, RecordType};
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{
     BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, PatronActivity,
@@ -24,7 +25,7 @@ use crate::escalations::ActionOutcome;
 
 use crate::commands::Progress;
 use crate::probe::Probe;
-use crate::{commands, escalations, merge, probe};
+use crate::{commands, escalations, history, merge, probe};
 use shelfmark_client::desk::Desk;
 
 /// Declares the commands (`module::name [state the shell injects] (what the window sends) ->
@@ -126,6 +127,7 @@ ipc! {
         escalations::reassign_copy [desk: State<'_, Desk>] (id: Uuid, etag: String, hold_id: Uuid, note: String) -> ActionOutcome;
         escalations::flag_purchase [desk: State<'_, Desk>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
         escalations::resolve_escalation [desk: State<'_, Desk>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
+        history::history [desk: State<'_, Desk>] (kind: RecordType, id: Uuid) -> Vec<HistoryEntry>;
         probe::catalogue_visible [probe: State<'_, Probe>] () -> ();
     }
     events {

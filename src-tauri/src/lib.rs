@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod escalations;
+mod history;
 mod ipc;
 mod merge;
 mod probe;

@@ -8,6 +8,7 @@ use fantoccini::Locator;
 use shelfmark_tests::{DemoServer, Desktop, NotificationWatch, Xvfb};
 
 mod escalations;
+mod history;
 
 /// The titles in the catalogue's rows, read in one go (the list re-renders as syncs land, so
 /// element handles can go stale between two WebDriver calls).

@@ -506,9 +506,9 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     let report = desk_sync(&desk).await?;
     assert_eq!(report.push.pushed, 1);
     let history = manager.revisions(RecordType::Book, book.id).await?;
-    let last = history.last().context("a revision")?;
+    let last = history.first().context("a revision (newest first)")?;
     assert_eq!(
-        last.by, "librarian",
+        last.by.name, "librarian",
         "the server's history names who made the edit"
     );
     assert_eq!(
@@ -539,11 +539,14 @@ async fn a_patron_registered_offline_reaches_the_server_and_a_librarians_premium
     manager.sign_in("manager", DEMO_PASSWORD).await?;
     let history = manager.revisions(RecordType::Patron, id).await?;
     let stored = history
-        .last()
+        .first()
         .and_then(|r| r.data.clone())
         .context("stored")?;
     assert_eq!(stored["card"].as_str(), Some("29990001"));
-    assert_eq!(history.last().map(|r| r.by.as_str()), Some("librarian"));
+    assert_eq!(
+        history.first().map(|r| r.by.name.as_str()),
+        Some("librarian")
+    );
 
     // A librarian's edit that makes the patron premium is the server's to refuse: it stays,
     // failed with the server's reason, and nothing else is lost.

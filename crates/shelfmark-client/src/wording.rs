@@ -1,11 +1,15 @@
 //! What a person is told when the client fails: the sign-in screen's sentence (what to fix:
-//! the password, the address, the network, or the server's certificate) and the one for the
-//! online-only actions (the manager's escalation actions). The words are a rule about the
-//! client's errors, so they live next to them; the shells only show them.
+//! the password, the address, the network, or the server's certificate), the one for the
+//! online-only actions (the manager's escalation actions) and the one for a record's history
+//! (which only the server keeps). The words are a rule about the client's errors, so they
+//! live next to them; the shells only show them.
 
 use shelfmark_core::FieldError;
 
 use crate::{ClientError, TlsProblem};
+
+/// What the history screen says offline, or when the server cannot be reached.
+const HISTORY_NEEDS_THE_SERVER: &str = "History needs a connection to the server.";
 
 impl ClientError {
     /// What the sign-in screen says when signing in to `server` failed.
@@ -54,6 +58,23 @@ impl ClientError {
                 "This needs the server, and it cannot be reached now ({e}). Try again when \
                  the status bar says Online."
             ),
+            e => e.to_string(),
+        }
+    }
+
+    /// What the history screen says when it cannot show a record's history: the history is
+    /// the server's, so without the server there is none to show, and that is all a person
+    /// needs to hear (no error text).
+    pub fn history_message(&self) -> String {
+        match self {
+            ClientError::NotSignedIn => HISTORY_NEEDS_THE_SERVER.to_owned(),
+            e if e.is_retryable() => HISTORY_NEEDS_THE_SERVER.to_owned(),
+            ClientError::Server { status: 403, .. } => {
+                "Only a manager can read this record's history.".to_owned()
+            }
+            ClientError::Unauthorized(_) => {
+                "The session has ended: sign in again to read the history.".to_owned()
+            }
             e => e.to_string(),
         }
     }
@@ -129,6 +150,37 @@ mod tests {
         assert_eq!(e.action_message(), "too long; at least 1");
         assert_eq!(e.refused_fields().len(), 2);
         assert!(ClientError::NotSignedIn.refused_fields().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_the_server_the_history_says_it_needs_a_connection_and_nothing_more() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        drop(listener);
+        let client = Client::with_token(&url, "a-token", "librarian").expect("a client");
+        let unreachable = client
+            .revisions(shelfmark_core::RecordType::Book, uuid::Uuid::nil())
+            .await
+            .expect_err("nobody answers");
+        let server_error = ClientError::Server {
+            status: 503,
+            problem: None,
+        };
+        for e in [unreachable, ClientError::NotSignedIn, server_error] {
+            assert_eq!(
+                e.history_message(),
+                "History needs a connection to the server.",
+                "{e:?}"
+            );
+        }
+        let refused = ClientError::Server {
+            status: 403,
+            problem: None,
+        };
+        assert_eq!(
+            refused.history_message(),
+            "Only a manager can read this record's history."
+        );
     }
 
     #[test]

@@ -291,7 +291,7 @@ mod tests {
     }
 }
 
-/// One entry of a record's history (`GET /v1/{collection}/{id}/revisions`, managers only):
+/// One entry of a record's history (`GET /v1/{collection}/{id}/revisions`, newest first):
 /// every write is one, with who made it and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -302,7 +302,77 @@ pub struct Revision {
     pub deleted: bool,
     pub data: Option<serde_json::Value>,
     /// The user whose session made the write.
-    pub by: String,
+    pub by: RevisionAuthor,
     /// RFC 3339.
     pub at: String,
+}
+
+/// Who made a revision: the user's id and name. The id is null when the name is no user's
+/// (the demo data is written by `demo`, which nobody signs in as).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "AuthorOnTheWire")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct RevisionAuthor {
+    pub id: Option<Uuid>,
+    pub name: String,
+}
+
+/// How a revision's author arrives: `{"id", "name"}`, or from a v1.0 server the bare name.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AuthorOnTheWire {
+    Named { id: Option<Uuid>, name: String },
+    NameOnly(String),
+}
+
+impl From<AuthorOnTheWire> for RevisionAuthor {
+    fn from(author: AuthorOnTheWire) -> Self {
+        match author {
+            AuthorOnTheWire::Named { id, name } => RevisionAuthor { id, name },
+            AuthorOnTheWire::NameOnly(name) => RevisionAuthor { id: None, name },
+        }
+    }
+}
+
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
+
+    #[test]
+    fn an_author_is_read_as_an_object_or_as_a_v1_0_server_s_bare_name() {
+        let id = Uuid::from_u128(7);
+        let cases = [
+            (
+                format!(r#"{{"id": "{id}", "name": "ana"}}"#),
+                RevisionAuthor {
+                    id: Some(id),
+                    name: "ana".into(),
+                },
+            ),
+            (
+                r#"{"id": null, "name": "demo"}"#.to_owned(),
+                RevisionAuthor {
+                    id: None,
+                    name: "demo".into(),
+                },
+            ),
+            (
+                r#""ana""#.to_owned(),
+                RevisionAuthor {
+                    id: None,
+                    name: "ana".into(),
+                },
+            ),
+        ];
+        for (json, expected) in cases {
+            let read: RevisionAuthor = serde_json::from_str(&json).expect("an author");
+            assert_eq!(read, expected, "{json}");
+        }
+        let written = serde_json::to_value(RevisionAuthor {
+            id: Some(id),
+            name: "ana".into(),
+        })
+        .expect("serialises");
+        assert_eq!(written, serde_json::json!({"id": id, "name": "ana"}));
+    }
 }

@@ -1,6 +1,7 @@
 //! The kinds of record the server keeps and their rules: what each one is called in the
-//! database, who may write it, how it is validated, which records it refers to, and the
-//! columns extracted from it so the database can index, filter and search it.
+//! database, who may write it and read its history, how it is validated, which records it
+//! refers to, and the columns extracted from it so the database can index, filter and search
+//! it.
 //!
 //! Both the HTTP layer (which validates what a client sends) and the store (whose business
 //! operations write records of several kinds) apply these rules, so they live here, below
@@ -37,6 +38,10 @@ pub trait Kind: Send + Sync + 'static {
     type Record: Serialize + DeserializeOwned + Send + Sync;
     /// The role that may create, change and delete these records.
     const WRITE_ROLE: Role = Role::Librarian;
+    /// The role that may read these records' history (every revision, who made it): a
+    /// librarian, unless the kind says otherwise (a patron's history is personal data, the
+    /// escalations' and purchases' a manager's business).
+    const HISTORY_ROLE: Role = Role::Librarian;
 
     fn validate(record: &mut Self::Record) -> Result<(), ValidationErrors>;
     fn index(record: &Self::Record) -> Index;
@@ -138,6 +143,7 @@ impl Kind for Loans {
 impl Kind for Escalations {
     const TYPE: RecordType = RecordType::Escalation;
     type Record = Escalation;
+    const HISTORY_ROLE: Role = Role::Manager;
 
     fn validate(_record: &mut Escalation) -> Result<(), ValidationErrors> {
         Ok(())
@@ -168,6 +174,7 @@ impl Kind for PurchaseRequests {
     const TYPE: RecordType = RecordType::PurchaseRequest;
     type Record = PurchaseRequest;
     const WRITE_ROLE: Role = Role::Manager;
+    const HISTORY_ROLE: Role = Role::Manager;
 
     fn validate(record: &mut PurchaseRequest) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
@@ -261,6 +268,7 @@ impl Kind for Copies {
 impl Kind for Patrons {
     const TYPE: RecordType = RecordType::Patron;
     type Record = Patron;
+    const HISTORY_ROLE: Role = Role::Manager;
 
     fn validate(record: &mut Patron) -> Result<(), ValidationErrors> {
         record.validate()

@@ -41,7 +41,8 @@ on_both_backends!(
     the_change_feed_carries_each_record_once_with_its_latest_state,
     collections_page_with_cursors_filter_and_search,
     a_copy_must_belong_to_an_existing_book,
-    revision_history_is_for_managers,
+    a_history_is_newest_first_and_names_each_author_by_id_and_name,
+    a_librarian_reads_the_history_of_books_copies_and_holds_and_a_manager_that_of_patrons,
     concurrent_puts_on_one_etag_give_exactly_one_success,
     the_binary_seeds_the_demo_library_once_and_prints_its_address,
     hostile_inputs_never_get_a_500,
@@ -796,36 +797,174 @@ async fn a_copy_must_belong_to_an_existing_book(s: Server) {
     assert_eq!(p["errors"][0]["field"], "book_id");
 }
 
-async fn revision_history_is_for_managers(s: Server) {
+/// The id of a staff user, as the sign-in answer gives it.
+async fn user_id(s: &Server, user: &str) -> Value {
+    let r = s
+        .http
+        .post(s.url("/v1/sessions"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    let body: Value = r.json().await.expect("json");
+    body["user"]["id"].clone()
+}
+
+/// `GET {path}/revisions` with `token`: the status, and the revisions when it is a 200.
+async fn revisions_of(s: &Server, token: &str, path: &str) -> (StatusCode, Vec<Value>) {
+    let r = s
+        .http
+        .get(s.url(&format!("{path}/revisions")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("send");
+    let status = r.status();
+    if status != StatusCode::OK {
+        problem(
+            r,
+            status,
+            if status == StatusCode::FORBIDDEN {
+                "forbidden"
+            } else {
+                "not-found"
+            },
+        )
+        .await;
+        return (status, Vec::new());
+    }
+    let body: Value = r.json().await.expect("json");
+    (status, body.as_array().expect("an array").clone())
+}
+
+async fn a_history_is_newest_first_and_names_each_author_by_id_and_name(s: Server) {
     let (id, v1) = s.new_book(30, "Audited").await;
     let path = format!("/v1/books/{id}");
-    s.req(Method::PUT, &path)
+    let manager = s.login("manager").await;
+    let r = s
+        .http
+        .put(s.url(&path))
+        .bearer_auth(&manager)
         .header(IF_MATCH, &v1)
         .json(&book(id, 30, "Audited twice"))
         .send()
         .await
         .expect("send");
+    let v2 = etag(&r);
     let r = s
-        .req(Method::GET, &format!("{path}/revisions"))
+        .req(Method::DELETE, &path)
+        .header(IF_MATCH, &v2)
         .send()
         .await
         .expect("send");
-    problem(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let manager = s.login("manager").await;
-    let r = s
-        .http
-        .get(s.url(&format!("{path}/revisions")))
-        .header(AUTHORIZATION, format!("Bearer {manager}"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), StatusCode::OK);
-    let revisions: Value = r.json().await.expect("json");
-    let revisions = revisions.as_array().expect("array");
-    assert_eq!(revisions.len(), 2);
-    assert_eq!(revisions[0]["etag"], v1);
-    assert_eq!(revisions[0]["by"], "librarian");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let (status, revisions) = revisions_of(&s, &s.token, &path).await;
+    assert_eq!(status, StatusCode::OK, "a librarian reads a book's history");
+    let (librarian, manager_id) = (user_id(&s, "librarian").await, user_id(&s, "manager").await);
+    assert!(librarian.is_string() && manager_id.is_string());
+    let seen: Vec<_> = revisions
+        .iter()
+        .map(|r| {
+            (
+                r["version"].clone(),
+                r["etag"].clone(),
+                r["by"].clone(),
+                r["deleted"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                json!(3),
+                json!("\"v3\""),
+                json!({"id": librarian, "name": "librarian"}),
+                json!(true)
+            ),
+            (
+                json!(2),
+                json!(v2),
+                json!({"id": manager_id, "name": "manager"}),
+                json!(false)
+            ),
+            (
+                json!(1),
+                json!(v1),
+                json!({"id": librarian, "name": "librarian"}),
+                json!(false)
+            ),
+        ]
+    );
+    assert_eq!(revisions[0]["data"], Value::Null, "a deletion has no data");
     assert_eq!(revisions[1]["data"]["title"], "Audited twice");
+    assert_eq!(revisions[2]["data"]["title"], "Audited");
+    assert!(revisions.iter().all(|r| r["at"].is_string()));
+
+    // An id the server never had is a 404, a path segment that is no id too.
+    let unknown = format!("/v1/books/{}", Uuid::now_v7());
+    assert_eq!(
+        revisions_of(&s, &s.token, &unknown).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        revisions_of(&s, &s.token, "/v1/books/nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn a_librarian_reads_the_history_of_books_copies_and_holds_and_a_manager_that_of_patrons(
+    s: Server,
+) {
+    let lost = lose_a_hold(&s, 31).await;
+    let librarian = s.token.clone();
+    let manager = s.login("manager").await;
+    let book = format!("/v1/books/{}", lost.book_id);
+    let copy = format!("/v1/copies/{}", lost.copy_id);
+    let hold = format!("/v1/holds/{}", lost.regular_hold);
+    let patron = format!("/v1/patrons/{}", lost.regular);
+    let escalation = format!("/v1/escalations/{}", lost.escalation);
+
+    let (status, revisions) = revisions_of(&s, &librarian, &book).await;
+    assert_eq!((status, revisions.len()), (StatusCode::OK, 1));
+    // The copy was created available, then held by the hold: newest first.
+    let (status, revisions) = revisions_of(&s, &librarian, &copy).await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses: Vec<_> = revisions
+        .iter()
+        .map(|r| r["data"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("held"), json!("available")]);
+    let (status, revisions) = revisions_of(&s, &librarian, &hold).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revisions[0]["data"]["copy_id"], json!(lost.copy_id));
+    assert_eq!(revisions[0]["by"]["name"], "librarian");
+
+    // A patron's history is personal: a manager's to read, as are the escalations'.
+    for path in [&patron, &escalation] {
+        assert_eq!(
+            revisions_of(&s, &librarian, path).await.0,
+            StatusCode::FORBIDDEN,
+            "a librarian asks for {path}"
+        );
+        let (status, revisions) = revisions_of(&s, &manager, path).await;
+        assert_eq!(status, StatusCode::OK, "a manager asks for {path}");
+        assert!(!revisions.is_empty());
+    }
+    let (_, revisions) = revisions_of(&s, &manager, &patron).await;
+    assert_eq!(revisions[0]["data"]["name"], "Regular Reader");
+    assert_eq!(revisions[0]["by"]["name"], "librarian");
+    // The role comes first: a librarian is refused even a patron that does not exist.
+    let nobody = format!("/v1/patrons/{}", Uuid::now_v7());
+    assert_eq!(
+        revisions_of(&s, &librarian, &nobody).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        revisions_of(&s, &manager, &nobody).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn concurrent_puts_on_one_etag_give_exactly_one_success(s: Server) {

@@ -30,6 +30,8 @@ import type { UserInfo } from "./bindings/UserInfo";
 import type { ActionOutcome } from "./bindings/ActionOutcome";
 import type { EscalationDetail } from "./bindings/EscalationDetail";
 import type { EscalationSummary } from "./bindings/EscalationSummary";
+import type { HistoryEntry } from "./bindings/HistoryEntry";
+import type { RecordType } from "./bindings/RecordType";
 
 export type {
   BarcodeMatch,
@@ -63,6 +65,10 @@ export type { ActionOutcome, EscalationDetail, EscalationSummary };
 export type { ActiveHold } from "./bindings/ActiveHold";
 export type { EscalationStatus } from "./bindings/EscalationStatus";
 export type { PurchaseRequest } from "./bindings/PurchaseRequest";
+export type { HistoryEntry, RecordType };
+export type { EntryKind } from "./bindings/EntryKind";
+export type { FieldChange } from "./bindings/FieldChange";
+export type { RevisionAuthor } from "./bindings/RevisionAuthor";
 
 export interface Backend {
   listBooks(query: BookQuery): Promise<BookPage>;
@@ -105,6 +111,9 @@ export interface Backend {
   reassignCopy(id: string, etag: string, holdId: string, note: string): Promise<ActionOutcome>;
   flagPurchase(id: string, etag: string, quantity: number, note: string): Promise<ActionOutcome>;
   resolveEscalation(id: string, etag: string, note: string): Promise<ActionOutcome>;
+  /** A record's history from the server, newest first, with what each revision changed.
+   * Online only: offline it rejects with "History needs a connection to the server." */
+  history(kind: RecordType, id: string): Promise<HistoryEntry[]>;
   /** The catalogue's first rows are painted (the startup probe; a no-op unless
    * `SHELFMARK_STARTUP_PROBE` is set). */
   catalogueVisible(): Promise<void>;
@@ -160,6 +169,7 @@ export const tauriBackend: Backend = {
   reassignCopy: (id, etag, holdId, note) => call("reassign_copy", { id, etag, holdId, note }),
   flagPurchase: (id, etag, quantity, note) => call("flag_purchase", { id, etag, quantity, note }),
   resolveEscalation: (id, etag, note) => call("resolve_escalation", { id, etag, note }),
+  history: (kind, id) => call("history", { kind, id }),
   catalogueVisible: () => call("catalogue_visible"),
   onSyncStatus: (handler) => on("sync-status", handler),
   onSyncEvent: async (handler) => {

@@ -2,7 +2,7 @@
 // just enough behaviour (search, pending edits, an outbox) to exercise the screens.
 import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
-import type { ActionOutcome, EscalationDetail, EscalationSummary, StaffEdits } from "./backend";
+import type { ActionOutcome, EscalationDetail, EscalationSummary, HistoryEntry, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -30,6 +30,12 @@ export interface FakeBackend extends Backend {
   escalationActions: { action: string; id: string; etag: string; args: (string | number)[] }[];
   /** When set, the next action answers this conflict (and the detail becomes its detail). */
   nextConflict: { message: string; detail: EscalationDetail } | null;
+  /** Each record's history as the server would answer it, by `kind:id`. */
+  histories: Map<string, HistoryEntry[]>;
+  /** When set, asking for a history fails with this message (offline, say). */
+  historyError: string | null;
+  /** The histories asked for, as `kind:id`. */
+  historyRequests: string[];
   emitStatus(status: SyncStatus): void;
   emitEvent(event: SyncEvent): void;
 }
@@ -238,6 +244,14 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async resolveEscalation(id, etag, note) {
       return escalationAction("resolve", id, etag, [note], (d) => ({ ...d, status: "resolved", resolution_note: note }));
+    },
+    histories: new Map(),
+    historyError: null,
+    historyRequests: [],
+    async history(kind, id) {
+      fake.historyRequests.push(`${kind}:${id}`);
+      if (fake.historyError) throw { message: fake.historyError, fields: [] };
+      return fake.histories.get(`${kind}:${id}`) ?? [];
     },
     async syncNow() {
       fake.syncRequests += 1;

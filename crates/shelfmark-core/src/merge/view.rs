@@ -145,13 +145,17 @@ pub struct MergeView {
     pub resolved: bool,
 }
 
-fn words(w: &[WordChange]) -> Vec<Words> {
-    w.iter()
-        .map(|c| Words {
+impl From<&WordChange> for Words {
+    fn from(c: &WordChange) -> Words {
+        Words {
             tag: c.tag,
             text: c.text.clone(),
-        })
-        .collect()
+        }
+    }
+}
+
+fn words(w: &[WordChange]) -> Vec<Words> {
+    w.iter().map(Words::from).collect()
 }
 
 impl From<&FieldState> for FieldRow {

@@ -8,7 +8,10 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
+use shelfmark_core::wire::Role;
+
 use super::ROUTES;
+use crate::records::{Books, Copies, Escalations, Holds, Kind, Patrons, PurchaseRequests};
 
 pub async fn serve() -> Json<Value> {
     Json(document())
@@ -44,6 +47,19 @@ fn record_schema(path: &str) -> &'static str {
         "PurchaseRequest"
     } else {
         "Patron"
+    }
+}
+
+/// Who may read the history of the records under `path`: the kind's rule,
+/// [`Kind::HISTORY_ROLE`] (a kind not named here is a librarian's, the rule's default).
+fn history_role(path: &str) -> Role {
+    match record_schema(path) {
+        "Patron" => Patrons::HISTORY_ROLE,
+        "Copy" => Copies::HISTORY_ROLE,
+        "Hold" => Holds::HISTORY_ROLE,
+        "Escalation" => Escalations::HISTORY_ROLE,
+        "PurchaseRequest" => PurchaseRequests::HISTORY_ROLE,
+        _ => Books::HISTORY_ROLE,
     }
 }
 
@@ -240,12 +256,16 @@ fn operation(method: &str, path: &str) -> Value {
             );
         }
         ("GET", p) if p.ends_with("/revisions") => {
+            let readers = match history_role(p) {
+                Role::Librarian => "librarians and managers",
+                Role::Manager => "managers only",
+            };
             op.insert(
                 "summary".into(),
-                json!("The record's history (managers only)"),
+                json!(format!("The record's history, newest first ({readers})")),
             );
             parameters.push(id_param.clone());
-            responses.insert("200".into(), json!({"description": "Every revision, oldest first", "content": {"application/json":
+            responses.insert("200".into(), json!({"description": "Every revision, deletions included, newest first", "content": {"application/json":
                 {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Revision"}}}}}));
             responses.insert("404".into(), problem_ref("No such record (`not-found`)"));
         }
@@ -423,7 +443,11 @@ fn components() -> Value {
                 "last_seq": {"type": "integer"}, "more": {"type": "boolean"}}},
             "Revision": {"type": "object", "required": ["version", "etag", "deleted", "by", "at"], "properties": {
                 "version": {"type": "integer"}, "etag": {"type": "string"}, "deleted": {"type": "boolean"},
-                "data": {"type": ["object", "null"]}, "by": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}},
+                "data": {"type": ["object", "null"], "description": "The record as written; null for a deletion"},
+                "by": {"type": "object", "required": ["id", "name"], "description": "The user whose session made the write", "properties": {
+                    "id": {"type": ["string", "null"], "format": "uuid", "description": "The user's id; null when the name is no user's (the demo data's `demo`)"},
+                    "name": {"type": "string"}}},
+                "at": {"type": "string", "format": "date-time"}}},
             "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                 "type": {"type": "string", "enum": [
                     "/problems/validation", "/problems/unauthorized", "/problems/forbidden", "/problems/not-found",

@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shelfmark_core::wire::{EditConflict, Role};
+use shelfmark_core::wire::EditConflict;
 use shelfmark_core::{
     Copy, CopyStatus, EscalationStatus, HoldStatus, PurchaseStatus, RecordType, ValidationErrors,
 };
@@ -518,12 +518,14 @@ pub(crate) async fn list<K: Collection>(
     ))
 }
 
+/// A record's history, newest first; who may read it is the kind's rule
+/// ([`Kind::HISTORY_ROLE`]).
 pub(crate) async fn revisions<K: Kind>(
     State(state): State<AppState>,
     staff: Staff,
     IdPath(id): IdPath,
 ) -> Result<Response, AppError> {
-    staff.require(Role::Manager)?;
+    staff.require(K::HISTORY_ROLE)?;
     let revisions = state.store.revisions(K::TYPE, id, None).await?;
     if revisions.is_empty() {
         return Err(not_found(K::TYPE, id));

@@ -9,6 +9,7 @@
 //! way and that are decoded once, here.
 
 use shelfmark_core::RecordType;
+use shelfmark_core::wire::RevisionAuthor;
 use uuid::Uuid;
 
 use super::{
@@ -68,6 +69,8 @@ pub(crate) trait Conn {
     async fn changes(&mut self, since: i64, limit: i64) -> Res<Vec<Row>>;
     async fn count(&mut self, kind: RecordType) -> Res<i64>;
     async fn latest_seq(&mut self) -> Res<i64>;
+    /// A record's revisions, newest first (only version `v` when given), each with its
+    /// author's user id ([`RawRevision`]).
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>>;
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>>;
     /// Adds a user, or replaces the role and password of the user of that name.
@@ -196,18 +199,27 @@ pub(crate) fn recipients(mail: &OutboxMail) -> String {
     mail.recipients.join(",")
 }
 
-/// `version, deleted, data, actor, at` of a revision.
-pub(crate) type RawRevision = (i64, bool, Option<String>, String, String);
+/// `version, deleted, data, actor, at, the actor's user id` of a revision.
+///
+/// A revision stores its author's name (`actor`); the id comes from the `users` table, joined
+/// by name, rather than from a column of its own: a user's name is unique and never changes
+/// (`upsert_user` keeps the id of an existing name, and users are neither renamed nor
+/// deleted), so the name names one user for good, and no migration rewrites the history.
+/// An author who is no user (the demo data's `demo`) has no id.
+pub(crate) type RawRevision = (i64, bool, Option<String>, String, String, Option<String>);
 
-pub(crate) fn to_revision((version, deleted, data, by, at): RawRevision) -> Revision {
-    Revision {
+pub(crate) fn to_revision((version, deleted, data, by, at, by_id): RawRevision) -> Res<Revision> {
+    Ok(Revision {
         version,
         etag: etag_for(version),
         deleted,
         data: data.and_then(|d| serde_json::from_str(&d).ok()),
-        by,
+        by: RevisionAuthor {
+            id: by_id.as_deref().map(parse_id).transpose()?,
+            name: by,
+        },
         at,
-    }
+    })
 }
 
 /// A value bound to a placeholder of a built statement.

@@ -375,15 +375,17 @@ impl Conn for PgConn<'_> {
     }
 
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
-        let sql = "SELECT version, deleted, data, actor, at FROM revisions
-             WHERE kind = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) ORDER BY version";
+        let sql = "SELECT r.version, r.deleted, r.data, r.actor, r.at, u.id
+             FROM revisions r LEFT JOIN users u ON u.name = r.actor
+             WHERE r.kind = $1 AND r.id = $2 AND ($3::bigint IS NULL OR r.version = $3)
+             ORDER BY r.version DESC";
         let q = sqlx::query_as::<_, RawRevision>(sql).bind(k.as_str());
         let raw = q
             .bind(id.to_string())
             .bind(v)
             .fetch_all(&mut *self.0)
             .await?;
-        Ok(raw.into_iter().map(to_revision).collect())
+        raw.into_iter().map(to_revision).collect()
     }
 
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {

@@ -451,12 +451,14 @@ impl Conn for SqliteConn<'_> {
 
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT version, deleted, data, actor, at FROM revisions
-             WHERE kind = ?1 AND id = ?2 AND (?3 IS NULL OR version = ?3) ORDER BY version",
+            "SELECT r.version, r.deleted, r.data, r.actor, r.at, u.id
+             FROM revisions r LEFT JOIN users u ON u.name = r.actor
+             WHERE r.kind = ?1 AND r.id = ?2 AND (?3 IS NULL OR r.version = ?3)
+             ORDER BY r.version DESC",
         )?;
         let p = params![k.as_str(), id.to_string(), v];
         let rows = stmt.query_map(p, |r| RawRevision::try_from(r))?;
-        Ok(rows.map(|r| r.map(to_revision)).collect::<Result<_, _>>()?)
+        rows.map(|r| to_revision(r?)).collect()
     }
 
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {

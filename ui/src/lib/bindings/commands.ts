@@ -12,6 +12,7 @@ import type { ConflictSummary } from "./ConflictSummary";
 import type { Copy } from "./Copy";
 import type { EscalationDetail } from "./EscalationDetail";
 import type { EscalationSummary } from "./EscalationSummary";
+import type { HistoryEntry } from "./HistoryEntry";
 import type { Hold } from "./Hold";
 import type { HoldStatus } from "./HoldStatus";
 import type { JsonValue } from "./serde_json/JsonValue";
@@ -19,6 +20,7 @@ import type { MergeView } from "./MergeView";
 import type { OutboxEntry } from "./OutboxEntry";
 import type { Patron } from "./Patron";
 import type { PatronActivity } from "./PatronActivity";
+import type { RecordType } from "./RecordType";
 import type { SaveMode } from "./SaveMode";
 import type { ScanResult } from "./ScanResult";
 import type { Settled } from "./Settled";
@@ -66,6 +68,7 @@ export type Commands = {
   reassign_copy: { args: { id: string; etag: string; holdId: string; note: string }; result: ActionOutcome };
   flag_purchase: { args: { id: string; etag: string; quantity: number; note: string }; result: ActionOutcome };
   resolve_escalation: { args: { id: string; etag: string; note: string }; result: ActionOutcome };
+  history: { args: { kind: RecordType; id: string }; result: Array<HistoryEntry> };
   catalogue_visible: { args: Record<string, never>; result: void };
 };
 
