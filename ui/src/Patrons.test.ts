@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import App from "./App.svelte";
-import { fakeBackend, onlineStatus, type FakeBackend } from "./lib/fake-backend";
-import type { Patron, SyncStatus } from "./lib/backend";
+import { book, copyOf, fakeBackend, holdOf, loanOf, onlineStatus, type FakeBackend } from "./lib/fake-backend";
+import { formatDay } from "./lib/format";
+import type { Hold, Patron, SyncStatus } from "./lib/backend";
 
 afterEach(cleanup);
 
@@ -65,12 +66,12 @@ async function type(form: HTMLElement, name: string, value: string) {
 }
 
 describe("the Patrons tab", () => {
-  it("sits between Catalogue and Outbox in the navigation", async () => {
+  it("sits right after Catalogue in the navigation", async () => {
     const backend = fakeBackend([], onlineStatus);
     render(App, { backend });
     await screen.findByText("Signed in as librarian");
     const tabs = Array.from(document.querySelectorAll("header.top nav button")).map((b) => b.getAttribute("data-testid"));
-    expect(tabs.slice(0, 3)).toEqual(["nav-catalogue", "nav-patrons", "nav-outbox"]);
+    expect(tabs.slice(0, 2)).toEqual(["nav-catalogue", "nav-patrons"]);
     expect(screen.getByTestId("nav-patrons").textContent?.trim()).toBe("Patrons");
   });
 
@@ -271,5 +272,94 @@ describe("the Patrons tab", () => {
     await fireEvent.click(within(form).getByTestId("patron-form-save"));
     await waitFor(() => expect(screen.queryByTestId("patron-form")).toBeNull());
     expect(lines(screen.getByTestId("patron-notes"))).toEqual(["Prefers large print.", "", "Call before 5 pm.", "No calls on Sundays."]);
+  });
+});
+
+describe("a patron's holds and loans on their page", () => {
+  const longWay = book("The Long Way", ["Becky Chambers"]);
+  const harbour = book("The Quiet Harbour", ["Mira Solberg"]);
+  const mountains = book("Loud Mountains", ["Ann Ray"]);
+
+  function held(fields: Pick<Hold, "id" | "patron_id" | "book_id"> & Partial<Hold>) {
+    return { hold: { record: holdOf(fields), etag: '"1"', pending: false, in_conflict: false }, patron: null, copy: null, lost: null };
+  }
+
+  /** Ada's page, with her holds and loans as `setUp` leaves them. */
+  async function openAda(setUp: (b: FakeBackend) => void): Promise<FakeBackend> {
+    const backend = await openPatrons();
+    backend.books = [longWay, harbour, mountains];
+    backend.copies = [copyOf(longWay, "3100"), copyOf(harbour, "3200"), copyOf(mountains, "3300"), copyOf(longWay, "3400")];
+    setUp(backend);
+    await search("29000001");
+    await fireEvent.keyDown(screen.getByTestId("patron-search"), { key: "Enter" });
+    await screen.findByTestId("patron-activity");
+    return backend;
+  }
+
+  const rows = (testId: string) =>
+    screen.getAllByTestId(testId).map((r) => Array.from(r.querySelectorAll("td")).map((td) => td.textContent?.trim()));
+
+  it("lists the patron's holds being fetched or ready (until their last day), with the pickup branch, and their loans with the due date", async () => {
+    const backend = await openAda((b) => {
+      b.holds = [
+        held({ id: "h1", patron_id: "ada", book_id: longWay.id, copy_id: "copy-3100", pickup_branch: "Central" }),
+        held({ id: "h2", patron_id: "ada", book_id: harbour.id, copy_id: "copy-3200", status: "ready", pickup_by: "2026-12-08T10:00:00Z" }),
+        // Someone else's, and one done with: not hers now.
+        held({ id: "h3", patron_id: "alan", book_id: mountains.id, copy_id: "copy-3300" }),
+        held({ id: "h4", patron_id: "ada", book_id: mountains.id, status: "cancelled" }),
+      ];
+      b.loans = [
+        loanOf({ id: "l1", copy_id: "copy-3300", patron_id: "ada", due_at: "2026-12-22T10:00:00Z" }),
+        loanOf({ id: "l2", copy_id: "copy-3400", patron_id: "ada", status: "returned" }),
+        loanOf({ id: "l3", copy_id: "copy-3400", patron_id: "alan" }),
+      ];
+    });
+    await waitFor(() => expect(screen.getAllByTestId("activity-hold")).toHaveLength(2));
+    expect(backend.activityRequests).toEqual(["ada"]);
+    expect(rows("activity-hold")).toEqual([
+      ["The Long Way", "being fetched", "Central"],
+      ["The Quiet Harbour", `ready until ${formatDay("2026-12-08T10:00:00Z")}`, "North"],
+    ]);
+    expect(rows("activity-loan")).toEqual([["Loud Mountains", "3300", `due ${formatDay("2026-12-22T10:00:00Z")}`]]);
+    expect(screen.queryByTestId("activity-holds-empty")).toBeNull();
+    expect(screen.queryByTestId("activity-loans-empty")).toBeNull();
+  });
+
+  it("says the due date comes with the next sync for a loan the server has not answered yet", async () => {
+    await openAda((b) => (b.loans = [loanOf({ id: "l1", copy_id: "copy-3100", patron_id: "ada" }, true)]));
+    await waitFor(() => expect(screen.getAllByTestId("activity-loan")).toHaveLength(1));
+    expect(rows("activity-loan")).toEqual([["The Long Way", "3100", "due date after the next sync"]]);
+  });
+
+  it("says plainly when the patron has no holds and nothing on loan", async () => {
+    await openAda(() => {});
+    expect((await screen.findByTestId("activity-holds-empty")).textContent).toBe("No holds.");
+    expect(screen.getByTestId("activity-loans-empty").textContent).toBe("Nothing on loan.");
+    expect(screen.queryAllByTestId("activity-hold")).toHaveLength(0);
+    expect(screen.queryAllByTestId("activity-loan")).toHaveLength(0);
+  });
+
+  it("reads the holds and loans again when a sync brings changes, the page still open", async () => {
+    const backend = await openAda(() => {});
+    await screen.findByTestId("activity-loans-empty");
+    backend.loans = [loanOf({ id: "l1", copy_id: "copy-3100", patron_id: "ada", due_at: "2026-12-22T10:00:00Z" })];
+    backend.emitStatus({ ...onlineStatus, last_seq: onlineStatus.last_seq + 1 });
+    await waitFor(() => expect(screen.getAllByTestId("activity-loan")).toHaveLength(1));
+    expect(backend.activityRequests).toEqual(["ada", "ada"]);
+  });
+
+  it("shows a copy checked out at the circulation desk on the patron's page", async () => {
+    await openAda(() => {});
+    await screen.findByTestId("activity-loans-empty");
+    await fireEvent.click(screen.getByTestId("nav-circulation"));
+    const scanBox = await screen.findByTestId("scan-input");
+    for (const code of ["29000001", "3200"]) {
+      await fireEvent.input(scanBox, { target: { value: code } });
+      await fireEvent.keyDown(scanBox, { key: "Enter" });
+    }
+    await waitFor(() => expect(screen.getByTestId("scan-result").getAttribute("data-outcome")).toBe("checked_out"));
+    await fireEvent.click(screen.getByTestId("nav-patrons"));
+    await waitFor(() => expect(screen.getAllByTestId("activity-loan")).toHaveLength(1));
+    expect(rows("activity-loan")).toEqual([["The Quiet Harbour", "3200", "due date after the next sync"]]);
   });
 });

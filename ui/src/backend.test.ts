@@ -38,6 +38,28 @@ describe("the Tauri backend", () => {
     expect(calls).toEqual([["save_patron", { patron, mode: "edit" }]]);
   });
 
+  it("sends the circulation desk's commands by their Rust names with camelCase arguments", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    await tauriBackend.scan("3100", "p1");
+    await tauriBackend.scan("3100", null);
+    await tauriBackend.holdShelf("North");
+    await tauriBackend.holdShelf(null);
+    await tauriBackend.moveHold("h1", "cancelled", "patron");
+    await tauriBackend.patronActivity("p1");
+    expect(calls).toEqual([
+      ["scan", { barcode: "3100", patronId: "p1" }],
+      ["scan", { barcode: "3100", patronId: null }],
+      ["hold_shelf", { branch: "North" }],
+      ["hold_shelf", { branch: null }],
+      ["move_hold", { id: "h1", status: "cancelled", reason: "patron" }],
+      ["patron_activity", { id: "p1" }],
+    ]);
+  });
+
   it("hears each sync step over the channel it gave watch_sync, until stopped", async () => {
     let channel: Channel<SyncEvent> | null = null;
     mockIPC((cmd, args) => {

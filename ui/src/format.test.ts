@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { formatTime, formatWhen } from "./lib/format";
+import { formatDay, formatTime, formatWhen } from "./lib/format";
 import { when } from "./lib/escalation-text";
 
 // The expected texts come from Intl in the locale and time zone the tests run in.
 const at = "2026-11-22T10:00:00Z";
 const medium = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const short = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const day = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 
 describe("the app's one way of writing times", () => {
   it("writes a server time as a medium date and a short time of day, without seconds", () => {
@@ -20,9 +21,16 @@ describe("the app's one way of writing times", () => {
     expect(formatWhen(at)).toContain(formatTime(at));
   });
 
+  it("writes a day alone in the same medium style, without the time of day", () => {
+    expect(formatDay(at)).toBe(day.format(new Date(at)));
+    expect(formatWhen(at)).toContain(formatDay(at));
+    expect(formatDay(at)).not.toContain(formatTime(at));
+  });
+
   it("gives back unchanged a text that is no time", () => {
     expect(formatWhen("not yet")).toBe("not yet");
     expect(formatTime("not yet")).toBe("not yet");
+    expect(formatDay("not yet")).toBe("not yet");
     expect(formatWhen("")).toBe("");
   });
 

@@ -32,6 +32,14 @@ import type { EscalationDetail } from "./bindings/EscalationDetail";
 import type { EscalationSummary } from "./bindings/EscalationSummary";
 import type { HistoryEntry } from "./bindings/HistoryEntry";
 import type { RecordType } from "./bindings/RecordType";
+import type { CancelReason } from "./bindings/CancelReason";
+import type { HoldStatus } from "./bindings/HoldStatus";
+import type { Loan } from "./bindings/Loan";
+import type { LoanView } from "./bindings/LoanView";
+import type { Outcome } from "./bindings/Outcome";
+import type { PatronActivity } from "./bindings/PatronActivity";
+import type { ScanResult } from "./bindings/ScanResult";
+import type { ShelfHold } from "./bindings/ShelfHold";
 
 export type {
   BarcodeMatch,
@@ -69,6 +77,7 @@ export type { HistoryEntry, RecordType };
 export type { EntryKind } from "./bindings/EntryKind";
 export type { FieldChange } from "./bindings/FieldChange";
 export type { RevisionAuthor } from "./bindings/RevisionAuthor";
+export type { CancelReason, HoldStatus, Loan, LoanView, Outcome, PatronActivity, ScanResult, ShelfHold };
 
 export interface Backend {
   listBooks(query: BookQuery): Promise<BookPage>;
@@ -93,6 +102,18 @@ export interface Backend {
   savePatron(patron: Patron, mode: SaveMode): Promise<CachedRecord<Patron>>;
   placeHold(patronId: string, bookId: string): Promise<CachedRecord<Hold>>;
   cancelHold(id: string): Promise<void>;
+  /** One scan at the circulation desk: a library card selects its patron; a copy with
+   * `patronId` (the card scanned before it) is checked out to them, a copy alone is checked
+   * in or goes to the hold shelf. The change is queued for the server. */
+  scan(barcode: string, patronId: string | null): Promise<ScanResult>;
+  /** The holds of `branch` (every branch when null) to fetch (`active`), then those waiting
+   * for their patron (`ready`), oldest first. */
+  holdShelf(branch: string | null): Promise<ShelfHold[]>;
+  /** Ready for pickup, collected (`fulfilled`) or cancelled with the patron's or staff's
+   * reason; queued. */
+  moveHold(id: string, status: HoldStatus, reason: CancelReason | null): Promise<CachedRecord<Hold>>;
+  /** A patron's current holds and loans. */
+  patronActivity(id: string): Promise<PatronActivity>;
   signIn(server: string, username: string, password: string): Promise<UserInfo>;
   signOut(): Promise<void>;
   conflictInbox(): Promise<ConflictSummary[]>;
@@ -155,6 +176,10 @@ export const tauriBackend: Backend = {
   savePatron: (patron, mode) => call("save_patron", { patron, mode }),
   placeHold: (patronId, bookId) => call("place_hold", { patronId, bookId }),
   cancelHold: (id) => call("cancel_hold", { id }),
+  scan: (barcode, patronId) => call("scan", { barcode, patronId }),
+  holdShelf: (branch) => call("hold_shelf", { branch }),
+  moveHold: (id, status, reason) => call("move_hold", { id, status, reason }),
+  patronActivity: (id) => call("patron_activity", { id }),
   signIn: (server, username, password) => call("sign_in", { server, username, password }),
   signOut: () => call("sign_out"),
   conflictInbox: () => call("conflict_inbox"),

@@ -1,6 +1,7 @@
 // An in-memory Backend for UI tests: the same interface the Tauri implementation fills, with
-// just enough behaviour (search, pending edits, an outbox) to exercise the screens.
-import type { ConflictSummary, JsonValue, MergeView, Settled } from "./backend";
+// just enough behaviour (search, pending edits, an outbox, the circulation desk) to exercise
+// the screens.
+import type { CachedRecord, CancelReason, ConflictSummary, HoldStatus, JsonValue, Loan, MergeView, Outcome, ScanResult, Settled, ShelfHold } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
 import type { ActionOutcome, EscalationDetail, EscalationSummary, HistoryEntry, StaffEdits } from "./backend";
 
@@ -24,6 +25,18 @@ export interface FakeBackend extends Backend {
   /** The choices each merge was last viewed with, as the cache keeps them. */
   keptChoices: Map<number, Settled[]>;
   holds: HoldView[];
+  /** The loans the desk knows (on loan or returned), the ones made here pending. */
+  loans: CachedRecord<Loan>[];
+  /** Every scan asked for, in order. */
+  scans: { barcode: string; patronId: string | null }[];
+  /** Every hold shelf asked for, by branch (null: every branch). */
+  shelfRequests: (string | null)[];
+  /** Every hold move asked for, in order. */
+  holdMoves: { id: string; status: HoldStatus; reason: CancelReason | null }[];
+  /** Every patron whose activity was asked for, in order. */
+  activityRequests: string[];
+  /** The desk's clock (a check-out's due date is 21 days after it). */
+  now: () => Date;
   /** The escalations the server knows, with their detail; the list is derived from them. */
   escalationDetails: EscalationDetail[];
   /** The manager actions asked for, in order. */
@@ -55,6 +68,21 @@ export function holdOf(fields: Pick<Hold, "id" | "patron_id" | "book_id"> & Part
     ...fields,
   };
 }
+
+/** A loan as the cache keeps it: only what a test cares about given, the rest as on loan. */
+export function loanOf(fields: Pick<Loan, "id" | "copy_id" | "patron_id"> & Partial<Loan>, pending = false): CachedRecord<Loan> {
+  const record: Loan = { hold_id: null, loaned_at: null, due_at: null, returned_at: null, status: "on_loan", ...fields };
+  return { record, etag: pending ? null : '"1"', pending, in_conflict: false };
+}
+
+const SUCCESSES: Outcome[] = ["patron_selected", "checked_out", "returned", "to_hold_shelf"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/** A day as the desk's sentences say it ("22 Dec"), in UTC as the Rust side writes it. */
+export function shortDate(d: Date): string {
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}`;
+}
+/** The loan period the desk shows until the server's due date arrives. */
+const LOAN_DAYS = 21;
 
 export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = []): FakeBackend {
   const listeners = new Set<(s: SyncStatus) => void>();
@@ -177,6 +205,114 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async cancelHold(id) {
       fake.holds = fake.holds.filter((h) => h.hold.record.id !== id);
     },
+    loans: [],
+    scans: [],
+    shelfRequests: [],
+    holdMoves: [],
+    activityRequests: [],
+    now: () => new Date(),
+    // As the cache decides (shelfmark_core::circulation): a card selects its patron; a copy
+    // with a patron is checked out to them unless it is out or held for someone else; a copy
+    // alone is checked in, or goes to the hold shelf when fetched for a hold.
+    async scan(barcode, patronId) {
+      fake.scans.push({ barcode, patronId });
+      const code = barcode.trim();
+      const answer = (outcome: Outcome, message: string, patron: Patron | null = null, copy: Copy | null = null, title: string | null = null): ScanResult => ({
+        outcome,
+        message,
+        success: SUCCESSES.includes(outcome),
+        patron,
+        copy,
+        title,
+      });
+      const card = code ? fake.patrons.find((p) => p.card === code) : undefined;
+      if (card) return answer("patron_selected", `Checking out to ${card.name}: scan the copies.`, card);
+      const copy = code ? fake.copies.find((c) => c.barcode === code) : undefined;
+      if (!copy) return answer("unknown_barcode", `Unknown barcode “${code}”.`);
+      const title = fake.books.find((b) => b.id === copy.book_id)?.title ?? null;
+      const scanned = patronId === null ? null : patronOf(patronId);
+      if (patronId !== null && !scanned) throw { message: `patron ${patronId} not found`, fields: [] };
+      const loan = fake.loans.filter((l) => l.record.copy_id === copy.id && l.record.status === "on_loan").at(-1);
+      const held = fake.holds.filter((h) => h.hold.record.copy_id === copy.id && isOpen(h.hold.record.status)).at(-1)?.hold.record;
+      const loaner = loan ? patronOf(loan.record.patron_id) : null;
+      const holder = held ? patronOf(held.patron_id) : null;
+      const name = (p: Patron | null) => p?.name ?? "a patron not on this computer";
+      if (!scanned) {
+        if (loan) {
+          replaceLoan({ ...loan.record, status: "returned" });
+          return answer("returned", "Returned.", loaner, copy, title);
+        }
+        if (held?.status === "active") {
+          replaceHold({ ...held, status: "ready" });
+          return answer("to_hold_shelf", `Held for ${name(holder)}: put it on the hold shelf.`, holder, copy, title);
+        }
+        if (held) {
+          const until = held.pickup_by ? ` until ${shortDate(new Date(held.pickup_by))}` : "";
+          return answer("already_on_hold_shelf", `On the hold shelf for ${name(holder)}${until}.`, holder, copy, title);
+        }
+        if (copy.status === "missing") {
+          return answer("missing", "This copy is marked missing: edit the copy to put it back on the shelf.", null, copy, title);
+        }
+        return answer("not_on_loan", "This copy is not on loan. To check it out, scan the patron's card first.", null, copy, title);
+      }
+      if (loan && loan.record.patron_id === scanned.id) {
+        const due = loan.record.due_at ? `, due ${shortDate(new Date(loan.record.due_at))}` : "";
+        return answer("already_on_loan_to_them", `Already checked out to ${scanned.name}${due}.`, scanned, copy, title);
+      }
+      if (loan) return answer("on_loan_to_someone_else", `This copy is on loan to ${name(loaner)}: check it in first.`, loaner, copy, title);
+      if (held && held.patron_id !== scanned.id) return answer("held_for_someone_else", "This copy is held for someone else.", null, copy, title);
+      if (!held && copy.status === "missing") return answer("missing", "This copy is marked missing: it cannot be checked out.", null, copy, title);
+      // The server sets the loan's times; until it answers the loan has no due date.
+      const made = loanOf({ id: `loan-${fake.loans.length}`, copy_id: copy.id, patron_id: scanned.id, hold_id: held?.id ?? null }, true);
+      fake.loans = [...fake.loans, made];
+      if (held) replaceHold({ ...held, status: "fulfilled", loan_id: made.record.id });
+      const due = new Date(fake.now().getTime() + LOAN_DAYS * 24 * 3600 * 1000);
+      return answer("checked_out", `Checked out to ${scanned.name}, due ${shortDate(due)}.`, scanned, copy, title);
+    },
+    // As the cache lists it: holds with their copy, at the hold's pickup branch (else the
+    // patron's), active ones first, then oldest first.
+    async holdShelf(branch) {
+      fake.shelfRequests.push(branch);
+      const at = (h: Hold) => (h.pickup_branch || patronOf(h.patron_id)?.branch) ?? null;
+      const time = (h: Hold) => h.ready_at ?? h.placed_at ?? "";
+      return fake.holds
+        .map((h) => h.hold)
+        .filter((h) => (h.record.status === "active" || h.record.status === "ready") && h.record.copy_id !== null)
+        .filter((h) => branch === null || at(h.record)?.toLowerCase() === branch.toLowerCase())
+        .sort(
+          (a, b) =>
+            Number(a.record.status !== "active") - Number(b.record.status !== "active") ||
+            time(a.record).localeCompare(time(b.record)) ||
+            a.record.id.localeCompare(b.record.id),
+        )
+        .map(shelfHold);
+    },
+    // As the cache moves a hold: active to ready, active or ready to collected or cancelled.
+    async moveHold(id, status, reason) {
+      fake.holdMoves.push({ id, status, reason });
+      const hold = fake.holds.find((h) => h.hold.record.id === id)?.hold.record;
+      if (!hold) throw { message: `hold ${id} not found`, fields: [] };
+      const allowed = (hold.status === "active" && status === "ready") || (isOpen(hold.status) && (status === "fulfilled" || status === "cancelled"));
+      if (!allowed) {
+        const message = `a ${hold.status} hold cannot become ${status}`;
+        throw { message: `status: ${message}`, fields: [{ field: "status", message }] };
+      }
+      const moved: Hold = { ...hold, status, cancel_reason: status === "cancelled" ? (reason ?? "staff") : hold.cancel_reason };
+      replaceHold(moved);
+      return fake.holds.find((h) => h.hold.record.id === id)!.hold;
+    },
+    async patronActivity(id) {
+      fake.activityRequests.push(id);
+      return {
+        holds: fake.holds.filter((h) => h.hold.record.patron_id === id && isOpen(h.hold.record.status)).map((h) => shelfHold(h.hold)),
+        loans: fake.loans
+          .filter((l) => l.record.patron_id === id && l.record.status === "on_loan")
+          .map((loan) => {
+            const copy = fake.copies.find((c) => c.id === loan.record.copy_id) ?? null;
+            return { loan, copy, title: (copy && fake.books.find((b) => b.id === copy.book_id)?.title) ?? null };
+          }),
+      };
+    },
     signIns: [],
     async signIn(server, username, password) {
       fake.signIns.push({ server, username });
@@ -275,6 +411,28 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       for (const l of listeners) l(s);
     },
   };
+  function patronOf(id: string): Patron | null {
+    return fake.patrons.find((p) => p.id === id) ?? null;
+  }
+  function isOpen(status: HoldStatus): boolean {
+    return status === "active" || status === "ready";
+  }
+  function shelfHold(hold: CachedRecord<Hold>): ShelfHold {
+    const r = hold.record;
+    return {
+      hold,
+      patron: patronOf(r.patron_id),
+      copy: fake.copies.find((c) => c.id === r.copy_id) ?? null,
+      title: fake.books.find((b) => b.id === r.book_id)?.title ?? null,
+    };
+  }
+  /** A hold changed here: queued, so pending until the next sync. */
+  function replaceHold(record: Hold) {
+    fake.holds = fake.holds.map((h) => (h.hold.record.id === record.id ? { ...h, hold: { ...h.hold, record, pending: true } } : h));
+  }
+  function replaceLoan(record: Loan) {
+    fake.loans = fake.loans.map((l) => (l.record.id === record.id ? { ...l, record, pending: true } : l));
+  }
   function escalationAction(
     action: string,
     id: string,
