@@ -7,6 +7,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use shelfmark_tests::{DemoServer, Desktop, NotificationWatch, Xvfb};
 
+mod desk;
 mod escalations;
 mod history;
 
