@@ -376,3 +376,39 @@ mod revision_tests {
         assert_eq!(written, serde_json::json!({"id": id, "name": "ana"}));
     }
 }
+
+/// One decision on who gets a copy of a book, as the server made it
+/// (`GET /v1/books/{id}/contests`, in the order decided): the answer to "why did this patron
+/// get the copy and not that one".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ContestEntry {
+    /// The hold placed (for a reassignment: the premium patron's new hold).
+    pub hold_id: Uuid,
+    pub patron_id: Uuid,
+    pub patron_premium: bool,
+    /// RFC 3339.
+    pub at: String,
+    #[serde(flatten)]
+    pub outcome: ContestOutcome,
+}
+
+/// What a decision gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ContestOutcome {
+    /// The hold got this copy.
+    Won { copy_id: Uuid },
+    /// Every copy was taken; for a premium patron, the escalation opened.
+    Lost { escalation_id: Option<Uuid> },
+    /// A manager moved a copy from another patron's hold to this premium patron.
+    Reassigned {
+        copy_id: Uuid,
+        from_hold_id: Uuid,
+        to_hold_id: Uuid,
+        /// The manager's name.
+        by: String,
+        note: String,
+    },
+}

@@ -30,6 +30,7 @@ on_both_backends!(
     a_check_in_needs_the_current_etag_and_puts_the_copy_back,
     a_loan_made_and_returned_while_offline_is_recorded_returned,
     loans_are_listed_by_patron_copy_and_status,
+    a_books_contest_lists_every_placement_in_order_and_the_managers_reassignment,
 );
 
 /// A time field of a record.
@@ -643,4 +644,109 @@ async fn a_hold_and_a_check_out_racing_for_the_last_copy_never_both_win(s: Serve
             other => panic!("exactly one of them wins: {other:?}"),
         }
     }
+}
+
+async fn a_books_contest_lists_every_placement_in_order_and_the_managers_reassignment(s: Server) {
+    let (book, copies) = book_with_copies(&s, 350, 1).await;
+    let (ann, bob, vera) = (
+        new_patron(&s, "Ann Early", false).await,
+        new_patron(&s, "Bob Later", false).await,
+        new_patron(&s, "Vera Premium", true).await,
+    );
+    let mut holds = Vec::new();
+    for patron in [ann, bob, vera] {
+        let id = Uuid::now_v7();
+        let r = place_hold(&s.base, &s, id, patron, book)
+            .send()
+            .await
+            .expect("send");
+        holds.push((id, r.status(), r.json::<Value>().await.expect("json")));
+    }
+    assert_eq!(holds[0].1, StatusCode::CREATED);
+    assert_eq!(
+        (holds[1].1, holds[2].1),
+        (StatusCode::CONFLICT, StatusCode::CONFLICT)
+    );
+    let escalation = holds[2].2["escalation_id"]
+        .as_str()
+        .expect("escalated")
+        .to_owned();
+    // Vera's desk retries the same hold: the same answer, no second line.
+    let r = place_hold(&s.base, &s, holds[2].0, vera, book)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // The manager gives Ann's copy to Vera.
+    let (_, tag) = get_json(&s, &format!("/v1/escalations/{escalation}")).await;
+    let r = s
+        .as_manager(
+            Method::POST,
+            &format!("/v1/escalations/{escalation}/reassign"),
+        )
+        .await
+        .header(IF_MATCH, &tag)
+        .json(&json!({"hold_id": holds[0].0, "note": "Vera is housebound"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let settled: Value = r.json().await.expect("json");
+    let new_hold = settled["hold"]["id"].clone();
+
+    let r = s
+        .req(Method::GET, &format!("/v1/books/{book}/contests"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK, "librarians may read it");
+    let contest: Value = r.json().await.expect("json");
+    let entries = contest.as_array().expect("a list");
+    let line = |e: &Value| {
+        (
+            e["patron_id"].clone(),
+            e["outcome"].as_str().unwrap_or_default().to_owned(),
+            e["patron_premium"].as_bool(),
+        )
+    };
+    assert_eq!(
+        entries.iter().map(line).collect::<Vec<_>>(),
+        [
+            (json!(ann), "won".to_owned(), Some(false)),
+            (json!(bob), "lost".to_owned(), Some(false)),
+            (json!(vera), "lost".to_owned(), Some(true)),
+            (json!(vera), "reassigned".to_owned(), Some(true)),
+        ],
+        "in the order decided: {contest}"
+    );
+    assert_eq!(entries[0]["copy_id"], json!(copies[0]));
+    assert_eq!(entries[0]["hold_id"], json!(holds[0].0));
+    assert!(entries[1]["escalation_id"].is_null());
+    assert_eq!(entries[2]["escalation_id"], json!(escalation));
+    let moved = &entries[3];
+    assert_eq!(
+        (
+            &moved["from_hold_id"],
+            &moved["to_hold_id"],
+            &moved["copy_id"],
+            &moved["by"],
+            &moved["note"]
+        ),
+        (
+            &json!(holds[0].0),
+            &new_hold,
+            &json!(copies[0]),
+            &json!("manager"),
+            &json!("Vera is housebound")
+        )
+    );
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/books/{}/contests", Uuid::now_v7()),
+        )
+        .send()
+        .await
+        .expect("send");
+    problem(r, StatusCode::NOT_FOUND, "not-found").await;
 }

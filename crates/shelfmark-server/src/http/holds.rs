@@ -1,6 +1,6 @@
 //! Holds: placing one allocates a copy in the same transaction, or answers
 //! `409 hold-unavailable` (opening an escalation for a premium patron); cancelling one frees
-//! its copy. The rules themselves are `crate::store::ops`; this module maps HTTP onto them
+//! its copy; a book's contest lists every such decision, in order. The rules themselves are `crate::store::ops`; this module maps HTTP onto them
 //! in the protocol's order of evaluation (authentication, existence and validity, then
 //! preconditions, then the business rules).
 
@@ -164,4 +164,16 @@ pub async fn delete(
         }
         other => Err(refusal(&state, other).await),
     }
+}
+
+/// `GET /v1/books/{id}/contests`: every decision on who got a copy of the book, in order.
+pub async fn contests(
+    State(state): State<AppState>,
+    _staff: Staff,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    if live_row(&state, RecordType::Book, id).await?.is_none() {
+        return Err(not_found(RecordType::Book, id));
+    }
+    Ok(axum::Json(state.store.contests(id).await?).into_response())
 }

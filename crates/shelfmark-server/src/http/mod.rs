@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/books/{id}"),
     ("DELETE", "/v1/books/{id}"),
     ("GET", "/v1/books/{id}/revisions"),
+    ("GET", "/v1/books/{id}/contests"),
     ("GET", "/v1/copies"),
     ("GET", "/v1/copies/{id}"),
     ("PUT", "/v1/copies/{id}"),
@@ -74,6 +75,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .route("/v1/changes", get(changes::feed))
         .route("/v1/openapi.json", get(openapi::serve))
         .merge(records::routes::<Books>())
+        .route("/v1/books/{id}/contests", get(holds::contests))
         .merge(records::routes::<Copies>())
         .merge(records::routes::<Patrons>())
         .merge(records::read_routes::<Holds>())

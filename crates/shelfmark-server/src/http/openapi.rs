@@ -255,6 +255,13 @@ fn operation(method: &str, path: &str) -> Value {
                 problem_ref("No such escalation (`not-found`)"),
             );
         }
+        ("GET", "/v1/books/{id}/contests") => {
+            op.insert("summary".into(), json!("Why a patron got a copy of this book and another did not: every hold placement decided for the book, in the order decided, with its outcome (won with the copy, lost with the escalation opened for a premium patron), and each copy a manager reassigned (from which hold, to which, by whom, with the note)"));
+            parameters.push(id_param.clone());
+            responses.insert("200".into(), json!({"description": "The decisions, oldest first",
+                "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ContestEntry"}}}}}));
+            responses.insert("404".into(), problem_ref("No such book (`not-found`)"));
+        }
         ("GET", p) if p.ends_with("/revisions") => {
             let readers = match history_role(p) {
                 Role::Librarian => "librarians and managers",
@@ -441,6 +448,16 @@ fn components() -> Value {
             "ChangeFeed": {"type": "object", "required": ["changes", "last_seq", "more"], "properties": {
                 "changes": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}},
                 "last_seq": {"type": "integer"}, "more": {"type": "boolean"}}},
+            "ContestEntry": {"type": "object", "required": ["hold_id", "patron_id", "patron_premium", "at", "outcome"], "properties": {
+                "hold_id": uuid, "patron_id": uuid, "patron_premium": {"type": "boolean"},
+                "at": {"type": "string", "format": "date-time"},
+                "outcome": {"type": "string", "enum": ["won", "lost", "reassigned"]},
+                "copy_id": {"type": "string", "format": "uuid", "description": "won, reassigned: the copy"},
+                "escalation_id": {"type": ["string", "null"], "format": "uuid", "description": "lost: the escalation opened for a premium patron"},
+                "from_hold_id": {"type": "string", "format": "uuid", "description": "reassigned: the hold the copy was taken from"},
+                "to_hold_id": {"type": "string", "format": "uuid", "description": "reassigned: the premium patron's new hold"},
+                "by": {"type": "string", "description": "reassigned: the manager"},
+                "note": {"type": "string", "description": "reassigned: the manager's note"}}},
             "Revision": {"type": "object", "required": ["version", "etag", "deleted", "by", "at"], "properties": {
                 "version": {"type": "integer"}, "etag": {"type": "string"}, "deleted": {"type": "boolean"},
                 "data": {"type": ["object", "null"], "description": "The record as written; null for a deletion"},

@@ -86,6 +86,18 @@ pub(crate) trait Conn {
     async fn mail_sent(&mut self, id: Uuid, at: &str) -> Res<()>;
     async fn mail_failed(&mut self, id: Uuid, error: &str, next_ms: i64) -> Res<()>;
     async fn outbox(&mut self) -> Res<Vec<OutboxMail>>;
+    /// Records one decision of a book's contest (`kind`: placement or reassignment), once per
+    /// hold and kind: a retried placement adds nothing.
+    async fn add_contest(
+        &mut self,
+        book: Uuid,
+        hold: Uuid,
+        kind: &str,
+        entry: &str,
+        at: &str,
+    ) -> Res<()>;
+    /// A book's contest entries (their JSON), in the order decided.
+    async fn contests(&mut self, book: Uuid) -> Res<Vec<String>>;
     async fn meta(&mut self, key: &str) -> Res<Option<String>>;
     async fn set_meta(&mut self, key: &str, value: &str) -> Res<()>;
     /// Runs a script of statements (a schema step).

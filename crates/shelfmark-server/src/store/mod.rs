@@ -440,6 +440,21 @@ impl Store {
         )))
     }
 
+    /// A book's contest: every decision on who gets one of its copies, in the order made.
+    pub async fn contests(
+        &self,
+        book: Uuid,
+    ) -> Result<Vec<shelfmark_core::wire::ContestEntry>, StoreError> {
+        let entries = read!(self, |c| c.contests(book))?;
+        entries
+            .iter()
+            .map(|e| {
+                serde_json::from_str(e)
+                    .map_err(|e| StoreError::Corrupt(format!("a contest entry: {e}")))
+            })
+            .collect()
+    }
+
     /// Every mail of the outbox, oldest first (delivered ones too).
     pub async fn outbox(&self) -> Result<Vec<OutboxMail>, StoreError> {
         read!(self, |c| c.outbox())

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use shelfmark_core::model::{CancelReason, Loan, LoanStatus};
+use shelfmark_core::wire::{ContestEntry, ContestOutcome};
 use shelfmark_core::{
     Book, Copy, CopyStatus, Escalation, EscalationStatus, Hold, HoldStatus, Patron,
     PurchaseRequest, PurchaseStatus, RecordType, ValidationErrors,
@@ -193,6 +194,24 @@ fn written(outcome: WriteOutcome, what: &str) -> Result<Row, StoreError> {
     }
 }
 
+/// Records a decision of a book's contest, once per hold and kind, in the order decided (the
+/// writers' lock is held).
+async fn record_contest<T: Conn>(
+    tx: &mut T,
+    book_id: Uuid,
+    kind: &str,
+    entry: &ContestEntry,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(entry)
+        .map_err(|e| StoreError::Corrupt(format!("a contest entry: {e}")))?;
+    tx.add_contest(book_id, entry.hold_id, kind, &json, &entry.at)
+        .await
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> Outcome {
     let mut errors = ValidationErrors::default();
     errors.push(field, message);
@@ -283,16 +302,35 @@ async fn place_hold<T: Conn>(
         }
         let w = Write::of::<Holds>(hold.id, &hold)?;
         let row = written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
+        let entry = ContestEntry {
+            hold_id: hold.id,
+            patron_id: patron.id,
+            patron_premium: patron.premium,
+            at: now_text(),
+            outcome: ContestOutcome::Won { copy_id: copy.id },
+        };
+        record_contest(tx, hold.book_id, "placement", &entry).await?;
         return Ok((Outcome::HoldPlaced(row), true));
     }
     if !patron.premium {
+        // Nothing is stored of a regular patron's lost hold but this line of the contest.
+        let entry = ContestEntry {
+            hold_id: hold.id,
+            patron_id: patron.id,
+            patron_premium: false,
+            at: now_text(),
+            outcome: ContestOutcome::Lost {
+                escalation_id: None,
+            },
+        };
+        record_contest(tx, hold.book_id, "placement", &entry).await?;
         return Ok((
             Outcome::HoldUnavailable {
                 book_id: hold.book_id,
                 premium: false,
                 escalation_id: None,
             },
-            false,
+            true,
         ));
     }
     let book: Book = parse(&book)?;
@@ -313,6 +351,16 @@ async fn place_hold<T: Conn>(
     let message = mail::manager_mail(settings, &patron, &book, &escalation)
         .map_err(|e| StoreError::Corrupt(format!("cannot write the manager's mail: {e}")))?;
     write::queue_mail(tx, &message).await?;
+    let entry = ContestEntry {
+        hold_id: hold.id,
+        patron_id: patron.id,
+        patron_premium: true,
+        at: now_text(),
+        outcome: ContestOutcome::Lost {
+            escalation_id: Some(escalation.id),
+        },
+    };
+    record_contest(tx, book.id, "placement", &entry).await?;
     Ok((
         Outcome::HoldUnavailable {
             book_id: book.id,
@@ -770,6 +818,15 @@ async fn create_copy<T: Conn>(
     {
         write::queue_mail(tx, &message).await?;
     }
+    // The purchased copy goes to the waiting premium patron: a placement they won.
+    let entry = ContestEntry {
+        hold_id: hold.id,
+        patron_id: hold.patron_id,
+        patron_premium: true,
+        at: now_text(),
+        outcome: ContestOutcome::Won { copy_id: copy.id },
+    };
+    record_contest(tx, copy.book_id, "placement", &entry).await?;
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(format!(
         "The new copy {} went to the patron (hold {}).",
@@ -922,6 +979,22 @@ async fn reassign<T: Conn>(
     .await?
     {
         write::queue_mail(tx, &message).await?;
+    }
+    if let Some(copy_id) = hold.copy_id {
+        let entry = ContestEntry {
+            hold_id: new_hold.id,
+            patron_id: new_hold.patron_id,
+            patron_premium: true,
+            at: now_text(),
+            outcome: ContestOutcome::Reassigned {
+                copy_id,
+                from_hold_id: hold.id,
+                to_hold_id: new_hold.id,
+                by: actor.name.clone(),
+                note: escalation.resolution_note.clone().unwrap_or_default(),
+            },
+        };
+        record_contest(tx, new_hold.book_id, "reassignment", &entry).await?;
     }
     if let Some(holder) = holder {
         let book: Option<Book> = live(tx, RecordType::Book, hold.book_id)

@@ -104,6 +104,19 @@ CREATE UNIQUE INDEX records_open_hold_copy ON records (ref3_id)
     WHERE kind = 'hold' AND status IN ('active', 'ready') AND NOT deleted AND ref3_id IS NOT NULL;
 CREATE UNIQUE INDEX records_open_loan_copy ON records (ref3_id)
     WHERE kind = 'loan' AND status = 'on_loan' AND NOT deleted AND ref3_id IS NOT NULL;
+
+-- Every decision on who gets a copy of a book, in the order made (under the writers' lock):
+-- "why did this patron get the copy".
+CREATE TABLE contests (
+    n BIGSERIAL PRIMARY KEY,
+    book_id TEXT NOT NULL,
+    hold_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX contests_by_book ON contests (book_id, n);
+CREATE UNIQUE INDEX contests_once ON contests (hold_id, kind);
 "#,
 ];
 
@@ -482,6 +495,32 @@ impl Conn for PgConn<'_> {
     async fn outbox(&mut self) -> Res<Vec<OutboxMail>> {
         let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id");
         self.mails(sqlx::query_as(&sql)).await
+    }
+
+    async fn add_contest(
+        &mut self,
+        book: Uuid,
+        hold: Uuid,
+        kind: &str,
+        entry: &str,
+        at: &str,
+    ) -> Res<()> {
+        let sql = "INSERT INTO contests (book_id, hold_id, kind, entry, at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id, kind) DO NOTHING";
+        let q = sqlx::query(sql)
+            .bind(book.to_string())
+            .bind(hold.to_string())
+            .bind(kind)
+            .bind(entry)
+            .bind(at);
+        self.exec(q).await?;
+        Ok(())
+    }
+
+    async fn contests(&mut self, book: Uuid) -> Res<Vec<String>> {
+        let q = sqlx::query_scalar("SELECT entry FROM contests WHERE book_id = $1 ORDER BY n")
+            .bind(book.to_string());
+        Ok(q.fetch_all(&mut *self.0).await?)
     }
 
     async fn meta(&mut self, key: &str) -> Res<Option<String>> {

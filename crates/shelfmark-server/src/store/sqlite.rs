@@ -112,6 +112,19 @@ CREATE UNIQUE INDEX records_open_hold_copy ON records (ref3_id)
     WHERE kind = 'hold' AND status IN ('active', 'ready') AND deleted = 0 AND ref3_id IS NOT NULL;
 CREATE UNIQUE INDEX records_open_loan_copy ON records (ref3_id)
     WHERE kind = 'loan' AND status = 'on_loan' AND deleted = 0 AND ref3_id IS NOT NULL;
+
+-- Every decision on who gets a copy of a book, in the order made (under the writers' lock):
+-- "why did this patron get the copy".
+CREATE TABLE contests (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    book_id TEXT NOT NULL,
+    hold_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX contests_by_book ON contests (book_id, n);
+CREATE UNIQUE INDEX contests_once ON contests (hold_id, kind);
 "#,
 ];
 
@@ -557,6 +570,29 @@ impl Conn for SqliteConn<'_> {
     async fn outbox(&mut self) -> Res<Vec<OutboxMail>> {
         let sql = format!("SELECT {MAIL_COLUMNS} FROM mail_outbox ORDER BY created_at, id");
         self.mails(&sql, [])
+    }
+
+    async fn add_contest(
+        &mut self,
+        book: Uuid,
+        hold: Uuid,
+        kind: &str,
+        entry: &str,
+        at: &str,
+    ) -> Res<()> {
+        let sql = "INSERT INTO contests (book_id, hold_id, kind, entry, at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hold_id, kind) DO NOTHING";
+        let (book, hold) = (book.to_string(), hold.to_string());
+        self.exec(sql, params![book, hold, kind, entry, at])?;
+        Ok(())
+    }
+
+    async fn contests(&mut self, book: Uuid) -> Res<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT entry FROM contests WHERE book_id = ?1 ORDER BY n")?;
+        let rows = stmt.query_map([book.to_string()], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn meta(&mut self, key: &str) -> Res<Option<String>> {
