@@ -42,6 +42,7 @@ const COMMANDS: &[&str] = &[
     "flag_purchase",
     "resolve_escalation",
     "history",
+    "book_contest",
     "catalogue_visible",
 ];
 

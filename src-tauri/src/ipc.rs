@@ -14,8 +14,8 @@ use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Patron, RecordType};
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{
-    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, OutboxEntry, PatronActivity,
-    SaveMode, ScanResult, ShelfHold, StaffEdits,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, ContestLine, OutboxEntry,
+    PatronActivity, SaveMode, ScanResult, ShelfHold, StaffEdits,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -128,6 +128,7 @@ ipc! {
         escalations::flag_purchase [desk: State<'_, Desk>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
         escalations::resolve_escalation [desk: State<'_, Desk>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
         history::history [desk: State<'_, Desk>] (kind: RecordType, id: Uuid) -> Vec<HistoryEntry>;
+        history::book_contest [desk: State<'_, Desk>] (id: Uuid) -> Vec<ContestLine>;
         probe::catalogue_visible [probe: State<'_, Probe>] () -> ();
     }
     events {

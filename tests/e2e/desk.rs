@@ -1,7 +1,8 @@
 //! The desk's day in the real window, against the real server: a scan session at the
 //! circulation desk (a card, a copy checked out, a copy held for someone else refused, the copy
 //! checked in), the hold shelf (a fetched copy made ready for pickup, its patron mailed), and a
-//! patron registered at the desk. Each reaches the server, checked from another desk's cache.
+//! patron registered at the desk; and a book's contest, "who got it and why". Each reaches the
+//! server, checked from another desk's cache.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use shelfmark_core::{Copy, CopyStatus, HoldStatus, Loan, LoanStatus, Patron};
 use shelfmark_store::Lookup;
 use shelfmark_tests::{DemoServer, Desktop, Xvfb};
 
-use super::{click_first, eventually, locked, other_desk, text_of, wait_text};
+use super::{click_first, eventually, locked, open_book, other_desk, text_of, texts_of, wait_text};
 
 /// What the circulation test needs from the demo library: a copy on the shelf, a copy held
 /// for a patron, and a patron with a card who is not that one.
@@ -322,6 +323,90 @@ async fn a_patron_registered_at_the_desk_is_found_by_card_and_reaches_the_server
         .await?;
         anyhow::ensure!(found.name == "Grace Hopper" && found.notes == "Prefers large print");
         anyhow::ensure!(!found.premium);
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_books_contest_says_who_won_the_copy_and_who_lost_in_the_order_decided()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (other, cache) = other_desk(&server).await?;
+    // Two regular patrons ask, one after the other, for a book with one copy on the shelf (and
+    // a title no other book has, so the window opens that one).
+    let (title, book_id, first, second) = {
+        let mut s = locked(&cache)?;
+        let books = s.list_books("", 5000)?;
+        let book = books
+            .iter()
+            .filter(|b| b.copies_total == 1 && b.copies_available == 1)
+            .find(|b| books.iter().filter(|o| o.title == b.title).count() == 1)
+            .ok_or_else(|| anyhow::anyhow!("no book with one copy on the shelf"))?
+            .clone();
+        let mut regular = s
+            .search_patrons("", 500)?
+            .into_iter()
+            .filter(|p| !p.premium);
+        let (first, second) = (
+            regular.next().ok_or_else(|| anyhow::anyhow!("a patron"))?,
+            regular
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("another patron"))?,
+        );
+        s.place_hold(first.id, book.id)?;
+        (book.title, book.id, first, second)
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let report = other.sync(&cache, &tx).await?;
+    anyhow::ensure!(report.push.pushed == 1, "the first hold wins: {report:?}");
+    locked(&cache)?.place_hold(second.id, book_id)?;
+    let report = other.sync(&cache, &tx).await?;
+    anyhow::ensure!(
+        report.push.lost_holds == 1,
+        "the second hold loses: {report:?}"
+    );
+
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("contest", &server, &xvfb, "librarian").await?;
+    let result = async {
+        wait_text(
+            &app,
+            "[data-testid=status-connection]",
+            "the first sync",
+            |t| t == "Online",
+        )
+        .await?;
+        open_book(&app, &title).await?;
+        click_first(&app, "[data-testid=book-contest]", None).await?;
+        let lines = eventually(Duration::from_secs(30), "the contest", || async {
+            let lines = texts_of(&app, "[data-testid=contest-line]").await?;
+            Ok((lines.len() == 2).then_some(lines))
+        })
+        .await;
+        let lines = match lines {
+            Ok(lines) => lines,
+            Err(e) => {
+                app.screenshot("failed").await?;
+                let shown = text_of(&app, "[data-testid=contest-dialog]").await?;
+                anyhow::bail!("{e}: the dialog says {shown:?}");
+            }
+        };
+        anyhow::ensure!(
+            lines[0].contains(&format!("{} placed a hold and got copy", first.name)),
+            "{lines:?}"
+        );
+        anyhow::ensure!(
+            lines[1].contains(&format!(
+                "{} placed a hold; every copy was taken.",
+                second.name
+            )),
+            "{lines:?}"
+        );
+        app.screenshot("why-won").await?;
         anyhow::Ok(())
     }
     .await;

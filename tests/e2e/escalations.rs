@@ -745,18 +745,31 @@ async fn a_flagged_purchase_resolves_when_the_new_copy_arrives() -> anyhow::Resu
             .collect();
         assert_eq!(requests, [(2, shelfmark_core::PurchaseStatus::Received)]);
 
-        // The SMTP server: the purchase path mails nobody beyond the manager's mail that
-        // opened it (neither the flag nor the copy's arrival sends one). A later escalation's
-        // mail, delivered after anything those two steps could have queued, marks the point
-        // where the mailbox is read.
+        // The SMTP server: the flag mails nobody; the copy's arrival mails the premium patron
+        // (a copy set aside for them), and nobody else. A later escalation's mail, delivered
+        // after anything those two steps could have queued, marks the point where the mailbox
+        // is read.
         let later = a_premium_patron_loses_a_hold(&server, "Later Premium").await?;
         let marker = managers_mail(&server, &later).await?;
         let mails = server.all_mails()?;
         let subjects: Vec<&str> = mails.iter().map(Mail::subject).collect();
+        let for_the_patron = format!(
+            "A copy of \"{}\" has been set aside for you",
+            lost.book.title
+        );
         assert_eq!(
             subjects,
-            [managers.subject(), marker.subject()],
+            [
+                managers.subject(),
+                for_the_patron.as_str(),
+                marker.subject()
+            ],
             "{mails:#?}"
+        );
+        assert_eq!(
+            server.mails_to(&lost.patron.email)?.len(),
+            1,
+            "the premium patron is told, once"
         );
         anyhow::Ok(())
     }

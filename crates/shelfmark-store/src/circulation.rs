@@ -1,11 +1,12 @@
 //! The circulation desk through the cache: a scan (a patron's card, or a copy) answered at
 //! once from what the cache knows and carried out as queued edits (a loan made or returned, a
 //! hold put on the shelf), so the desk works offline; the hold shelf of a branch; a patron's
-//! current holds and loans. What a scan means is `shelfmark_core::circulation`'s decision.
+//! current holds and loans; a book's contest (the server's decisions) named in words. What a scan means is `shelfmark_core::circulation`'s decision.
 
 use chrono::Utc;
 use serde::Serialize;
 use shelfmark_core::circulation::{self, Action, CopyAtDesk, Decision, Outcome};
+use shelfmark_core::wire::{ContestEntry, ContestOutcome};
 use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Loan, LoanStatus, Patron};
 use uuid::Uuid;
 
@@ -54,7 +55,59 @@ pub struct PatronActivity {
     pub loans: Vec<LoanView>,
 }
 
+/// One decision of a book's contest with the patrons and the copy named.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ContestLine {
+    pub entry: ContestEntry,
+    /// The patron of the hold (for a reassignment: the one who got the copy).
+    pub patron: Option<String>,
+    /// For a reassignment: the patron whose hold the copy was taken from.
+    pub from_patron: Option<String>,
+    /// The copy's barcode.
+    pub barcode: Option<String>,
+}
+
 impl Store {
+    /// Names the patrons and copies of a book's contest from the cache.
+    pub fn contest_lines(
+        &self,
+        entries: Vec<ContestEntry>,
+    ) -> Result<Vec<ContestLine>, StoreError> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let patron = self.patron_of(Some(entry.patron_id))?.map(|p| p.name);
+                let (copy, from) = match &entry.outcome {
+                    ContestOutcome::Won { copy_id } => (Some(*copy_id), None),
+                    ContestOutcome::Reassigned {
+                        copy_id,
+                        from_hold_id,
+                        ..
+                    } => (Some(*copy_id), Some(*from_hold_id)),
+                    ContestOutcome::Lost { .. } => (None, None),
+                };
+                let barcode = match copy {
+                    Some(id) => self.get::<Copy>(id)?.map(|c| c.record.barcode),
+                    None => None,
+                };
+                let from_patron = match from {
+                    Some(hold) => {
+                        let holder = self.get::<Hold>(hold)?.map(|h| h.record.patron_id);
+                        self.patron_of(holder)?.map(|p| p.name)
+                    }
+                    None => None,
+                };
+                Ok(ContestLine {
+                    entry,
+                    patron,
+                    from_patron,
+                    barcode,
+                })
+            })
+            .collect()
+    }
+
     /// Answers one scan: `barcode` as the scanner typed it, `patron` the card scanned before
     /// it in this session (None: a copy alone, a check-in). A change is queued for the server.
     pub fn scan(&mut self, barcode: &str, patron: Option<Uuid>) -> Result<ScanResult, StoreError> {

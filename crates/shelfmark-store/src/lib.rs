@@ -19,7 +19,7 @@ mod outbox;
 mod schema;
 
 pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Status};
-pub use circulation::{LoanView, PatronActivity, ScanResult, ShelfHold};
+pub use circulation::{ContestLine, LoanView, PatronActivity, ScanResult, ShelfHold};
 pub use desk::{BarcodeMatch, BookDetail, FormRecord, HoldView, SaveMode};
 pub use error::StoreError;
 pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState, StaffEdits};

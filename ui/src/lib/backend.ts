@@ -31,6 +31,7 @@ import type { ActionOutcome } from "./bindings/ActionOutcome";
 import type { EscalationDetail } from "./bindings/EscalationDetail";
 import type { EscalationSummary } from "./bindings/EscalationSummary";
 import type { HistoryEntry } from "./bindings/HistoryEntry";
+import type { ContestLine } from "./bindings/ContestLine";
 import type { RecordType } from "./bindings/RecordType";
 import type { CancelReason } from "./bindings/CancelReason";
 import type { HoldStatus } from "./bindings/HoldStatus";
@@ -73,7 +74,7 @@ export type { ActionOutcome, EscalationDetail, EscalationSummary };
 export type { ActiveHold } from "./bindings/ActiveHold";
 export type { EscalationStatus } from "./bindings/EscalationStatus";
 export type { PurchaseRequest } from "./bindings/PurchaseRequest";
-export type { HistoryEntry, RecordType };
+export type { ContestLine, HistoryEntry, RecordType };
 export type { EntryKind } from "./bindings/EntryKind";
 export type { FieldChange } from "./bindings/FieldChange";
 export type { RevisionAuthor } from "./bindings/RevisionAuthor";
@@ -135,6 +136,8 @@ export interface Backend {
   /** A record's history from the server, newest first, with what each revision changed.
    * Online only: offline it rejects with "History needs a connection to the server." */
   history(kind: RecordType, id: string): Promise<HistoryEntry[]>;
+  /** Who got a book's copies and why: every decision the server made, in order (online). */
+  bookContest(id: string): Promise<ContestLine[]>;
   /** The catalogue's first rows are painted (the startup probe; a no-op unless
    * `SHELFMARK_STARTUP_PROBE` is set). */
   catalogueVisible(): Promise<void>;
@@ -195,6 +198,7 @@ export const tauriBackend: Backend = {
   flagPurchase: (id, etag, quantity, note) => call("flag_purchase", { id, etag, quantity, note }),
   resolveEscalation: (id, etag, note) => call("resolve_escalation", { id, etag, note }),
   history: (kind, id) => call("history", { kind, id }),
+  bookContest: (id) => call("book_contest", { id }),
   catalogueVisible: () => call("catalogue_visible"),
   onSyncStatus: (handler) => on("sync-status", handler),
   onSyncEvent: async (handler) => {

@@ -3,7 +3,7 @@
 // the screens.
 import type { CachedRecord, CancelReason, ConflictSummary, HoldStatus, JsonValue, Loan, MergeView, Outcome, ScanResult, Settled, ShelfHold } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
-import type { ActionOutcome, EscalationDetail, EscalationSummary, HistoryEntry, StaffEdits } from "./backend";
+import type { ActionOutcome, ContestLine, EscalationDetail, EscalationSummary, HistoryEntry, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -45,6 +45,8 @@ export interface FakeBackend extends Backend {
   nextConflict: { message: string; detail: EscalationDetail } | null;
   /** Each record's history as the server would answer it, by `kind:id`. */
   histories: Map<string, HistoryEntry[]>;
+  /** Each book's contest as the server would answer it, by book id. */
+  contests: Map<string, ContestLine[]>;
   /** When set, asking for a history fails with this message (offline, say). */
   historyError: string | null;
   /** The histories asked for, as `kind:id`. */
@@ -384,6 +386,11 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     histories: new Map(),
     historyError: null,
     historyRequests: [],
+    contests: new Map(),
+    async bookContest(id) {
+      if (fake.historyError) throw { message: fake.historyError, fields: [] };
+      return fake.contests.get(id) ?? [];
+    },
     async history(kind, id) {
       fake.historyRequests.push(`${kind}:${id}`);
       if (fake.historyError) throw { message: fake.historyError, fields: [] };

@@ -9,6 +9,7 @@ import type { BookQuery } from "./BookQuery";
 import type { CachedRecord } from "./CachedRecord";
 import type { CancelReason } from "./CancelReason";
 import type { ConflictSummary } from "./ConflictSummary";
+import type { ContestLine } from "./ContestLine";
 import type { Copy } from "./Copy";
 import type { EscalationDetail } from "./EscalationDetail";
 import type { EscalationSummary } from "./EscalationSummary";
@@ -69,6 +70,7 @@ export type Commands = {
   flag_purchase: { args: { id: string; etag: string; quantity: number; note: string }; result: ActionOutcome };
   resolve_escalation: { args: { id: string; etag: string; note: string }; result: ActionOutcome };
   history: { args: { kind: RecordType; id: string }; result: Array<HistoryEntry> };
+  book_contest: { args: { id: string }; result: Array<ContestLine> };
   catalogue_visible: { args: Record<string, never>; result: void };
 };
 
