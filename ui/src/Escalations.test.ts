@@ -97,6 +97,20 @@ describe("the escalation screen", () => {
     expect(within(detail).getByTestId("no-purchase")).toBeTruthy();
   });
 
+  it("opens the book's contest from an escalation: who got the copies, and why", async () => {
+    const backend = setup(manager);
+    const detail = await openEscalation("The Quiet Harbour");
+    const bookId = backend.escalationDetails.find((d) => d.id === "esc-open")!.book_id;
+    backend.contests.set(bookId, [
+      { entry: { hold_id: "h1", patron_id: "rita", patron_premium: false, at: "2026-11-20T10:00:00.000Z", outcome: "won", copy_id: "c1" }, patron: "Rita Regular", from_patron: null, barcode: "BC-1" },
+      { entry: { hold_id: "h2", patron_id: "pia", patron_premium: true, at: "2026-11-20T10:01:00.000Z", outcome: "lost", escalation_id: "esc-open" }, patron: "Pia Premium", from_patron: null, barcode: null },
+    ]);
+    await fireEvent.click(within(detail).getByTestId("escalation-contest"));
+    const lines = await screen.findAllByTestId("contest-line");
+    expect(lines.map((l) => l.dataset.outcome)).toEqual(["won", "lost"]);
+    expect(lines[1].textContent).toContain("Pia Premium (premium) placed a hold; every copy was taken.");
+  });
+
   it("lets a manager reassign a regular patron's copy after a preview of exactly what happens", async () => {
     const backend = setup(manager);
     const detail = await openEscalation("The Quiet Harbour");

@@ -244,6 +244,23 @@ describe("the Patrons tab", () => {
     expect(within(form).getByTestId("premium-why").textContent).toBe("Only a manager can change this.");
   });
 
+  it("offers a patron's history to a manager only", async () => {
+    await openPatrons([ada, alan, grace]);
+    await search("alan");
+    await namesShown(1);
+    await fireEvent.click(screen.getByTestId("patron-open"));
+    await screen.findByTestId("patron-view");
+    expect(screen.queryByTestId("patron-history")).toBeNull();
+    cleanup();
+    const backend = await openPatrons([ada, alan, grace], manager);
+    await search("alan");
+    await namesShown(1);
+    await fireEvent.click(screen.getByTestId("patron-open"));
+    await fireEvent.click(await screen.findByTestId("patron-history"));
+    await screen.findByTestId("history-dialog");
+    await waitFor(() => expect(backend.historyRequests).toEqual([`patron:${alan.id}`]));
+  });
+
   it("lets a manager make a patron premium", async () => {
     const backend = await openPatrons([ada, alan, grace], manager);
     await search("alan");
