@@ -599,6 +599,93 @@ async fn a_conflicting_edit_is_settled_on_the_merge_screen_and_reaches_the_serve
     result
 }
 
+/// Opens the first entry of the conflict inbox on the merge screen; its counter.
+async fn open_merge(app: &Desktop) -> anyhow::Result<String> {
+    click_first(app, "[data-testid=nav-conflicts]", None).await?;
+    click_first(app, "[data-testid=conflict-entry] button", None).await?;
+    wait_text(
+        app,
+        "[data-testid=merge-counter]",
+        "the merge screen",
+        |t| !t.is_empty(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the real window: needs Xvfb, tauri-driver and the built binaries (make test)"]
+async fn a_merge_s_choices_survive_a_restart_of_the_app() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch("merge-restart", &server, &xvfb, "librarian").await?;
+    let (other, cache) = other_desk(&server).await?;
+    let title = open_first_book(&app).await?;
+    let theirs_title = format!("{title} (their edition)");
+    {
+        let mut s = locked(&cache)?;
+        let id = s
+            .list_books(&title, 50)?
+            .iter()
+            .find(|b| b.title == title)
+            .map(|b| b.id)
+            .ok_or_else(|| anyhow::anyhow!("book not found"))?;
+        let mut book = s
+            .get::<shelfmark_core::Book>(id)?
+            .ok_or_else(|| anyhow::anyhow!("not cached"))?
+            .record;
+        book.title = theirs_title.clone();
+        s.save(&book)?;
+    }
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    other.sync(&cache, &tx).await?;
+    let result = async {
+        retitle(&app, &format!("{title} (my edition)")).await?;
+        wait_text(&app, "[data-testid=conflicts-badge]", "the conflict", |t| {
+            t == "1"
+        })
+        .await?;
+        assert_eq!(open_merge(&app).await?, "1 of 1 conflicts left");
+        click_first(&app, "[data-testid=take-theirs]", None).await?;
+        wait_text(&app, "[data-testid=merge-counter]", "the choice", |t| {
+            t == "No conflict left"
+        })
+        .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    // Closed before saving the merge, and started again on the same cache.
+    let data = app.close_keeping_data().await?;
+    result?;
+    let app = Desktop::relaunch("merge-restart", &server, &xvfb, "librarian", data).await?;
+    let result = async {
+        wait_text(&app, "[data-testid=status-connection]", "the sync", |t| {
+            t == "Online"
+        })
+        .await?;
+        assert_eq!(
+            open_merge(&app).await?,
+            "No conflict left",
+            "the choice was kept"
+        );
+        app.screenshot("choices-kept").await?;
+        click_first(&app, "[data-testid=merge-save]", None).await?;
+        wait_text(&app, "[data-testid=status-pending]", "the push", |t| {
+            t == "0 pending"
+        })
+        .await?;
+        other.sync(&cache, &tx).await?;
+        let found = locked(&cache)?.list_books(&theirs_title, 50)?;
+        anyhow::ensure!(
+            found.iter().any(|b| b.title == theirs_title && !b.pending),
+            "{found:?}"
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
+
 /// Another librarian's desk in the test: a signed-in client with its own synced cache.
 async fn other_desk(
     server: &DemoServer,

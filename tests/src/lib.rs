@@ -751,8 +751,33 @@ impl Desktop {
         xvfb: &Xvfb,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Desktop> {
+        Self::launch_in(test, xvfb, env, tempfile::tempdir()?).await
+    }
+
+    /// Starts the app signed in to `server` as `user` on the data folder `data` (its cache and
+    /// session), as [`Desktop::close_keeping_data`] left it: a restart of the app.
+    pub async fn relaunch(
+        test: &str,
+        server: &DemoServer,
+        xvfb: &Xvfb,
+        user: &str,
+        data: tempfile::TempDir,
+    ) -> anyhow::Result<Desktop> {
+        let env = [
+            ("SHELFMARK_SERVER_URL", server.url.as_str()),
+            ("SHELFMARK_USERNAME", user),
+            ("SHELFMARK_PASSWORD", DEMO_PASSWORD),
+        ];
+        Self::launch_in(test, xvfb, &env, data).await
+    }
+
+    async fn launch_in(
+        test: &str,
+        xvfb: &Xvfb,
+        env: &[(&str, &str)],
+        data: tempfile::TempDir,
+    ) -> anyhow::Result<Desktop> {
         let app = workspace_bin("shelfmark-desktop")?;
-        let data = tempfile::tempdir()?;
         let port = free_port()?;
         let native_port = free_port()?;
         let mut driver = Command::new("tauri-driver")
@@ -845,6 +870,16 @@ impl Desktop {
         let result = self.client.clone().close().await;
         terminate(&mut self.driver);
         result.map_err(Into::into)
+    }
+
+    /// Closes the app as [`Desktop::close`] does and hands back its data folder (cache,
+    /// session), for [`Desktop::relaunch`].
+    pub async fn close_keeping_data(mut self) -> anyhow::Result<tempfile::TempDir> {
+        let result = self.client.clone().close().await;
+        terminate(&mut self.driver);
+        result?;
+        let placeholder = tempfile::tempdir()?;
+        Ok(std::mem::replace(&mut self._data, placeholder))
     }
 }
 

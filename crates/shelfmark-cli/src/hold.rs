@@ -1,4 +1,5 @@
-//! `shelfmark hold place`: a hold for a patron on a book. The server picks the copy (and only
+//! `shelfmark hold place`: a hold for a patron on a book (the hold shelf's commands are
+//! `crate::circulation`'s). The server picks the copy (and only
 //! one patron can win it), so the hold is saved in the outbox like any offline create and then
 //! pushed at once; with no connection it stays there and is placed at the next sync.
 
@@ -16,6 +17,14 @@ use crate::session::{Cache, runtime};
 pub enum HoldCommand {
     /// Place a hold: the server allocates an available copy, or says none is free.
     Place(PlaceArgs),
+    /// The hold shelf: holds whose copy is to fetch, and holds waiting for their patron.
+    Shelf(crate::circulation::ShelfArgs),
+    /// The copy is on the hold shelf: the patron is mailed (queued).
+    Ready(crate::circulation::MoveArgs),
+    /// The patron collected it: a loan (queued).
+    Collected(crate::circulation::MoveArgs),
+    /// Cancel a hold, for the patron or for staff (queued).
+    Cancel(crate::circulation::CancelArgs),
 }
 
 #[derive(Debug, Args)]
@@ -45,8 +54,19 @@ enum Outcome {
 }
 
 pub fn run(cache: &Cache, command: &HoldCommand) -> Result<bool, CliError> {
-    let HoldCommand::Place(args) = command;
-    place(cache, args)
+    use crate::circulation::{move_hold, shelf};
+    use shelfmark_core::HoldStatus;
+    match command {
+        HoldCommand::Place(args) => place(cache, args),
+        HoldCommand::Shelf(args) => shelf(cache, args).map(|()| true),
+        HoldCommand::Ready(a) => move_hold(cache, a.id, HoldStatus::Ready, None).map(|()| true),
+        HoldCommand::Collected(a) => {
+            move_hold(cache, a.id, HoldStatus::Fulfilled, None).map(|()| true)
+        }
+        HoldCommand::Cancel(a) => {
+            move_hold(cache, a.id, HoldStatus::Cancelled, Some(a.reason)).map(|()| true)
+        }
+    }
 }
 
 /// Places the hold; false when the server refused it or every copy was taken.

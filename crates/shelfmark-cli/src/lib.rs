@@ -3,10 +3,11 @@
 //!
 //! Each subcommand is a module with a clap `Args` struct (or subcommand enum) and a `run`
 //! function. `merge-file` stands in for git's and returns git's exit statuses; the client
-//! commands (`login`, `sync`, `status`, `search`, `book`, `conflicts`, `hold`) work on one
+//! commands (`login`, `sync`, `status`, `search`, `book`, `conflicts`, `hold`, `scan`) work on one
 //! offline cache ([`session::Cache`]) and return a typed [`CliError`].
 
 pub mod catalogue;
+pub mod circulation;
 pub mod conflicts;
 mod error;
 pub mod hold;

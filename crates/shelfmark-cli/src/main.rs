@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shelfmark_cli::session::Cache;
-use shelfmark_cli::{CliError, catalogue, conflicts, hold, login, merge_file, sync};
+use shelfmark_cli::{CliError, catalogue, circulation, conflicts, hold, login, merge_file, sync};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,7 +44,10 @@ enum Command {
     },
     /// The conflict inbox: base, mine, theirs and the open hunks of each.
     Conflicts(conflicts::ConflictsArgs),
-    /// Holds on books for patrons.
+    /// Scan at the circulation desk: `--patron CARD` then copies to check out, copies alone
+    /// to check in (offline; changes queued for the next sync).
+    Scan(circulation::ScanArgs),
+    /// Holds on books for patrons, and the hold shelf.
     Hold {
         #[command(subcommand)]
         command: hold::HoldCommand,
@@ -89,6 +92,11 @@ fn client_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Search(args) => catalogue::search(&cache, args)?,
         Command::Book { command } => catalogue::book(&cache, command)?,
         Command::Conflicts(args) => conflicts::run(&cache, args)?,
+        Command::Scan(args) => {
+            if !circulation::scan(&cache, args)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Hold { command } => {
             if !hold::run(&cache, command)? {
                 return Ok(ExitCode::FAILURE);

@@ -458,3 +458,104 @@ fn without_a_keyring_the_token_goes_to_a_private_file_and_the_notice_comes_once(
     assert!(out.status.success(), "{}", stderr(&out));
     Ok(())
 }
+
+/// A copy on the shelf (available, on a book nobody holds) and a regular patron's card, from
+/// the server's own seed data.
+fn demo_copy_and_card() -> anyhow::Result<(String, String)> {
+    let records = shelfmark_server::demo::records()?;
+    let held: std::collections::HashSet<String> = records
+        .iter()
+        .filter(|w| w.kind == shelfmark_core::RecordType::Hold)
+        .filter_map(|w| serde_json::from_str::<Value>(&w.data).ok())
+        .filter_map(|h| h["book_id"].as_str().map(str::to_owned))
+        .collect();
+    let mut copy = None;
+    let mut card = None;
+    for w in &records {
+        match w.kind {
+            shelfmark_core::RecordType::Copy if copy.is_none() => {
+                let c: shelfmark_core::Copy = serde_json::from_str(&w.data)?;
+                if c.status == shelfmark_core::CopyStatus::Available
+                    && !held.contains(&c.book_id.to_string())
+                {
+                    copy = Some(c.barcode);
+                }
+            }
+            shelfmark_core::RecordType::Patron if card.is_none() => {
+                let p: shelfmark_core::Patron = serde_json::from_str(&w.data)?;
+                if !p.premium && !p.card.is_empty() {
+                    card = Some(p.card);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((
+        copy.context("no copy on the shelf")?,
+        card.context("no card")?,
+    ))
+}
+
+fn json_lines(text: &str) -> anyhow::Result<Vec<Value>> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
+}
+
+#[test]
+fn a_scan_session_checks_out_and_in_offline_and_the_hold_shelf_moves_a_hold() -> anyhow::Result<()>
+{
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let (barcode, card) = demo_copy_and_card()?;
+    let out = desk.ok(&["scan", "--patron", &card, &barcode, "--json"])?;
+    let answers = json_lines(&out)?;
+    let outcomes: Vec<_> = answers.iter().map(|a| a["outcome"].clone()).collect();
+    assert_eq!(outcomes, ["patron_selected", "checked_out"], "{out}");
+    assert!(
+        answers[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Checked out to ")),
+        "{out}"
+    );
+    let back = json_lines(&desk.ok(&["scan", &barcode, "--json"])?)?;
+    assert_eq!(back[0]["outcome"], "returned");
+    // An unknown barcode says so and fails the command.
+    let out = desk.run(&["scan", "00000000"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)?.contains("Unknown barcode “00000000”."),
+        "plain words"
+    );
+    desk.ok(&["sync"])?;
+    assert_eq!(desk.status()?["pending_edits"], 0);
+
+    // The hold shelf: a copy to fetch, made ready; after the sync the server's last day.
+    let shelf = desk.json(&["hold", "shelf", "--json"])?;
+    let to_fetch = shelf
+        .as_array()
+        .context("a list")?
+        .iter()
+        .find(|h| h["hold"]["record"]["status"] == "active")
+        .context("a hold to fetch")?;
+    let id = to_fetch["hold"]["record"]["id"]
+        .as_str()
+        .context("id")?
+        .to_owned();
+    let said = desk.ok(&["hold", "ready", &id])?;
+    assert!(said.contains("is now ready"), "{said}");
+    desk.ok(&["sync"])?;
+    let shelf = desk.json(&["hold", "shelf", "--json"])?;
+    let ready = shelf
+        .as_array()
+        .context("a list")?
+        .iter()
+        .find(|h| h["hold"]["record"]["id"] == id.as_str())
+        .context("still on the shelf")?;
+    assert_eq!(ready["hold"]["record"]["status"], "ready");
+    assert!(ready["hold"]["record"]["pickup_by"].is_string(), "{ready}");
+    assert_eq!(ready["hold"]["pending"], false);
+    let out = desk.run(&["hold", "cancel", &id, "--reason", "patron"])?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    Ok(())
+}
