@@ -10,9 +10,19 @@ use uuid::Uuid;
 
 use crate::{Copy, CopyStatus, Hold, HoldStatus, Loan, Patron};
 
-/// The loan period the desk shows until the server's own `due_at` arrives (the protocol's
-/// default).
+/// The loan period a desk assumes before it has seen one of the server's loans (the
+/// protocol's default).
 pub const DEFAULT_LOAN_DAYS: i64 = 21;
+
+/// The server's loan period as its loans show it (`due_at - loaned_at` of one it made), or the
+/// protocol's default: what a check-out made offline shows as its due date until the server's
+/// own arrives.
+pub fn loan_period(server_loan: Option<&Loan>) -> Duration {
+    server_loan
+        .and_then(|l| Some(l.due_at? - l.loaned_at?))
+        .filter(|d| *d > Duration::zero())
+        .unwrap_or_else(|| Duration::days(DEFAULT_LOAN_DAYS))
+}
 
 /// A scanned copy as the desk's cache knows it.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +98,14 @@ pub fn short_date(d: DateTime<Utc>) -> String {
     d.format("%-d %b").to_string()
 }
 
-/// The due date a new loan made `now` shows until the server's arrives.
-pub fn due_from(now: DateTime<Utc>) -> DateTime<Utc> {
-    now + Duration::days(DEFAULT_LOAN_DAYS)
-}
-
-/// What scanning `at` does, with `patron` the card scanned before it (None: a copy alone).
-pub fn decide(patron: Option<&Patron>, at: CopyAtDesk<'_>, now: DateTime<Utc>) -> Decision {
+/// What scanning `at` does, with `patron` the card scanned before it (None: a copy alone); a
+/// check-out made `now` is due `period` later ([`loan_period`]).
+pub fn decide(
+    patron: Option<&Patron>,
+    at: CopyAtDesk<'_>,
+    now: DateTime<Utc>,
+    period: Duration,
+) -> Decision {
     let decision = |outcome, action, message: String| Decision {
         outcome,
         action,
@@ -170,7 +181,7 @@ pub fn decide(patron: Option<&Patron>, at: CopyAtDesk<'_>, now: DateTime<Utc>) -
             format!(
                 "Checked out to {}, due {}.",
                 p.name,
-                short_date(due_from(now))
+                short_date(now + period)
             ),
         ),
     }
@@ -329,7 +340,7 @@ mod tests {
             ),
         ];
         for (patron, at, outcome, action, message) in cases {
-            let d = decide(patron, at, now());
+            let d = decide(patron, at, now(), loan_period(None));
             assert_eq!(
                 (d.outcome, d.action, d.message.as_str()),
                 (outcome, action, message)
@@ -352,7 +363,10 @@ mod tests {
             loan: None,
             hold: Some((&done, Some(&bram))),
         };
-        assert_eq!(decide(Some(&ada), at, now()).outcome, Outcome::CheckedOut);
+        assert_eq!(
+            decide(Some(&ada), at, now(), loan_period(None)).outcome,
+            Outcome::CheckedOut
+        );
     }
 
     #[test]
@@ -366,5 +380,27 @@ mod tests {
         assert_eq!(unknown.outcome, Outcome::UnknownBarcode);
         assert_eq!(unknown.message, "Unknown barcode “999”.");
         assert!(!unknown.outcome.is_success() && Outcome::Returned.is_success());
+    }
+
+    #[test]
+    fn a_check_out_is_due_after_the_servers_loan_period_as_its_loans_show_it() {
+        let ada = patron(1, "Ada Lovelace");
+        let on_shelf = copy(CopyStatus::Available);
+        let at = CopyAtDesk {
+            copy: &on_shelf,
+            loan: None,
+            hold: None,
+        };
+        let fortnight = Loan {
+            loaned_at: Some("2026-11-01T09:00:00Z".parse().expect("a time")),
+            due_at: Some("2026-11-15T09:00:00Z".parse().expect("a time")),
+            ..Loan::check_out(Uuid::from_u128(30), Uuid::from_u128(10), ada.id)
+        };
+        assert_eq!(loan_period(Some(&fortnight)), Duration::days(14));
+        let d = decide(Some(&ada), at, now(), loan_period(Some(&fortnight)));
+        assert_eq!(d.message, "Checked out to Ada Lovelace, due 15 Dec.");
+        // A loan not yet seen by the server says nothing of its period.
+        let mine = Loan::check_out(Uuid::from_u128(31), Uuid::from_u128(10), ada.id);
+        assert_eq!(loan_period(Some(&mine)), Duration::days(DEFAULT_LOAN_DAYS));
     }
 }

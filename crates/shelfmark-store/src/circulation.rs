@@ -4,6 +4,7 @@
 //! current holds and loans; a book's contest (the server's decisions) named in words. What a scan means is `shelfmark_core::circulation`'s decision.
 
 use chrono::Utc;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use shelfmark_core::circulation::{self, Action, CopyAtDesk, Decision, Outcome};
 use shelfmark_core::wire::{ContestEntry, ContestOutcome};
@@ -159,6 +160,7 @@ impl Store {
         let loaner = self.patron_of(loan.as_ref().map(|l| l.patron_id))?;
         let holder = self.patron_of(hold.as_ref().map(|h| h.patron_id))?;
         let now = Utc::now();
+        let period = circulation::loan_period(self.latest_server_loan()?.as_ref());
         let decision = circulation::decide(
             scanned.as_ref(),
             CopyAtDesk {
@@ -167,6 +169,7 @@ impl Store {
                 hold: hold.as_ref().map(|h| (h, holder.as_ref())),
             },
             now,
+            period,
         );
         match (decision.action, &scanned) {
             // The server sets the times and fulfils the hold; the desk records the same.
@@ -203,6 +206,21 @@ impl Store {
             _ => None,
         };
         Ok(answer(decision, who, Some(copy), title))
+    }
+
+    /// The newest loan the server has, as it sent it (its times are the server's). Loan ids
+    /// are UUID v7, in the order made: the `(kind, id)` index reads it backwards from the end.
+    fn latest_server_loan(&self) -> Result<Option<Loan>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(server_data, data) FROM records
+                 WHERE kind = 'loan' AND etag IS NOT NULL AND NOT deleted
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
     }
 
     /// The copy's open loan, as the desk sees it (its own check-outs included).
@@ -534,5 +552,46 @@ mod tests {
             .expect("collects");
         assert!(collected.pending);
         assert!(store.hold_shelf(Some("Central")).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn an_offline_check_out_is_due_after_the_loan_period_the_servers_loans_show() {
+        let (mut store, ada, bram) = desk();
+        // Before any loan from the server: the protocol's default.
+        let out = store.scan("3100", Some(ada.id)).expect("scans");
+        let due = |days: i64| {
+            shelfmark_core::circulation::short_date(Utc::now() + chrono::Duration::days(days))
+        };
+        assert!(
+            out.message.ends_with(&format!("due {}.", due(21))),
+            "{}",
+            out.message
+        );
+        store.scan("3100", None).expect("checks in");
+        // The server's loans are a fortnight long.
+        let loaned = Utc::now() - chrono::Duration::days(3);
+        let loan = json!({
+            "id": id(90), "copy_id": id(99), "patron_id": bram.id, "status": "on_loan",
+            "loaned_at": loaned, "due_at": loaned + chrono::Duration::days(14),
+        });
+        let feed = shelfmark_core::wire::ChangeFeed {
+            changes: vec![shelfmark_core::wire::Change {
+                seq: 1,
+                kind: RecordType::Loan,
+                id: id(90),
+                etag: "\"v1\"".into(),
+                deleted: false,
+                data: Some(serde_json::value::to_raw_value(&loan).expect("JSON")),
+            }],
+            last_seq: 1,
+            more: false,
+        };
+        store.apply_changes(&feed, Some("\"1\"")).expect("applies");
+        let out = store.scan("3100", Some(ada.id)).expect("scans");
+        assert!(
+            out.message.ends_with(&format!("due {}.", due(14))),
+            "{}",
+            out.message
+        );
     }
 }
