@@ -12,7 +12,9 @@ use shelfmark_core::{Copy, CopyStatus, HoldStatus, Loan, LoanStatus, Patron};
 use shelfmark_store::Lookup;
 use shelfmark_tests::{DemoServer, Desktop, Xvfb};
 
-use super::{click_first, eventually, locked, open_book, other_desk, text_of, texts_of, wait_text};
+use super::{
+    click_first, eventually, locked, online, open_book, other_desk, text_of, texts_of, wait_text,
+};
 
 /// What the circulation test needs from the demo library: a copy on the shelf, a copy held
 /// for a patron, and a patron with a card who is not that one.
@@ -101,13 +103,7 @@ async fn a_scan_session_checks_out_refuses_a_copy_held_for_someone_else_and_chec
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("circulation", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         click_first(&app, "[data-testid=nav-circulation]", None).await?;
         let said = scan(&app, &desk.patron.card, Outcome::PatronSelected).await?;
         anyhow::ensure!(said.contains(&desk.patron.name), "{said}");
@@ -184,13 +180,7 @@ async fn a_copy_fetched_for_a_hold_goes_ready_on_the_hold_shelf_and_its_patron_i
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("hold-shelf", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         click_first(&app, "[data-testid=nav-holdshelf]", None).await?;
         let select = app
             .client
@@ -252,13 +242,7 @@ async fn a_patron_registered_at_the_desk_is_found_by_card_and_reaches_the_server
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("patron", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         click_first(&app, "[data-testid=nav-patrons]", None).await?;
         click_first(&app, "[data-testid=new-patron]", None).await?;
         let form = app
@@ -373,13 +357,7 @@ async fn a_books_contest_says_who_won_the_copy_and_who_lost_in_the_order_decided
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("contest", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         open_book(&app, &title).await?;
         click_first(&app, "[data-testid=book-contest]", None).await?;
         let lines = eventually(Duration::from_secs(30), "the contest", || async {

@@ -13,7 +13,7 @@ use shelfmark_core::{Book, EscalationStatus, Hold, HoldStatus, Patron};
 use shelfmark_tests::{DemoServer, Desktop, MANAGER_EMAIL, Mail, NotificationWatch, Xvfb};
 use uuid::Uuid;
 
-use super::{eventually, locked, other_desk, text_of, wait_text};
+use super::{eventually, locked, online, other_desk, text_of, wait_text};
 
 /// Runs `script` in the window and returns its JSON answer.
 async fn js(app: &Desktop, script: &str) -> anyhow::Result<serde_json::Value> {
@@ -41,13 +41,7 @@ async fn click(app: &Desktop, css: &str) -> anyhow::Result<()> {
 /// escalations (a screenshot of the list), and opens the escalation `id` (else the first open
 /// one); answers its id.
 async fn open_escalation(app: &Desktop, open: usize, id: Option<Uuid>) -> anyhow::Result<Uuid> {
-    wait_text(
-        app,
-        "[data-testid=status-connection]",
-        "the first sync",
-        |t| t == "Online",
-    )
-    .await?;
+    online(app).await?;
     let want = open.to_string();
     wait_text(
         app,

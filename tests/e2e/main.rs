@@ -265,15 +265,21 @@ async fn an_unreachable_server_shows_offline_with_the_reason() -> anyhow::Result
     result
 }
 
-/// After the first sync, opens the first book of the list; returns its title.
-async fn open_first_book(app: &Desktop) -> anyhow::Result<String> {
+/// Waits until the window says it is online: signed in and synced once.
+async fn online(app: &Desktop) -> anyhow::Result<()> {
     wait_text(
         app,
         "[data-testid=status-connection]",
         "the first sync",
         |t| t == "Online",
     )
-    .await?;
+    .await
+    .map(drop)
+}
+
+/// After the first sync, opens the first book of the list; returns its title.
+async fn open_first_book(app: &Desktop) -> anyhow::Result<String> {
+    online(app).await?;
     let row = eventually(Duration::from_secs(30), "a book row", || async {
         Ok(app
             .client
@@ -658,10 +664,7 @@ async fn a_merge_s_choices_survive_a_restart_of_the_app() -> anyhow::Result<()> 
     result?;
     let app = Desktop::relaunch("merge-restart", &server, &xvfb, "librarian", data).await?;
     let result = async {
-        wait_text(&app, "[data-testid=status-connection]", "the sync", |t| {
-            t == "Online"
-        })
-        .await?;
+        online(&app).await?;
         assert_eq!(
             open_merge(&app).await?,
             "No conflict left",
@@ -868,13 +871,7 @@ async fn a_title_that_looks_like_html_is_shown_as_text() -> anyhow::Result<()> {
     let xvfb = Xvfb::start()?;
     let app = Desktop::launch("xss-title", &server, &xvfb, "librarian").await?;
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         open_book(&app, evil).await?;
         let images = app
             .client
@@ -961,13 +958,7 @@ async fn a_hold_placed_in_the_window_shows_each_of_its_three_outcomes() -> anyho
         }
     };
     let result = async {
-        wait_text(
-            &app,
-            "[data-testid=status-connection]",
-            "the first sync",
-            |t| t == "Online",
-        )
-        .await?;
+        online(&app).await?;
         open_book(&app, &available).await?;
         place(regular.clone()).await?;
         let won = outcome_of(regular.clone()).await?;

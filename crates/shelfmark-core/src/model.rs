@@ -244,6 +244,22 @@ impl HoldStatus {
     pub fn is_open(self) -> bool {
         matches!(self, HoldStatus::Active | HoldStatus::Ready)
     }
+
+    /// Why a hold may not step from `self` to `to`, or None when it may: active to ready,
+    /// active or ready to fulfilled or cancelled, or staying as it is. The server judges every
+    /// `PUT` by it and the desk every step before it queues one.
+    pub fn step_refused(self, to: HoldStatus) -> Option<&'static str> {
+        use HoldStatus::{Active, Cancelled, Fulfilled, Ready};
+        match (self, to) {
+            (a, b) if a == b => None,
+            (Active, Ready | Cancelled | Fulfilled) | (Ready, Cancelled | Fulfilled) => None,
+            (Ready, Active) => Some("a hold on the shelf cannot go back to being fetched"),
+            (_, Active | Ready) => {
+                Some("a cancelled or fulfilled hold cannot become active again: place a new hold")
+            }
+            _ => Some("a hold that is over cannot change its status"),
+        }
+    }
 }
 
 /// Why a hold was cancelled (`cancel_reason`).
@@ -269,6 +285,11 @@ impl CancelReason {
             CancelReason::Reassigned => "reassigned",
             CancelReason::Expired => "expired",
         }
+    }
+
+    /// Whether a desk may give this reason: `expired` and `reassigned` are the server's.
+    pub fn is_desks(self) -> bool {
+        matches!(self, CancelReason::Patron | CancelReason::Staff)
     }
 
     pub fn parse(s: &str) -> Option<CancelReason> {
@@ -505,5 +526,33 @@ mod tests {
         )
         .expect("parses");
         assert!(b.authors.is_empty() && b.year.is_none());
+    }
+
+    #[test]
+    fn a_hold_only_steps_forward_and_a_desk_gives_only_its_own_reasons() {
+        use HoldStatus::{Active, Cancelled, Fulfilled, Ready};
+        let all = [Active, Ready, Fulfilled, Cancelled];
+        let allowed: Vec<_> = all
+            .iter()
+            .flat_map(|from| all.iter().map(move |to| (*from, *to)))
+            .filter(|(from, to)| from != to && from.step_refused(*to).is_none())
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                (Active, Ready),
+                (Active, Fulfilled),
+                (Active, Cancelled),
+                (Ready, Fulfilled),
+                (Ready, Cancelled)
+            ]
+        );
+        assert!(all.iter().all(|s| s.step_refused(*s).is_none()));
+        let desks: Vec<_> = ["patron", "staff", "reassigned", "expired"]
+            .iter()
+            .filter_map(|r| CancelReason::parse(r))
+            .filter(|r| r.is_desks())
+            .collect();
+        assert_eq!(desks, [CancelReason::Patron, CancelReason::Staff]);
     }
 }

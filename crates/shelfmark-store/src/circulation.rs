@@ -310,26 +310,19 @@ impl Store {
                 id,
             })?
             .record;
+        // The same rules the server judges the step by (`HoldStatus::step_refused`).
         let mut errors = shelfmark_core::ValidationErrors::default();
-        match (hold.status, status) {
-            (HoldStatus::Active, HoldStatus::Ready)
-            | (HoldStatus::Active | HoldStatus::Ready, HoldStatus::Fulfilled) => {}
-            (HoldStatus::Active | HoldStatus::Ready, HoldStatus::Cancelled) => {
-                hold.cancel_reason = Some(reason.unwrap_or(CancelReason::Staff).as_str().into());
-            }
-            (from, to) => errors.push(
-                "status",
-                format!("a {} hold cannot become {}", from.as_str(), to.as_str()),
-            ),
+        if let Some(why) = hold.status.step_refused(status) {
+            errors.push("status", why);
         }
-        if matches!(
-            reason,
-            Some(CancelReason::Expired | CancelReason::Reassigned)
-        ) {
+        if reason.is_some_and(|r| !r.is_desks()) {
             errors.push(
                 "cancel_reason",
                 "only the server expires or reassigns a hold",
             );
+        }
+        if status == HoldStatus::Cancelled {
+            hold.cancel_reason = Some(reason.unwrap_or(CancelReason::Staff).as_str().into());
         }
         errors.into_result().map_err(StoreError::Invalid)?;
         hold.status = status;

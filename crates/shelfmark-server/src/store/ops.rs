@@ -194,22 +194,26 @@ fn written(outcome: WriteOutcome, what: &str) -> Result<Row, StoreError> {
     }
 }
 
-/// Records a decision of a book's contest, once per hold and kind, in the order decided (the
-/// writers' lock is held).
+/// Records, now, a decision of `hold`'s book's contest, once per hold and kind, in the order
+/// decided (the writers' lock is held). `kind`: a placement or a reassignment.
 async fn record_contest<T: Conn>(
     tx: &mut T,
-    book_id: Uuid,
+    hold: &Hold,
+    patron_premium: bool,
     kind: &str,
-    entry: &ContestEntry,
+    outcome: ContestOutcome,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(entry)
+    let entry = ContestEntry {
+        hold_id: hold.id,
+        patron_id: hold.patron_id,
+        patron_premium,
+        at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        outcome,
+    };
+    let json = serde_json::to_string(&entry)
         .map_err(|e| StoreError::Corrupt(format!("a contest entry: {e}")))?;
-    tx.add_contest(book_id, entry.hold_id, kind, &json, &entry.at)
+    tx.add_contest(hold.book_id, entry.hold_id, kind, &json, &entry.at)
         .await
-}
-
-fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> Outcome {
@@ -302,28 +306,16 @@ async fn place_hold<T: Conn>(
         }
         let w = Write::of::<Holds>(hold.id, &hold)?;
         let row = written(write::put(tx, actor, w, Expect::Absent).await?, "hold")?;
-        let entry = ContestEntry {
-            hold_id: hold.id,
-            patron_id: patron.id,
-            patron_premium: patron.premium,
-            at: now_text(),
-            outcome: ContestOutcome::Won { copy_id: copy.id },
-        };
-        record_contest(tx, hold.book_id, "placement", &entry).await?;
+        let won = ContestOutcome::Won { copy_id: copy.id };
+        record_contest(tx, &hold, patron.premium, "placement", won).await?;
         return Ok((Outcome::HoldPlaced(row), true));
     }
     if !patron.premium {
         // Nothing is stored of a regular patron's lost hold but this line of the contest.
-        let entry = ContestEntry {
-            hold_id: hold.id,
-            patron_id: patron.id,
-            patron_premium: false,
-            at: now_text(),
-            outcome: ContestOutcome::Lost {
-                escalation_id: None,
-            },
+        let lost = ContestOutcome::Lost {
+            escalation_id: None,
         };
-        record_contest(tx, hold.book_id, "placement", &entry).await?;
+        record_contest(tx, &hold, false, "placement", lost).await?;
         return Ok((
             Outcome::HoldUnavailable {
                 book_id: hold.book_id,
@@ -351,16 +343,10 @@ async fn place_hold<T: Conn>(
     let message = mail::manager_mail(settings, &patron, &book, &escalation)
         .map_err(|e| StoreError::Corrupt(format!("cannot write the manager's mail: {e}")))?;
     write::queue_mail(tx, &message).await?;
-    let entry = ContestEntry {
-        hold_id: hold.id,
-        patron_id: patron.id,
-        patron_premium: true,
-        at: now_text(),
-        outcome: ContestOutcome::Lost {
-            escalation_id: Some(escalation.id),
-        },
+    let lost = ContestOutcome::Lost {
+        escalation_id: Some(escalation.id),
     };
-    record_contest(tx, book.id, "placement", &entry).await?;
+    record_contest(tx, &hold, true, "placement", lost).await?;
     Ok((
         Outcome::HoldUnavailable {
             book_id: book.id,
@@ -401,18 +387,8 @@ async fn update_hold<T: Conn>(
         return Ok((Outcome::Conflict(row), false));
     }
     use HoldStatus::{Active, Cancelled, Fulfilled, Ready};
-    match (current.status, hold.status) {
-        (a, b) if a == b => {}
-        (Active, Ready | Cancelled | Fulfilled) | (Ready, Cancelled | Fulfilled) => {}
-        (Ready, Active) => errors.push(
-            "status",
-            "a hold on the shelf cannot go back to being fetched",
-        ),
-        (_, Active | Ready) => errors.push(
-            "status",
-            "a cancelled or fulfilled hold cannot become active again: place a new hold",
-        ),
-        _ => errors.push("status", "a hold that is over cannot change its status"),
+    if let Some(why) = current.status.step_refused(hold.status) {
+        errors.push("status", why);
     }
     if current.status.is_open() && hold.status == Fulfilled && current.copy_id.is_none() {
         errors.push("status", "this hold has no copy to collect");
@@ -420,10 +396,7 @@ async fn update_hold<T: Conn>(
     if hold.status == Cancelled
         && current.status.is_open()
         && let Some(reason) = hold.cancel_reason.as_deref()
-        && !matches!(
-            CancelReason::parse(reason),
-            Some(CancelReason::Patron | CancelReason::Staff)
-        )
+        && !CancelReason::parse(reason).is_some_and(CancelReason::is_desks)
     {
         errors.push(
             "cancel_reason",
@@ -819,14 +792,8 @@ async fn create_copy<T: Conn>(
         write::queue_mail(tx, &message).await?;
     }
     // The purchased copy goes to the waiting premium patron: a placement they won.
-    let entry = ContestEntry {
-        hold_id: hold.id,
-        patron_id: hold.patron_id,
-        patron_premium: true,
-        at: now_text(),
-        outcome: ContestOutcome::Won { copy_id: copy.id },
-    };
-    record_contest(tx, copy.book_id, "placement", &entry).await?;
+    let won = ContestOutcome::Won { copy_id: copy.id };
+    record_contest(tx, &hold, true, "placement", won).await?;
     escalation.status = EscalationStatus::Resolved;
     escalation.resolution_note = Some(format!(
         "The new copy {} went to the patron (hold {}).",
@@ -981,20 +948,14 @@ async fn reassign<T: Conn>(
         write::queue_mail(tx, &message).await?;
     }
     if let Some(copy_id) = hold.copy_id {
-        let entry = ContestEntry {
-            hold_id: new_hold.id,
-            patron_id: new_hold.patron_id,
-            patron_premium: true,
-            at: now_text(),
-            outcome: ContestOutcome::Reassigned {
-                copy_id,
-                from_hold_id: hold.id,
-                to_hold_id: new_hold.id,
-                by: actor.name.clone(),
-                note: escalation.resolution_note.clone().unwrap_or_default(),
-            },
+        let moved = ContestOutcome::Reassigned {
+            copy_id,
+            from_hold_id: hold.id,
+            to_hold_id: new_hold.id,
+            by: actor.name.clone(),
+            note: escalation.resolution_note.clone().unwrap_or_default(),
         };
-        record_contest(tx, new_hold.book_id, "reassignment", &entry).await?;
+        record_contest(tx, &new_hold, true, "reassignment", moved).await?;
     }
     if let Some(holder) = holder {
         let book: Option<Book> = live(tx, RecordType::Book, hold.book_id)
