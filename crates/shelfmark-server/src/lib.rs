@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::AppError;
-pub use crate::state::{AppState, Config, Shared};
+pub use crate::state::{AppState, Config, Shared, TlsFiles};
 
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {

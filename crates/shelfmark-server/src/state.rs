@@ -3,6 +3,7 @@
 //! it uses neither.
 
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,25 @@ pub struct Config {
     pub circulation: Circulation,
     /// How often the server looks for ready holds past their pickup date.
     pub expiry_interval: Duration,
+    /// The certificate chain and key to serve HTTPS with; `None`: plain HTTP (loopback, or
+    /// behind a TLS-terminating proxy).
+    pub tls: Option<TlsFiles>,
+    /// How long a client may take to send a request's head (a stalled client is closed); the
+    /// same bound closes a kept-alive connection that sends nothing.
+    pub header_read_timeout: Duration,
+    /// How long a request may take from its head to its answer (body included).
+    pub request_timeout: Duration,
+    /// Requests served at once; beyond it the server answers `503 overloaded`.
+    pub max_in_flight: usize,
+    /// Password checks (argon2, 19 MiB each) run at once; more sign-ins wait their turn.
+    pub max_password_checks: usize,
+}
+
+/// PEM files of a server certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -45,6 +65,11 @@ impl Default for Config {
             mail: MailSettings::default(),
             circulation: Circulation::default(),
             expiry_interval: Duration::from_secs(30),
+            tls: None,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 512,
+            max_password_checks: 4,
         }
     }
 }
