@@ -100,7 +100,7 @@ fn access_line<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     tracing::info!(
         target: "shelfmark_server::access",
         status = response.status().as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
         "answered"
     );
 }

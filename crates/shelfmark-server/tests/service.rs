@@ -560,6 +560,95 @@ async fn requests_beyond_the_in_flight_bound_answer_503_overloaded_with_retry_af
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// The server binary on a fresh SQLite file with the `manager` user: its base URL, the
+/// process (stderr piped when asked), and the folder that holds the database.
+fn spawn_binary(stderr: bool) -> (String, std::process::Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}", dir.path().join("server.db").display());
+    let bin = env!("CARGO_BIN_EXE_shelfmark-server");
+    let mut add = std::process::Command::new(bin)
+        .args(["--database", &database, "user", "add", "manager", "--role", "manager"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .expect("password");
+    assert!(add.wait().expect("user add").success());
+    let mut server = std::process::Command::new(bin)
+        .args(["--database", &database, "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(if stderr {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .spawn()
+        .expect("server");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("listening line");
+    let base = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("address")
+        .to_owned();
+    (base, server, dir)
+}
+
+#[tokio::test]
+async fn the_access_log_has_one_line_per_request_and_never_a_token_a_password_or_a_search() {
+    let (base, mut server, _dir) = spawn_binary(true);
+    let http = reqwest::Client::new();
+    let r = sign_in(&http, &base, "manager", PASSWORD).await;
+    let token = r.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let r = http
+        .get(format!("{base}/v1/patrons?q=Margarethe%0D%0AFORGED"))
+        .bearer_auth(&token)
+        .header("x-request-id", "desk-3-17")
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(r.status(), StatusCode::OK);
+    let _ = sign_in(&http, &base, "manager", "a wrong secret").await;
+    let _ = server.kill();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    let _ = server.wait();
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("shelfmark_server::access"))
+        .collect();
+    assert_eq!(access.len(), 3, "{log}");
+    let search = access
+        .iter()
+        .find(|l| l.contains("desk-3-17"))
+        .expect("the search's line, with the client's request id");
+    for part in ["method=GET", "route=\"/v1/patrons\"", "status=200", "latency_ms="] {
+        assert!(search.contains(part), "{part} in {search}");
+    }
+    assert!(access.iter().any(|l| l.contains("status=401")), "{log}");
+    for secret in [token.as_str(), PASSWORD, "a wrong secret", "Margarethe", "FORGED"] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
+}
+
 /// Resident memory of a process, in bytes (Linux).
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
