@@ -21,8 +21,9 @@ use super::backend::{
 };
 use super::{ListQuery, OutboxMail, Revision, Row, User, UserEntry, Write, parse_id, write};
 
-/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Schema steps; step `i` takes the database from version `i` to `i + 1` (public for the
+/// migration tests, which build a database at each earlier schema).
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
 INSERT INTO seq_counter (id, value) VALUES (1, 0);
