@@ -1,5 +1,9 @@
 //! Staff authentication: argon2id password hashes and random bearer tokens stored hashed.
 //!
+//! The administrator's user commands (`shelfmark-server user ...`) are here too, as library
+//! functions ([`add`], [`passwd`], [`disable`], [`enable`], [`remove`], [`list`]) so that the
+//! binary and the tests call the same code; the password rule is [`check_password`].
+//!
 //! Tokens are 256 random bits; the database keeps only their SHA-256, so a leaked database
 //! does not leak sessions. `crate::http::staff::Staff` looks each one up on every request.
 
@@ -12,7 +16,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use shelfmark_core::wire::Role;
 
-use crate::store::{Store, StoreError, User};
+use crate::store::{Store, StoreError, User, UserChange, UserEntry};
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
@@ -47,18 +51,16 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Adds a staff user, or resets the role and password of an existing one.
+/// Adds a staff user, or resets the role and password of an existing one (ending their
+/// sessions). The administrator's `user add` is [`add`], which refuses an existing name.
 pub async fn add_user(
     store: &Store,
     name: &str,
     role: Role,
     password: &str,
 ) -> Result<(), StoreError> {
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))??;
-    let id = match store.user_by_name(name).await? {
+    let hash = hash_off_thread(password).await?;
+    let id = match store.user_named(name).await? {
         Some(existing) => existing.id,
         None => uuid::Uuid::now_v7(),
     };
@@ -68,8 +70,104 @@ pub async fn add_user(
             name: name.to_owned(),
             role,
             password_hash: hash,
+            disabled: false,
         })
         .await
+}
+
+async fn hash_off_thread(password: &str) -> Result<String, StoreError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+/// Why an administrator's user command was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserAdminError {
+    #[error("there is no user named {0:?}")]
+    NoSuchUser(String),
+    #[error("a user named {0:?} exists already (`user passwd` changes the password)")]
+    Exists(String),
+    #[error("a user name must be 1 to 64 characters, without spaces or control characters")]
+    BadName,
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    ShortPassword,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The fewest characters a staff password may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The password rule: at least [`MIN_PASSWORD_CHARS`] characters.
+pub fn check_password(password: &str) -> Result<(), UserAdminError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(UserAdminError::ShortPassword);
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), UserAdminError> {
+    let bad = name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(UserAdminError::BadName);
+    }
+    Ok(())
+}
+
+/// `user add NAME --role R`: a new, enabled staff user.
+pub async fn add(
+    store: &Store,
+    name: &str,
+    role: Role,
+    password: &str,
+) -> Result<(), UserAdminError> {
+    check_name(name)?;
+    check_password(password)?;
+    if store.user_named(name).await?.is_some() {
+        return Err(UserAdminError::Exists(name.to_owned()));
+    }
+    Ok(add_user(store, name, role, password).await?)
+}
+
+/// `user passwd NAME`: a new password; every session of the user ends. Answers how many
+/// live sessions ended.
+pub async fn passwd(store: &Store, name: &str, password: &str) -> Result<u64, UserAdminError> {
+    check_password(password)?;
+    let hash = hash_off_thread(password).await?;
+    change(store, name, UserChange::Password(hash)).await
+}
+
+/// `user disable NAME`: the user can no longer sign in, and every session of theirs ends.
+pub async fn disable(store: &Store, name: &str) -> Result<u64, UserAdminError> {
+    change(store, name, UserChange::Disabled(true)).await
+}
+
+/// `user enable NAME`: a disabled user may sign in again (with the password they had).
+pub async fn enable(store: &Store, name: &str) -> Result<(), UserAdminError> {
+    change(store, name, UserChange::Disabled(false)).await?;
+    Ok(())
+}
+
+/// `user remove NAME`: the user and their sessions go; the records' history keeps the name
+/// as the author of their revisions.
+pub async fn remove(store: &Store, name: &str) -> Result<u64, UserAdminError> {
+    change(store, name, UserChange::Remove).await
+}
+
+/// `user list`: every staff user by name, with their live sessions.
+pub async fn list(store: &Store) -> Result<Vec<UserEntry>, UserAdminError> {
+    Ok(store.users().await?)
+}
+
+async fn change(store: &Store, name: &str, change: UserChange) -> Result<u64, UserAdminError> {
+    store
+        .change_user(name, change)
+        .await?
+        .ok_or_else(|| UserAdminError::NoSuchUser(name.to_owned()))
 }
 
 #[cfg(test)]

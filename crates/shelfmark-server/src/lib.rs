@@ -22,6 +22,8 @@
 //! Neither `records` nor `mail::compose` imports the store.
 
 pub mod auth;
+pub mod backup;
+pub mod config;
 pub mod demo;
 pub mod error;
 pub mod expiry;

@@ -1,22 +1,25 @@
-//! `shelfmark-server`: the command line around the library (`shelfmark_server::serve`).
+//! `shelfmark-server`: the command line around the library. It parses the command line,
+//! loads the settings (`shelfmark_server::config`: flags > environment > file > defaults) and
+//! runs one subcommand: `serve` (the default), `config show`, `user ...`, `backup`, `restore`.
 //!
-//! Mail (the outbox of `shelfmark_server::mail`) leaves through `SHELFMARK_SMTP_URL` when it is
-//! set, else into `.eml` files in a spool folder beside the database, so nothing is lost.
+//! Mail (the outbox of `shelfmark_server::mail`) leaves through the SMTP URL when one is set,
+//! else into `.eml` files in a spool folder beside the database, so nothing is lost.
 //!
 //! Stdout carries exactly one line once the socket is bound (`shelfmark-server listening on
-//! http://ADDR`), so scripts and tests can wait for it and learn the port; logs go to stderr.
+//! http://ADDR`, `https://` with TLS), so scripts and tests can wait for it and learn the port;
+//! logs go to stderr.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use shelfmark_core::wire::Role;
+use shelfmark_server::config::{self, LogFormat, Settings, Values};
 use shelfmark_server::demo::{self, Seeded};
-use shelfmark_server::mail::{MailSettings, Retry, Transport, spawn_delivery_until};
-use shelfmark_server::records::Circulation;
+use shelfmark_server::mail::{Retry, spawn_delivery_until};
 use shelfmark_server::store::Store;
-use shelfmark_server::{AppState, Config, auth, serve};
+use shelfmark_server::{AppState, auth, backup, serve};
 use tokio::net::TcpListener;
 
 /// mimalloc: measurably faster than the system allocator for a server's many small,
@@ -28,74 +31,76 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "shelfmark-server",
     version,
-    about = "The Shelfmark library server"
+    about = "The Shelfmark library server",
+    after_help = "Settings come from the flags, else the environment, else the settings file \
+                  (/etc/shelfmark/server.toml when it exists, or --config FILE), else the \
+                  defaults; `shelfmark-server config show` prints them and their origin."
 )]
 struct Cli {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "SHELFMARK_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    listen: String,
-    /// `sqlite://PATH` or `postgres://...`; default: a SQLite file in the platform data directory.
-    #[arg(long, env = "SHELFMARK_DATABASE_URL", global = true)]
-    database: Option<String>,
+    #[command(flatten)]
+    settings: Values,
     /// Seed a demo library on an empty database (staff password: SHELFMARK_DEMO_PASSWORD).
-    #[arg(long)]
+    #[arg(long, global = true)]
     demo: bool,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "SHELFMARK_BODY_LIMIT", default_value_t = 1024 * 1024)]
-    body_limit: usize,
-    /// How long a login token stays valid, in hours.
-    #[arg(long, env = "SHELFMARK_TOKEN_HOURS", default_value_t = 12)]
-    token_hours: u64,
-    /// SMTP server for the mail outbox (`smtp://host:25`, `smtps://user:pass@host`,
-    /// `smtp://host:587?tls=required`). Unset: mails are written to the spool folder.
-    #[arg(long, env = "SHELFMARK_SMTP_URL")]
-    smtp_url: Option<String>,
-    /// Where the manager's mails go (premium patrons' lost holds).
-    #[arg(long, env = "SHELFMARK_MANAGER_EMAIL")]
-    manager_email: Option<String>,
-    /// The sender of the server's mails.
-    #[arg(
-        long,
-        env = "SHELFMARK_MAIL_FROM",
-        default_value = "Shelfmark <shelfmark@localhost>"
-    )]
-    mail_from: String,
-    /// Folder of `.eml` files when no SMTP server is set (default: `mail-spool` beside a SQLite
-    /// database, else in the platform data directory).
-    #[arg(long, env = "SHELFMARK_MAIL_SPOOL")]
-    mail_spool: Option<PathBuf>,
-    /// How many days a ready hold waits on the hold shelf before it expires.
-    #[arg(long, env = "SHELFMARK_PICKUP_DAYS", default_value_t = 7)]
-    pickup_days: u32,
-    /// How many days a loan lasts.
-    #[arg(long, env = "SHELFMARK_LOAN_DAYS", default_value_t = 21)]
-    loan_days: u32,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Manage staff users.
+    /// Serve the library (what the server does without a subcommand).
+    Serve,
+    /// The effective settings.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Manage staff users (passwords are read from a prompt, or from stdin when it is no
+    /// terminal: one line).
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Copy a SQLite database to FILE, consistently, while the server runs (PostgreSQL:
+    /// use pg_dump; this says how).
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Replace the SQLite database by a backup, after checking it is one this server can
+    /// open. Stop the server first: it is refused while another process has the database
+    /// open (PostgreSQL: use pg_restore; this says how).
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective settings as TOML, each with where it came from (flag, env, file,
+    /// default); the SMTP URL's password is masked.
+    Show,
 }
 
 #[derive(Subcommand)]
 enum UserAction {
-    /// Add a user (or reset an existing one); the password is read from stdin or a prompt.
+    /// List the staff users: name, role, enabled or disabled, created, live sessions.
+    List,
+    /// Add a user; the password is read from a prompt or stdin.
     Add {
         name: String,
         #[arg(long, value_enum)]
         role: RoleArg,
     },
+    /// Change a user's password (read from a prompt or stdin); their sessions end.
+    Passwd { name: String },
+    /// Disable a user: they cannot sign in, and their sessions end.
+    Disable { name: String },
+    /// Enable a disabled user again.
+    Enable { name: String },
+    /// Remove a user and their sessions; the history keeps their name.
+    Remove { name: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,30 +118,6 @@ impl From<RoleArg> for Role {
     }
 }
 
-fn default_database() -> String {
-    let dir = dirs::data_dir()
-        .map(|d| d.join("shelfmark"))
-        .unwrap_or_else(|| PathBuf::from("."));
-    format!("sqlite://{}", dir.join("shelfmark-server.db").display())
-}
-
-/// The spool folder's default: beside a SQLite file, else in the platform data directory.
-fn default_spool(database_url: &str) -> PathBuf {
-    let sqlite_file = database_url
-        .strip_prefix("sqlite:")
-        .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
-        .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .map(PathBuf::from);
-    match sqlite_file.as_deref().and_then(|f| f.parent()) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join("mail-spool"),
-        Some(_) => PathBuf::from("mail-spool"),
-        None => dirs::data_dir()
-            .map(|d| d.join("shelfmark"))
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("mail-spool"),
-    }
-}
-
 fn read_password(name: &str) -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("Password for {name}: "))?;
@@ -150,10 +131,20 @@ fn read_password(name: &str) -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
-    if password.chars().count() < 8 {
-        bail!("a password needs at least 8 characters");
-    }
+    auth::check_password(&password)?;
     Ok(password)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -182,36 +173,122 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let cli = Cli::parse();
-    let url = cli.database.clone().unwrap_or_else(default_database);
-    let store = Store::connect(&url)
-        .await
-        .with_context(|| format!("opening the database {url}"))?;
-    tracing::info!(backend = store.backend(), "database ready");
-
-    if let Some(Command::User {
-        action: UserAction::Add { name, role },
-    }) = cli.command
-    {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            bail!("a user needs a name");
-        }
-        let password = read_password(&name)?;
-        auth::add_user(&store, &name, role.into(), &password).await?;
-        eprintln!("user {name} saved");
-        return Ok(());
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let (flags, env, file) = cli.settings.clone().from_command_line(&matches);
+    let settings = config::load(&flags, &env, &file)?;
+    init_logs(settings.log_format);
+    if let Some(path) = &settings.file {
+        tracing::info!(file = %path.display(), "settings file read");
     }
+    match cli.command {
+        None | Some(Command::Serve) => run_server(settings, cli.demo).await,
+        Some(Command::Config {
+            action: ConfigAction::Show,
+        }) => {
+            print!("{}", settings.show());
+            Ok(())
+        }
+        Some(Command::User { action }) => user(&settings, action).await,
+        Some(Command::Backup { to }) => match config::sqlite_path(&settings.database) {
+            Some(db) => {
+                let task = move || backup::backup_sqlite(&db, &to).map(|()| to);
+                let to = tokio::task::spawn_blocking(task).await??;
+                eprintln!("backup written to {}", to.display());
+                Ok(())
+            }
+            None => {
+                let (dump, _) = backup::postgres_commands(&settings.database, &to);
+                bail!("the database is PostgreSQL: back it up with pg_dump, for example\n  {dump}")
+            }
+        },
+        Some(Command::Restore { from }) => match config::sqlite_path(&settings.database) {
+            Some(db) => {
+                let target = db.clone();
+                let task = move || backup::restore_sqlite(&from, &target);
+                let version = tokio::task::spawn_blocking(task).await??;
+                eprintln!(
+                    "restored {} (schema {version}; migrated at the next start when older)",
+                    db.display()
+                );
+                Ok(())
+            }
+            None => {
+                let (_, restore) = backup::postgres_commands(&settings.database, &from);
+                bail!(
+                    "the database is PostgreSQL: restore it with pg_restore (server stopped), \
+                     for example\n  {restore}"
+                )
+            }
+        },
+    }
+}
 
-    if cli.demo {
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = &settings.database;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("opening the database {}", config::mask_url(url)))?;
+    tracing::info!(backend = store.backend(), "database ready");
+    Ok(store)
+}
+
+async fn user(settings: &Settings, action: UserAction) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match action {
+        UserAction::List => {
+            let users = auth::list(&store).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<24} {:<10} {:<9} {:<24} sessions",
+                "name", "role", "status", "created"
+            )?;
+            for u in users {
+                let status = if u.disabled { "disabled" } else { "enabled" };
+                writeln!(
+                    out,
+                    "{:<24} {:<10} {:<9} {:<24} {}",
+                    u.name,
+                    u.role.as_str(),
+                    status,
+                    u.created_at,
+                    u.live_sessions
+                )?;
+            }
+        }
+        UserAction::Add { name, role } => {
+            let password = read_password(&name)?;
+            auth::add(&store, &name, role.into(), &password).await?;
+            eprintln!("user {name} added");
+        }
+        UserAction::Passwd { name } => {
+            if store.user_named(&name).await?.is_none() {
+                bail!(auth::UserAdminError::NoSuchUser(name));
+            }
+            let password = read_password(&name)?;
+            let ended = auth::passwd(&store, &name, &password).await?;
+            eprintln!("password of {name} changed; {ended} session(s) ended");
+        }
+        UserAction::Disable { name } => {
+            let ended = auth::disable(&store, &name).await?;
+            eprintln!("user {name} disabled; {ended} session(s) ended");
+        }
+        UserAction::Enable { name } => {
+            auth::enable(&store, &name).await?;
+            eprintln!("user {name} enabled");
+        }
+        UserAction::Remove { name } => {
+            let ended = auth::remove(&store, &name).await?;
+            eprintln!("user {name} removed; {ended} session(s) ended");
+        }
+    }
+    Ok(())
+}
+
+async fn run_server(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    if seed_demo {
         let password = std::env::var("SHELFMARK_DEMO_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
@@ -229,44 +306,25 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-
-    let manager = match (&cli.manager_email, &cli.smtp_url) {
-        (Some(m), _) => m.clone(),
-        (None, Some(_)) => bail!("SHELFMARK_SMTP_URL is set: set SHELFMARK_MANAGER_EMAIL too"),
-        (None, None) => "manager@localhost".into(),
-    };
-    let mail = MailSettings::new(&cli.mail_from, &manager)?;
-    let transport = match &cli.smtp_url {
-        Some(url) => Transport::smtp(url)?,
-        None => {
-            let spool = cli
-                .mail_spool
-                .clone()
-                .unwrap_or_else(|| default_spool(&url));
-            tracing::info!(spool = %spool.display(), "no SMTP server set: mails go to the spool folder");
-            Transport::Spool(spool)
-        }
-    };
-    let config = Config {
-        body_limit: cli.body_limit,
-        token_ttl: std::time::Duration::from_secs(cli.token_hours.max(1) * 3600),
-        mail,
-        circulation: Circulation {
-            pickup_window: chrono::Duration::days(cli.pickup_days.max(1).into()),
-            loan_period: chrono::Duration::days(cli.loan_days.max(1).into()),
-        },
-        ..Config::default()
-    };
-    let listener = TcpListener::bind(&cli.listen)
+    let transport = settings.mail.transport()?;
+    if settings.mail.smtp_url.is_none() {
+        let spool = settings.mail.spool.display();
+        tracing::info!(spool = %spool, "no SMTP server set: mails go to the spool folder");
+    }
+    let listener = TcpListener::bind(&settings.listen)
         .await
-        .with_context(|| format!("listening on {}", cli.listen))?;
+        .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "shelfmark-server listening on http://{addr}")?;
+        writeln!(
+            out,
+            "shelfmark-server listening on {}://{addr}",
+            settings.scheme()
+        )?;
         out.flush()?;
     }
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, settings.server);
     // On shutdown the delivery finishes its pass (bounded by the SMTP timeout) rather than
     // being cut between a mail's acceptance and its mark as sent.
     let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -13,8 +13,8 @@ use shelfmark_core::wire::RevisionAuthor;
 use uuid::Uuid;
 
 use super::{
-    ListQuery, OutboxMail, Revision, Row, StoreError, User, Write, etag_for, parse_id, parse_kind,
-    parse_role,
+    ListQuery, OutboxMail, Revision, Row, StoreError, User, UserEntry, Write, etag_for, parse_id,
+    parse_kind, parse_role,
 };
 
 pub(crate) type Res<T> = Result<T, StoreError>;
@@ -73,8 +73,15 @@ pub(crate) trait Conn {
     /// author's user id ([`RawRevision`]).
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>>;
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>>;
+    /// Every user by name, with how many of their tokens expire after `now`.
+    async fn users(&mut self, now: i64) -> Res<Vec<UserEntry>>;
     /// Adds a user, or replaces the role and password of the user of that name.
     async fn upsert_user(&mut self, user: &User, at: &str) -> Res<()>;
+    async fn set_password(&mut self, user: Uuid, hash: &str) -> Res<()>;
+    async fn set_disabled(&mut self, user: Uuid, disabled: bool) -> Res<()>;
+    async fn delete_user(&mut self, user: Uuid) -> Res<()>;
+    /// Forgets every token of a user, answering how many were live at `now`.
+    async fn drop_user_tokens(&mut self, user: Uuid, now: i64) -> Res<u64>;
     /// Forgets the tokens that expired before `now` (unix seconds).
     async fn drop_tokens(&mut self, now: i64) -> Res<()>;
     async fn insert_token(&mut self, hash: &str, user: Uuid, at: &str, expires: i64) -> Res<()>;
@@ -166,15 +173,37 @@ pub(crate) fn to_row((kind, id, version, seq, deleted, data): RawRow) -> Res<Row
     })
 }
 
-/// `id, name, role, password_hash` of a user.
-pub(crate) type RawUser = (String, String, String, String);
+/// The columns of a [`User`], in [`RawUser`]'s order.
+pub(crate) const USER_COLUMNS: &str = "id, name, role, password_hash, disabled";
+/// `id, name, role, password_hash, disabled` of a user.
+pub(crate) type RawUser = (String, String, String, String, bool);
 
-pub(crate) fn to_user((id, name, role, password_hash): RawUser) -> Res<User> {
+pub(crate) fn to_user((id, name, role, password_hash, disabled): RawUser) -> Res<User> {
     Ok(User {
         id: parse_id(&id)?,
         name,
         role: parse_role(&role)?,
         password_hash,
+        disabled,
+    })
+}
+
+/// The columns of a [`UserEntry`], in [`RawUserEntry`]'s order; the placeholder `{}` is the
+/// time after which a token is live.
+pub(crate) const USER_ENTRY_QUERY: &str = "SELECT u.name, u.role, u.disabled, u.created_at,
+        (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.expires_at > {})
+     FROM users u ORDER BY u.name";
+pub(crate) type RawUserEntry = (String, String, bool, String, i64);
+
+pub(crate) fn to_user_entry(
+    (name, role, disabled, created_at, live): RawUserEntry,
+) -> Res<UserEntry> {
+    Ok(UserEntry {
+        name,
+        role: parse_role(&role)?,
+        disabled,
+        created_at,
+        live_sessions: live,
     })
 }
 
@@ -217,10 +246,16 @@ pub(crate) fn recipients(mail: &OutboxMail) -> String {
 ///
 /// A revision stores its author's name (`actor`); the id comes from the `users` table, joined
 /// by name, rather than from a column of its own: a user's name is unique and never changes
-/// (`upsert_user` keeps the id of an existing name, and users are neither renamed nor
-/// deleted), so the name names one user for good, and no migration rewrites the history.
+/// (`upsert_user` keeps the id of an existing name, and users are never renamed), so the name
+/// names one user, and no migration rewrites the history. A removed user's revisions keep the
+/// name and lose the id; the join takes only a user created before the revision
+/// ([`REVISION_AUTHOR_JOIN`]), so a name used again later does not claim the old history.
 /// An author who is no user (the demo data's `demo`) has no id.
 pub(crate) type RawRevision = (i64, bool, Option<String>, String, String, Option<String>);
+
+/// How `revisions r` finds its author `u` (see [`RawRevision`]).
+pub(crate) const REVISION_AUTHOR_JOIN: &str =
+    "LEFT JOIN users u ON u.name = r.actor AND u.created_at <= r.at";
 
 pub(crate) fn to_revision((version, deleted, data, by, at, by_id): RawRevision) -> Res<Revision> {
     Ok(Revision {

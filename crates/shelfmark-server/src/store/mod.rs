@@ -46,7 +46,7 @@ pub use crate::records::Index;
 use crate::records::{Kind, index_of};
 
 /// The schema version this binary writes. A database with a higher one is refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -202,6 +202,30 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    /// A disabled user can neither sign in nor use a token (schema 4).
+    pub disabled: bool,
+}
+
+/// A staff user as `shelfmark-server user list` shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserEntry {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: String,
+    /// Tokens not yet expired.
+    pub live_sessions: i64,
+}
+
+/// An administrator's change to a staff user (`shelfmark-server user ...`).
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    /// A new password hash; every token of the user ends.
+    Password(String),
+    /// Disabling ends every token of the user; enabling ends none.
+    Disabled(bool),
+    /// The user and their tokens go; revisions keep the name as their author's text.
+    Remove,
 }
 
 /// The database behind the server.
@@ -361,15 +385,40 @@ impl Store {
         read!(self, |c| c.count(kind))
     }
 
+    /// The user of that name who may sign in: a disabled user is no one to a sign-in (the
+    /// answer is the same as for a wrong name). [`Store::user_named`] finds them too.
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.user_named(name).await?.filter(|u| !u.disabled))
+    }
+
+    /// The user of that name, enabled or disabled.
+    pub async fn user_named(&self, name: &str) -> Result<Option<User>, StoreError> {
         let name = name.to_owned();
         read!(self, |c| c.user_by_name(&name))
     }
 
-    /// Adds a user, or replaces the role and password of the user of that name.
+    /// Every staff user, by name, with their live sessions.
+    pub async fn users(&self) -> Result<Vec<UserEntry>, StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        read!(self, |c| c.users(now))
+    }
+
+    /// Adds a user, or replaces the role and password of the user of that name (ending that
+    /// user's sessions: a password changed ends them).
     pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
         let user = user.clone();
-        write_tx!(self, |c| committed(c.upsert_user(&user, &now_rfc3339())))
+        write_tx!(self, |c| write::upsert_user(c, &user))
+    }
+
+    /// Changes the user of that name; `None` when there is none, else how many of their
+    /// sessions ended.
+    pub async fn change_user(
+        &self,
+        name: &str,
+        change: UserChange,
+    ) -> Result<Option<u64>, StoreError> {
+        let name = name.to_owned();
+        write_tx!(self, |c| write::change_user(c, &name, change))
     }
 
     pub async fn insert_token(
@@ -382,13 +431,13 @@ impl Store {
         write_tx!(self, |c| write::insert_token(c, &hash, user_id, expires_at))
     }
 
-    /// The user a token hash belongs to, and when the token expires (unix seconds).
-    /// The user a token belongs to, and when it expires. A point read: it runs on every
-    /// authenticated request, so that an ended session, a disabled user or a changed role
-    /// takes effect on the next request.
+    /// The user a token belongs to, and when it expires (unix seconds); none for a disabled
+    /// user's token. A point read: it runs on every authenticated request, so that an ended
+    /// session, a disabled user or a changed role takes effect on the next request.
     pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
         let hash = token_hash.to_owned();
-        read_now!(self, |c| c.session(&hash))
+        let found = read_now!(self, |c| c.session(&hash))?;
+        Ok(found.filter(|(user, _)| !user.disabled))
     }
 
     /// Ends one session (sign-out): the token is forgotten.

@@ -15,13 +15,15 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::backend::{
-    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, ROW_COLUMNS, RawMail, RawRevision, RawRow, RawUser,
-    Res, Tombstone, list_query, recipients, to_mail, to_revision, to_row, to_user,
+    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, REVISION_AUTHOR_JOIN, ROW_COLUMNS, RawMail,
+    RawRevision, RawRow, RawUser, RawUserEntry, Res, Tombstone, USER_COLUMNS, USER_ENTRY_QUERY,
+    list_query, recipients, to_mail, to_revision, to_row, to_user, to_user_entry,
 };
-use super::{ListQuery, OutboxMail, Revision, Row, User, Write, parse_id, write};
+use super::{ListQuery, OutboxMail, Revision, Row, User, UserEntry, Write, parse_id, write};
 
-/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Schema steps; step `i` takes the database from version `i` to `i + 1` (public for the
+/// migration tests, which build a database at each earlier schema).
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
 INSERT INTO seq_counter (id, value) VALUES (1, 0);
@@ -117,6 +119,11 @@ CREATE TABLE contests (
 );
 CREATE INDEX contests_by_book ON contests (book_id, n);
 CREATE UNIQUE INDEX contests_once ON contests (hold_id, kind);
+"#,
+    // v1.1: an administrator disables a staff user (`shelfmark-server user disable`).
+    r#"
+ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX tokens_by_user ON tokens (user_id);
 "#,
 ];
 
@@ -388,11 +395,13 @@ impl Conn for PgConn<'_> {
     }
 
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
-        let sql = "SELECT r.version, r.deleted, r.data, r.actor, r.at, u.id
-             FROM revisions r LEFT JOIN users u ON u.name = r.actor
+        let sql = format!(
+            "SELECT r.version, r.deleted, r.data, r.actor, r.at, u.id
+             FROM revisions r {REVISION_AUTHOR_JOIN}
              WHERE r.kind = $1 AND r.id = $2 AND ($3::bigint IS NULL OR r.version = $3)
-             ORDER BY r.version DESC";
-        let q = sqlx::query_as::<_, RawRevision>(sql).bind(k.as_str());
+             ORDER BY r.version DESC"
+        );
+        let q = sqlx::query_as::<_, RawRevision>(&sql).bind(k.as_str());
         let raw = q
             .bind(id.to_string())
             .bind(v)
@@ -402,12 +411,48 @@ impl Conn for PgConn<'_> {
     }
 
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {
-        let sql = "SELECT id, name, role, password_hash FROM users WHERE name = $1";
-        let q = sqlx::query_as::<_, RawUser>(sql).bind(name);
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+        let q = sqlx::query_as::<_, RawUser>(&sql).bind(name);
         q.fetch_optional(&mut *self.0)
             .await?
             .map(to_user)
             .transpose()
+    }
+
+    async fn users(&mut self, now: i64) -> Res<Vec<UserEntry>> {
+        let sql = USER_ENTRY_QUERY.replace("{}", "$1");
+        let q = sqlx::query_as::<_, RawUserEntry>(&sql).bind(now);
+        let raw = q.fetch_all(&mut *self.0).await?;
+        raw.into_iter().map(to_user_entry).collect()
+    }
+
+    async fn set_password(&mut self, user: Uuid, hash: &str) -> Res<()> {
+        let sql = "UPDATE users SET password_hash = $1 WHERE id = $2";
+        self.exec(sqlx::query(sql).bind(hash).bind(user.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    async fn set_disabled(&mut self, user: Uuid, disabled: bool) -> Res<()> {
+        let sql = "UPDATE users SET disabled = $1 WHERE id = $2";
+        self.exec(sqlx::query(sql).bind(disabled).bind(user.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&mut self, user: Uuid) -> Res<()> {
+        let q = sqlx::query("DELETE FROM users WHERE id = $1").bind(user.to_string());
+        self.exec(q).await?;
+        Ok(())
+    }
+
+    async fn drop_user_tokens(&mut self, user: Uuid, now: i64) -> Res<u64> {
+        let sql = "WITH gone AS (DELETE FROM tokens WHERE user_id = $1 RETURNING expires_at)
+             SELECT count(*) FROM gone WHERE expires_at > $2";
+        let q = sqlx::query_scalar::<_, i64>(sql)
+            .bind(user.to_string())
+            .bind(now);
+        Ok(q.fetch_one(&mut *self.0).await?.max(0) as u64)
     }
 
     async fn upsert_user(&mut self, user: &User, at: &str) -> Res<()> {
@@ -439,12 +484,18 @@ impl Conn for PgConn<'_> {
     }
 
     async fn session(&mut self, hash: &str) -> Res<Option<(User, i64)>> {
-        let sql = "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
-        let q = sqlx::query_as::<_, (String, String, String, String, i64)>(sql).bind(hash);
+        let sql = format!(
+            "SELECT u.{}, t.expires_at
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+            USER_COLUMNS.replace(", ", ", u.")
+        );
+        type Raw = (String, String, String, String, bool, i64);
+        let q = sqlx::query_as::<_, Raw>(&sql).bind(hash);
         let raw = q.fetch_optional(&mut *self.0).await?;
-        raw.map(|(id, name, role, hash, expires)| Ok((to_user((id, name, role, hash))?, expires)))
-            .transpose()
+        raw.map(|(id, name, role, hash, disabled, expires)| {
+            Ok((to_user((id, name, role, hash, disabled))?, expires))
+        })
+        .transpose()
     }
 
     async fn end_session(&mut self, hash: &str) -> Res<()> {

@@ -24,13 +24,15 @@ use shelfmark_core::RecordType;
 use uuid::Uuid;
 
 use super::backend::{
-    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, ROW_COLUMNS, RawMail, RawRevision, RawRow, RawUser,
-    Res, Tombstone, list_query, recipients, to_mail, to_revision, to_row, to_user,
+    Arg, Conn, Dialect, Fields, MAIL_COLUMNS, REVISION_AUTHOR_JOIN, ROW_COLUMNS, RawMail,
+    RawRevision, RawRow, RawUser, RawUserEntry, Res, Tombstone, USER_COLUMNS, USER_ENTRY_QUERY,
+    list_query, recipients, to_mail, to_revision, to_row, to_user, to_user_entry,
 };
-use super::{ListQuery, OutboxMail, Revision, Row, StoreError, User, parse_id, write};
+use super::{ListQuery, OutboxMail, Revision, Row, StoreError, User, UserEntry, parse_id, write};
 
-/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Schema steps; step `i` takes the database from version `i` to `i + 1` (public for the
+/// migration tests, which build a database at each earlier schema).
+pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE seq_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
 INSERT INTO seq_counter (id, value) VALUES (1, 0);
@@ -125,6 +127,11 @@ CREATE TABLE contests (
 );
 CREATE INDEX contests_by_book ON contests (book_id, n);
 CREATE UNIQUE INDEX contests_once ON contests (hold_id, kind);
+"#,
+    // v1.1: an administrator disables a staff user (`shelfmark-server user disable`).
+    r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tokens_by_user ON tokens (user_id);
 "#,
 ];
 
@@ -470,25 +477,61 @@ impl Conn for SqliteConn<'_> {
     }
 
     async fn revisions(&mut self, k: RecordType, id: Uuid, v: Option<i64>) -> Res<Vec<Revision>> {
-        let mut stmt = self.0.prepare_cached(
+        let sql = format!(
             "SELECT r.version, r.deleted, r.data, r.actor, r.at, u.id
-             FROM revisions r LEFT JOIN users u ON u.name = r.actor
+             FROM revisions r {REVISION_AUTHOR_JOIN}
              WHERE r.kind = ?1 AND r.id = ?2 AND (?3 IS NULL OR r.version = ?3)
-             ORDER BY r.version DESC",
-        )?;
+             ORDER BY r.version DESC"
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
         let p = params![k.as_str(), id.to_string(), v];
         let rows = stmt.query_map(p, |r| RawRevision::try_from(r))?;
         rows.map(|r| to_revision(r?)).collect()
     }
 
     async fn user_by_name(&mut self, name: &str) -> Res<Option<User>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT id, name, role, password_hash FROM users WHERE name = ?1")?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1");
+        let mut stmt = self.0.prepare_cached(&sql)?;
         let raw = stmt
             .query_row([name], |r| RawUser::try_from(r))
             .optional()?;
         raw.map(to_user).transpose()
+    }
+
+    async fn users(&mut self, now: i64) -> Res<Vec<UserEntry>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&USER_ENTRY_QUERY.replace("{}", "?1"))?;
+        let rows = stmt.query_map([now], |r| RawUserEntry::try_from(r))?;
+        rows.map(|r| to_user_entry(r?)).collect()
+    }
+
+    async fn set_password(&mut self, user: Uuid, hash: &str) -> Res<()> {
+        let sql = "UPDATE users SET password_hash = ?1 WHERE id = ?2";
+        self.exec(sql, params![hash, user.to_string()])?;
+        Ok(())
+    }
+
+    async fn set_disabled(&mut self, user: Uuid, disabled: bool) -> Res<()> {
+        let sql = "UPDATE users SET disabled = ?1 WHERE id = ?2";
+        self.exec(sql, params![disabled, user.to_string()])?;
+        Ok(())
+    }
+
+    async fn delete_user(&mut self, user: Uuid) -> Res<()> {
+        self.exec("DELETE FROM users WHERE id = ?1", [user.to_string()])?;
+        Ok(())
+    }
+
+    async fn drop_user_tokens(&mut self, user: Uuid, now: i64) -> Res<u64> {
+        let sql = "DELETE FROM tokens WHERE user_id = ?1 RETURNING expires_at > ?2";
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let live = stmt.query_map(params![user.to_string(), now], |r| r.get::<_, bool>(0))?;
+        let mut n = 0;
+        for was_live in live {
+            n += u64::from(was_live?);
+        }
+        Ok(n)
     }
 
     async fn upsert_user(&mut self, user: &User, at: &str) -> Res<()> {
@@ -514,12 +557,14 @@ impl Conn for SqliteConn<'_> {
     }
 
     async fn session(&mut self, hash: &str) -> Res<Option<(User, i64)>> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT u.id, u.name, u.role, u.password_hash, t.expires_at
+        let sql = format!(
+            "SELECT u.{}, t.expires_at
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
-        )?;
+            USER_COLUMNS.replace(", ", ", u.")
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
         let raw = stmt
-            .query_row([hash], |r| Ok((RawUser::try_from(r)?, r.get::<_, i64>(4)?)))
+            .query_row([hash], |r| Ok((RawUser::try_from(r)?, r.get::<_, i64>(5)?)))
             .optional()?;
         raw.map(|(user, expires)| Ok((to_user(user)?, expires)))
             .transpose()

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::backend::{Conn, Fields, Res, Tombstone};
 use super::{
-    Actor, DeleteOutcome, Expect, OutboxMail, Row, SCHEMA_VERSION, StoreError, Write, WriteOutcome,
-    now_rfc3339,
+    Actor, DeleteOutcome, Expect, OutboxMail, Row, SCHEMA_VERSION, StoreError, User, UserChange,
+    Write, WriteOutcome, now_rfc3339,
 };
 
 /// Writes a record if it is in the state `expect` names and no other live record of its
@@ -134,6 +134,51 @@ pub(crate) async fn insert_token<C: Conn>(
     c.insert_token(hash, user_id, &now_rfc3339(), expires_at)
         .await?;
     Ok(((), true))
+}
+
+/// Adds a user, or resets the role and password of the user of that name; a reset ends that
+/// user's sessions (a changed password always does).
+pub(crate) async fn upsert_user<C: Conn>(c: &mut C, user: &User) -> Res<((), bool)> {
+    if let Some(existing) = c.user_by_name(&user.name).await? {
+        c.drop_user_tokens(existing.id, chrono::Utc::now().timestamp())
+            .await?;
+    }
+    c.upsert_user(user, &now_rfc3339()).await?;
+    Ok(((), true))
+}
+
+/// Changes the user of that name: `None` (nothing committed) when there is none, else how
+/// many of their live sessions ended. A new password, disabling and removal end every
+/// token of the user in the same transaction, so no request after it is served with one.
+pub(crate) async fn change_user<C: Conn>(
+    c: &mut C,
+    name: &str,
+    change: UserChange,
+) -> Res<(Option<u64>, bool)> {
+    let Some(user) = c.user_by_name(name).await? else {
+        return Ok((None, false));
+    };
+    let now = chrono::Utc::now().timestamp();
+    let ended = match change {
+        UserChange::Password(hash) => {
+            c.set_password(user.id, &hash).await?;
+            c.drop_user_tokens(user.id, now).await?
+        }
+        UserChange::Disabled(true) => {
+            c.set_disabled(user.id, true).await?;
+            c.drop_user_tokens(user.id, now).await?
+        }
+        UserChange::Disabled(false) => {
+            c.set_disabled(user.id, false).await?;
+            0
+        }
+        UserChange::Remove => {
+            let ended = c.drop_user_tokens(user.id, now).await?;
+            c.delete_user(user.id).await?;
+            ended
+        }
+    };
+    Ok((Some(ended), true))
 }
 
 /// Puts a finished mail in the outbox, due at once.
