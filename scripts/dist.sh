@@ -3,8 +3,9 @@
 # $CARGO_TARGET_DIR/debian/ (target/debian/ in a checkout), built with the `release` profile
 # (fat LTO, one codegen unit: several minutes, the binary that ships). Prints the .deb's path on
 # stdout. `scripts/dist.sh --check` builds the same package with the `dist-check` profile (no
-# LTO, light optimisation; root Cargo.toml) into $CARGO_TARGET_DIR/debian-check/: the quicker
-# build the package check of `make test` installs (scripts/deb-check.sh).
+# LTO, no optimisation but for password hashing; root Cargo.toml) into
+# $CARGO_TARGET_DIR/debian-check/: the quicker build the package check of `make test` installs
+# (scripts/deb-check.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
