@@ -152,17 +152,11 @@ say "listening on $base"
 
 status() { curl -s -o /dev/null -w '%{http_code}' "$base$1" || true; }
 deadline=$((SECONDS + 30))
-ready=/readyz
-until [ "$(status "$ready")" = 200 ]; do
-  if [ "$ready" = /readyz ] && [ "$(status /readyz)" = 404 ]; then
-    say "no /readyz in this server yet: /v1/openapi.json stands in"
-    ready=/v1/openapi.json
-    continue
-  fi
-  [ $SECONDS -lt $deadline ] || die "GET $ready did not answer 200 within 30 s"
+until [ "$(status /readyz)" = 200 ]; do
+  [ $SECONDS -lt $deadline ] || die "GET /readyz did not answer 200 within 30 s"
   sleep 0.2
 done
-say "GET $ready: 200"
+say "GET /readyz: 200"
 
 say "adding a first user with shelfmark-server user add, and signing in as them"
 password="deb-check-$RANDOM$RANDOM"
