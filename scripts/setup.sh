@@ -48,6 +48,13 @@ if $want_test && ! command -v tauri-driver >/dev/null; then
   cargo install tauri-driver --locked --root "$TOOLS" --quiet
 fi
 
+# cargo-deb, which builds the server's Debian package: `make dist`, and the package check of
+# `make test` (scripts/deb-check.sh). scripts/dist.sh installs it the same way when it runs alone.
+if $want_test && ! command -v cargo-deb >/dev/null; then
+  say "installing cargo-deb into $TOOLS"
+  cargo install cargo-deb --version '^3' --locked --root "$TOOLS" --quiet
+fi
+
 # aiosmtpd (PyPI), the SMTP sink the server's mail tests deliver to on loopback (tests only),
 # in a venv of its own; its command is linked into $TOOLS/bin.
 if $want_test && [ ! -x "$TOOLS/bin/aiosmtpd" ]; then

@@ -33,4 +33,5 @@ drift="$(git status --porcelain -- ui/src/lib/bindings)"
 $drift"
 say "end-to-end tests (real server, real window under Xvfb, WebDriver)"
 cargo test --quiet -p shelfmark-tests --test e2e -- --ignored --test-threads=1
+bash scripts/deb-check.sh
 say "all tests passed in $((SECONDS - start)) s; screenshots in ${SHELFMARK_SCREENSHOT_DIR:-target/e2e-screenshots}"
