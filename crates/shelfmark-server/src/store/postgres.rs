@@ -16,9 +16,11 @@ use uuid::Uuid;
 
 use super::backend::{
     Arg, Conn, Dialect, Fields, MAIL_COLUMNS, ROW_COLUMNS, RawMail, RawRevision, RawRow, RawUser,
-    Res, Tombstone, list_query, recipients, to_mail, to_revision, to_row, to_user,
+    Res, Tombstone, dependents_query, list_query, recipients, to_dependents, to_mail, to_revision,
+    to_row, to_user,
 };
 use super::{ListQuery, OutboxMail, Revision, Row, User, Write, parse_id, write};
+use crate::records::Dependent;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -260,6 +262,18 @@ impl Conn for PgConn<'_> {
         );
         self.row(sqlx::query_as(&sql).bind(kind.as_str()).bind(key))
             .await
+    }
+
+    async fn dependents(&mut self, rule: &Dependent, id: Uuid) -> Res<(i64, Vec<Uuid>)> {
+        let (sql, args) = dependents_query(&DIALECT, rule, id);
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for arg in args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        to_dependents(query.fetch_all(&mut *self.0).await?)
     }
 
     async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>> {
