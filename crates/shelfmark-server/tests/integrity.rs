@@ -11,8 +11,8 @@ use uuid::Uuid;
 mod common;
 use common::Backend;
 use common::server::{
-    Server, book, book_with_copies, copy, etag, get_json, new_patron, on_both_backends,
-    place_hold, problem,
+    Server, book, book_with_copies, copy, etag, get_json, new_patron, on_both_backends, place_hold,
+    problem,
 };
 
 on_both_backends!(
@@ -63,7 +63,12 @@ async fn a_book_with_copies_is_not_deleted_and_the_answer_lists_them(s: Server) 
     copies.sort();
     let path = format!("/v1/books/{book_id}");
     let (_, tag) = get_json(&s, &path).await;
-    let p = problem(delete(&s, &path, &tag).await, StatusCode::CONFLICT, "in-use").await;
+    let p = problem(
+        delete(&s, &path, &tag).await,
+        StatusCode::CONFLICT,
+        "in-use",
+    )
+    .await;
     let listed = dependents(&p);
     assert_eq!(listed.len(), 1, "{p}");
     let (kind, count, ids) = &listed[0];
@@ -248,7 +253,10 @@ async fn a_patron_with_open_holds_loans_or_escalations_is_not_deleted(s: Server)
         .await
         .expect("send");
     let lost = problem(r, StatusCode::CONFLICT, "hold-unavailable").await;
-    let escalation = lost["escalation_id"].as_str().expect("escalation").to_owned();
+    let escalation = lost["escalation_id"]
+        .as_str()
+        .expect("escalation")
+        .to_owned();
 
     let (_, tag) = get_json(&s, &patron_path).await;
     let p = problem(

@@ -15,8 +15,8 @@ use super::staff::Staff;
 use super::{JsonBody, json_with_etag, location};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::{Expect, WriteOutcome};
 use crate::store::ops::{Op, Outcome};
+use crate::store::{Expect, WriteOutcome};
 
 /// `PUT /v1/loans/{id}`: check out (`If-None-Match: *`) or check in (`If-Match`).
 pub async fn put(

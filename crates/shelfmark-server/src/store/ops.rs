@@ -1024,10 +1024,18 @@ async fn flag_purchase<T: Conn>(
         status: PurchaseStatus::Requested,
     };
     let w = Write::of::<PurchaseRequests>(request.id, &request)?;
-    let pr_row = written(
-        write::put(tx, actor, w, Expect::Absent).await?,
-        "purchase request",
-    )?;
+    let pr_row = match write::put(tx, actor, w, Expect::Absent).await? {
+        WriteOutcome::Created(row) => row,
+        // The client chose the id of a record that exists (found by an API fuzz run: this was
+        // a 500).
+        WriteOutcome::Exists(_) => {
+            return Ok((
+                invalid("id", "a purchase request with this id exists"),
+                false,
+            ));
+        }
+        other => written(other, "purchase request")?,
+    };
     escalation.status = EscalationStatus::PurchaseFlagged;
     let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(
