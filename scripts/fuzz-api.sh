@@ -60,7 +60,7 @@ fuzz() {
     --header "Authorization: Bearer $(token_of "$who")" \
     --phases examples,coverage,fuzzing \
     --max-examples "$max_examples" --seed "$seed" --workers 2 \
-    --request-timeout 30 --no-color \
+    --request-timeout 30 --no-color --generation-database none \
     "$@" || {
     tail -n 50 "$work/server.log" >&2
     die "the API fuzz run as $who failed (seed $seed; the server's log above)"
