@@ -65,3 +65,14 @@ if $want_test && [ ! -x "$TOOLS/bin/aiosmtpd" ]; then
   "$TOOLS/aiosmtpd/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==1.4.*"
   ln -sf ../aiosmtpd/bin/aiosmtpd "$TOOLS/bin/aiosmtpd"
 fi
+
+# schemathesis (PyPI), the API fuzzer scripts/fuzz-api.sh runs against a real server (tests
+# only), in a venv of its own like aiosmtpd; its command is linked into $TOOLS/bin.
+if $want_test && [ ! -x "$TOOLS/bin/schemathesis" ]; then
+  say "installing schemathesis into $TOOLS"
+  command -v python3 >/dev/null || die "python3 not found: install it (Debian: python3 python3-venv)"
+  mkdir -p "$TOOLS/bin"
+  python3 -m venv "$TOOLS/schemathesis"
+  "$TOOLS/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.*"
+  ln -sf ../schemathesis/bin/schemathesis "$TOOLS/bin/schemathesis"
+fi

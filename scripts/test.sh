@@ -27,6 +27,7 @@ say "building the binaries the end-to-end tests start"
 cargo build -p shelfmark-server -p shelfmark-desktop -p shelfmark-cli
 say "Rust tests"
 cargo test --workspace --quiet
+bash scripts/fuzz-api.sh  # every operation fuzzed against a real server, as manager and librarian
 say "TypeScript bindings are those of the Rust types"
 drift="$(git status --porcelain -- ui/src/lib/bindings)"
 [ -z "$drift" ] || die "ui/src/lib/bindings differs from what the Rust types generate (commit it):

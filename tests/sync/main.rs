@@ -334,6 +334,45 @@ async fn an_edit_the_server_refuses_is_kept_as_failed_with_its_problem() -> anyh
     Ok(())
 }
 
+#[tokio::test]
+async fn deleting_a_book_that_still_has_copies_is_refused_plainly_and_opens_no_merge()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let (client, cache) = desk(&server).await?;
+    let listed = cache.lock().expect("cache").list_books("", 50)?;
+    let with_copies = listed
+        .iter()
+        .find(|b| b.copies_total >= 1)
+        .context("a book with copies")?;
+    let (id, copies) = (with_copies.id, with_copies.copies_total);
+    cache.lock().expect("cache").delete::<Book>(id)?;
+    let report = sync(&client, &cache).await?;
+    assert_eq!(
+        (
+            report.push.pushed,
+            report.push.failed,
+            report.push.conflicts
+        ),
+        (0, 1, 0),
+        "refused, not a conflict to merge"
+    );
+    assert!(cache.lock().expect("cache").conflicts()?.is_empty());
+    let outbox = cache.lock().expect("cache").outbox()?;
+    let problem = outbox[0].problem.as_ref().context("the refusal")?;
+    assert_eq!(problem["type"], "/problems/in-use");
+    let (noun, them) = if copies == 1 {
+        ("copy", "it")
+    } else {
+        ("copies", "them")
+    };
+    assert_eq!(
+        problem["detail"],
+        format!("This book still has {copies} {noun}: delete {them} first."),
+        "{problem}"
+    );
+    Ok(())
+}
+
 /// A patron of the demo library, premium or not, as a desk's cache has it.
 fn some_patron(cache: &shelfmark_client::SharedStore, premium: bool) -> anyhow::Result<Patron> {
     let s = cache.lock().expect("cache");

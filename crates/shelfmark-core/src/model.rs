@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::isbn;
-use crate::validate::ValidationErrors;
+use crate::validate::{ValidationErrors, is_email, multi_line, single_line};
 
 /// The kinds of record the change feed carries (`"type"` of a change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,7 +111,17 @@ impl Book {
         {
             errors.push("year", "the year must be between 0 and 2100");
         }
-        errors.into_result()
+        single_line(&mut errors, "title", &self.title);
+        single_line(&mut errors, "publisher", &self.publisher);
+        for author in &self.authors {
+            single_line(&mut errors, "authors", author);
+        }
+        for subject in &self.subjects {
+            single_line(&mut errors, "subjects", subject);
+        }
+        multi_line(&mut errors, "summary", &self.summary);
+        multi_line(&mut errors, "notes", &self.notes);
+        dedup_fields(errors).into_result()
     }
 }
 
@@ -173,6 +183,8 @@ impl Copy {
         if self.branch.trim().is_empty() {
             errors.push("branch", "a copy belongs to a branch");
         }
+        single_line(&mut errors, "branch", &self.branch);
+        single_line(&mut errors, "call_number", &self.call_number);
         errors.into_result()
     }
 }
@@ -206,14 +218,17 @@ impl Patron {
         if self.name.trim().is_empty() {
             errors.push("name", "a patron needs a name");
         }
-        let email = self.email.trim();
-        match email.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && domain.contains('.') => {}
-            _ => errors.push("email", "this is not an email address"),
+        self.email = self.email.trim().to_owned();
+        if !is_email(&self.email) {
+            errors.push("email", "this is not an email address");
         }
         if self.branch.trim().is_empty() {
             errors.push("branch", "a patron belongs to a branch");
         }
+        single_line(&mut errors, "name", &self.name);
+        single_line(&mut errors, "branch", &self.branch);
+        single_line(&mut errors, "card", &self.card);
+        multi_line(&mut errors, "notes", &self.notes);
         errors.into_result()
     }
 }
@@ -365,6 +380,7 @@ impl Hold {
         {
             errors.push("cancel_reason", "one of patron, staff, reassigned, expired");
         }
+        single_line(&mut errors, "pickup_branch", &self.pickup_branch);
         errors.into_result()
     }
 }
@@ -475,6 +491,21 @@ pub struct PurchaseRequest {
     pub status: PurchaseStatus,
 }
 
+/// One error per field: a list with two bad entries (two authors) says so once.
+fn dedup_fields(errors: ValidationErrors) -> ValidationErrors {
+    let mut seen = ValidationErrors::default();
+    for e in errors.0 {
+        if !seen
+            .0
+            .iter()
+            .any(|s| s.field == e.field && s.message == e.message)
+        {
+            seen.0.push(e);
+        }
+    }
+    seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +539,68 @@ mod tests {
         let errors = b.validate().expect_err("invalid");
         let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["isbn", "title"]);
+    }
+
+    #[test]
+    fn text_fields_refuse_control_characters_and_only_notes_and_summaries_keep_line_breaks() {
+        let mut b = book();
+        b.title = "Signals\r\nX-Forged: yes".into();
+        b.authors = vec!["A. Writer".into(), "B.\u{1b}[31m".into(), "C\u{0}".into()];
+        b.summary = "Line one.\nLine two.\tTabbed.".into();
+        b.notes = "ring the bell\u{7}".into();
+        let errors = b.validate().expect_err("invalid");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["title", "authors", "notes"]);
+
+        let mut p = patron();
+        p.name = "Ada\nLovelace".into();
+        p.notes = "Prefers\r\nlarge print".into();
+        let errors = p.validate().expect_err("invalid");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name"]);
+
+        let mut c = Copy {
+            id: Uuid::nil(),
+            book_id: Uuid::nil(),
+            barcode: "3100".into(),
+            branch: "Central\u{85}".into(),
+            call_number: "635\tAUT".into(),
+            status: CopyStatus::Available,
+        };
+        let errors = c.validate().expect_err("invalid");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["branch", "call_number"]);
+    }
+
+    fn patron() -> Patron {
+        Patron {
+            id: Uuid::nil(),
+            name: "Ada Lovelace".into(),
+            email: "ada@example.org".into(),
+            premium: false,
+            branch: "Central".into(),
+            card: String::new(),
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_patrons_email_is_an_address_internationalised_or_not_and_is_kept_trimmed() {
+        for (email, ok) in [
+            (" ada@example.org ", true),
+            ("zoë@exämple.de", true),
+            ("佐藤@例え.jp", true),
+            ("ada@example", false),
+            ("ada at example.org", false),
+            ("ada@example.org\nBcc: eve@example.org", false),
+        ] {
+            let mut p = patron();
+            p.email = email.into();
+            assert_eq!(p.validate().is_ok(), ok, "{email:?}");
+            if ok {
+                assert_eq!(p.email, email.trim());
+            }
+        }
     }
 
     #[test]

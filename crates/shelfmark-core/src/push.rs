@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::RecordType;
 use crate::merge::{MergeSession, SessionError};
-use crate::wire::{Duplicate, EditConflict, Problem};
+use crate::wire::{Duplicate, EditConflict, InUse, Problem};
 
 /// What an outbox entry asks of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +251,11 @@ pub fn judge(edit: &Operation<'_>, answer: Answer) -> Result<Verdict, VerdictErr
             escalation_id: escalation_of_lost_hold(&problem),
             answer: problem_json(&problem),
         }),
+        // Others still depend on the record (a book's copies): nothing to merge, the delete is
+        // refused with what to end first. Kept as failed, like any refusal.
+        (409, "in-use", _) => Ok(Verdict::Failed {
+            problem: in_use_refusal(edit.kind, problem),
+        }),
         (409, "duplicate", _) => Ok(Verdict::Conflict(ConflictVerdict::Duplicate {
             existing_id: existing_of_duplicate(&problem),
             detail: problem.detail,
@@ -343,6 +348,16 @@ fn same_record(mine: Option<&Value>, theirs: &Value) -> bool {
             .all(|(k, v)| v.is_null() || theirs.get(k).is_none_or(|t| t == v)),
         _ => false,
     }
+}
+
+/// A `409 in-use` as the desk keeps it: the server's problem, its detail the plain reason
+/// naming the dependents ("This book still has 3 copies: delete them first."). Without
+/// readable dependents the server's own detail stays.
+fn in_use_refusal(kind: RecordType, mut problem: Problem) -> Value {
+    if let Ok(in_use) = serde_json::from_value::<InUse>(Value::Object(problem.extensions.clone())) {
+        problem.detail = in_use.reason(kind);
+    }
+    problem_json(&problem)
 }
 
 /// The record that already holds the unique value, named by a `409 duplicate`.
@@ -530,6 +545,42 @@ mod tests {
             let verdict = judge(&edit, answer).unwrap_or_else(|e| panic!("{row}: {e}"));
             assert_eq!(is(&verdict), expected, "{row}");
         }
+    }
+
+    #[test]
+    fn a_delete_the_server_refuses_as_in_use_is_failed_with_the_dependents_not_merged() {
+        let base = book("Base", 2000);
+        let edit = Operation {
+            op: EditOp::Delete,
+            kind: RecordType::Book,
+            body: None,
+            base: Some(&base),
+        };
+        let ids: Vec<String> = (1..=3)
+            .map(|n| format!("01890000-0000-7000-8000-00000000000{n}"))
+            .collect();
+        // Even with a `current` beside it (as an edit conflict has), no merge is opened.
+        let in_use = problem(
+            409,
+            "in-use",
+            json!({"dependents": [{"type": "copy", "count": 3, "ids": ids}],
+                   "current": base, "current_etag": "\"v2\""}),
+        );
+        let verdict = judge(&edit, answer(409, in_use)).expect("judged");
+        let Verdict::Failed { problem: kept } = verdict else {
+            panic!("refused, not {verdict:?}");
+        };
+        assert_eq!(
+            kept["detail"],
+            "This book still has 3 copies: delete them first."
+        );
+        assert_eq!(kept["type"], "/problems/in-use");
+        assert_eq!(kept["dependents"][0]["count"], 3);
+        // An answer without readable dependents keeps the server's words.
+        let bare = judge(&edit, answer(409, problem(409, "in-use", json!({})))).expect("judged");
+        assert!(
+            matches!(bare, Verdict::Failed { problem: ref p } if p["detail"] == "in-use detail")
+        );
     }
 
     #[test]

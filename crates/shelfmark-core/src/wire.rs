@@ -136,6 +136,98 @@ pub struct Duplicate {
     pub existing_id: Uuid,
 }
 
+/// The extension of a `409 /problems/in-use` answer: the records that still depend on the one
+/// a `DELETE` named, for each kind how many and (up to [`MAX_DEPENDENT_IDS`]) which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InUse {
+    pub dependents: Vec<Dependents>,
+}
+
+/// How many ids of each kind of dependent an `in-use` answer lists at most.
+pub const MAX_DEPENDENT_IDS: usize = 20;
+
+/// The records of one kind that depend on another: a book's copies, a copy's open holds...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependents {
+    #[serde(rename = "type")]
+    pub kind: RecordType,
+    pub count: u64,
+    /// The first of them, by id (at most [`MAX_DEPENDENT_IDS`]).
+    pub ids: Vec<Uuid>,
+}
+
+impl InUse {
+    /// The plain reason a record of kind `of` cannot be deleted, naming what still depends on
+    /// it and what to do first: "This book still has 3 copies: delete them first." Both the
+    /// server's `detail` and the desk's refused edit say it.
+    pub fn reason(&self, of: RecordType) -> String {
+        let present: Vec<&Dependents> = self.dependents.iter().filter(|d| d.count > 0).collect();
+        if present.is_empty() {
+            return format!(
+                "Other records still depend on this {}: end them first.",
+                of.as_str().replace('_', " ")
+            );
+        }
+        let has: Vec<String> = present
+            .iter()
+            .map(|d| format!("{} {}", d.count, dependent_noun(d.kind, d.count)))
+            .collect();
+        let alone = present.len() == 1;
+        let to_do: Vec<String> = present
+            .iter()
+            .map(|d| dependent_action(d.kind, d.count, alone))
+            .collect();
+        format!(
+            "This {} still has {}: {} first.",
+            of.as_str().replace('_', " "),
+            and_list(&has),
+            and_list(&to_do)
+        )
+    }
+}
+
+/// What a dependent is called in [`InUse::reason`]: `copies`, `open holds`...
+fn dependent_noun(kind: RecordType, count: u64) -> String {
+    let (one, many) = match kind {
+        RecordType::Copy => ("copy", "copies"),
+        RecordType::Hold => ("open hold", "open holds"),
+        RecordType::Loan => ("open loan", "open loans"),
+        RecordType::Escalation => ("open escalation", "open escalations"),
+        other => return format!("{}(s)", other.as_str().replace('_', " ")),
+    };
+    if count == 1 { one } else { many }.to_owned()
+}
+
+/// What ends a dependent: "delete them", "cancel the hold", "check the loans in".
+fn dependent_action(kind: RecordType, count: u64, alone: bool) -> String {
+    let noun = match kind {
+        RecordType::Copy if count != 1 => "copies".to_owned(),
+        other if count != 1 => format!("{}s", other.as_str().replace('_', " ")),
+        other => other.as_str().replace('_', " "),
+    };
+    let it = match (alone, count) {
+        (true, 1) => "it".to_owned(),
+        (true, _) => "them".to_owned(),
+        (false, _) => format!("the {noun}"),
+    };
+    match kind {
+        RecordType::Copy => format!("delete {it}"),
+        RecordType::Hold => format!("cancel {it}"),
+        RecordType::Loan => format!("check {it} in"),
+        RecordType::Escalation => format!("resolve {it}"),
+        _ => format!("end {it}"),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The copy an active hold took, as the detail shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -331,6 +423,71 @@ impl From<AuthorOnTheWire> for RevisionAuthor {
             AuthorOnTheWire::Named { id, name } => RevisionAuthor { id, name },
             AuthorOnTheWire::NameOnly(name) => RevisionAuthor { id: None, name },
         }
+    }
+}
+
+#[cfg(test)]
+mod in_use_tests {
+    use super::*;
+
+    fn dependents(kind: RecordType, count: u64) -> Dependents {
+        Dependents {
+            kind,
+            count,
+            ids: (0..count.min(20) as u128).map(Uuid::from_u128).collect(),
+        }
+    }
+
+    #[test]
+    fn the_reason_names_what_still_depends_on_the_record_and_what_to_do_first() {
+        let cases = [
+            (
+                RecordType::Book,
+                vec![dependents(RecordType::Copy, 3)],
+                "This book still has 3 copies: delete them first.",
+            ),
+            (
+                RecordType::Book,
+                vec![dependents(RecordType::Copy, 1)],
+                "This book still has 1 copy: delete it first.",
+            ),
+            (
+                RecordType::Copy,
+                vec![dependents(RecordType::Loan, 1)],
+                "This copy still has 1 open loan: check it in first.",
+            ),
+            (
+                RecordType::Copy,
+                vec![
+                    dependents(RecordType::Hold, 1),
+                    dependents(RecordType::Loan, 0),
+                ],
+                "This copy still has 1 open hold: cancel it first.",
+            ),
+            (
+                RecordType::Patron,
+                vec![
+                    dependents(RecordType::Hold, 2),
+                    dependents(RecordType::Loan, 1),
+                    dependents(RecordType::Escalation, 1),
+                ],
+                "This patron still has 2 open holds, 1 open loan and 1 open escalation: \
+                 cancel the holds, check the loan in and resolve the escalation first.",
+            ),
+        ];
+        for (of, dependents, expected) in cases {
+            assert_eq!(InUse { dependents }.reason(of), expected);
+        }
+    }
+
+    #[test]
+    fn an_in_use_answer_reads_as_its_dependents_by_type() {
+        let id = Uuid::from_u128(9);
+        let json = serde_json::json!({"dependents": [{"type": "copy", "count": 21, "ids": [id]}]});
+        let read: InUse = serde_json::from_value(json.clone()).expect("parses");
+        assert_eq!(read.dependents[0].kind, RecordType::Copy);
+        assert_eq!(read.dependents[0].count, 21);
+        assert_eq!(serde_json::to_value(&read).expect("serialises"), json);
     }
 }
 

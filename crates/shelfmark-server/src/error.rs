@@ -42,6 +42,12 @@ pub enum AppError {
     /// A check-out of a copy that is not available to this patron: the copy as it is.
     #[error("{}", copy_unavailable_detail(copy))]
     CopyUnavailable { copy: Value },
+    /// A deletion of a record others still depend on: what they are, and what to end first.
+    #[error("{}", shelfmark_core::wire::InUse { dependents: dependents.clone() }.reason(*kind))]
+    InUse {
+        kind: shelfmark_core::RecordType,
+        dependents: Vec<shelfmark_core::wire::Dependents>,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error(
@@ -85,7 +91,8 @@ impl AppError {
             AppError::EditConflict(_)
             | AppError::Duplicate { .. }
             | AppError::HoldUnavailable { .. }
-            | AppError::CopyUnavailable { .. } => StatusCode::CONFLICT,
+            | AppError::CopyUnavailable { .. }
+            | AppError::InUse { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,6 +114,7 @@ impl AppError {
             AppError::Duplicate { .. } => "duplicate",
             AppError::HoldUnavailable { .. } => "hold-unavailable",
             AppError::CopyUnavailable { .. } => "copy-unavailable",
+            AppError::InUse { .. } => "in-use",
             AppError::PreconditionFailed(_) => "precondition-failed",
             AppError::PreconditionRequired => "precondition-required",
             AppError::PayloadTooLarge => "payload-too-large",
@@ -128,6 +136,7 @@ impl AppError {
             AppError::Duplicate { .. } => "Duplicate",
             AppError::HoldUnavailable { .. } => "No copy available",
             AppError::CopyUnavailable { .. } => "Copy not available",
+            AppError::InUse { .. } => "Still in use",
             AppError::PreconditionFailed(_) => "Precondition failed",
             AppError::PreconditionRequired => "Precondition required",
             AppError::PayloadTooLarge => "Payload too large",
@@ -169,6 +178,9 @@ impl AppError {
             }
             AppError::CopyUnavailable { copy } => {
                 extensions.insert("copy".into(), copy.clone());
+            }
+            AppError::InUse { dependents, .. } => {
+                extensions.insert("dependents".into(), json!(dependents));
             }
             AppError::TooManyAttempts { retry_after } | AppError::Overloaded { retry_after } => {
                 extensions.insert("retry_after".into(), json!(retry_after));
@@ -229,7 +241,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let AppError::Internal(cause) = &self {
-            tracing::error!(%cause, "answering 500");
+            // Debug-quoted: a cause may quote stored text (a record's JSON), whose line breaks
+            // must not start a forged log line.
+            tracing::error!(?cause, "answering 500");
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -302,6 +316,26 @@ mod tests {
         );
         assert_eq!(p.extensions["copy"], copy);
         assert_eq!(p.detail, "This copy is held for another patron.");
+    }
+
+    #[test]
+    fn in_use_lists_the_dependents_and_says_what_to_end_first() {
+        let ids = vec![Uuid::from_u128(1), Uuid::from_u128(2)];
+        let p = AppError::InUse {
+            kind: shelfmark_core::RecordType::Book,
+            dependents: vec![shelfmark_core::wire::Dependents {
+                kind: shelfmark_core::RecordType::Copy,
+                count: 2,
+                ids: ids.clone(),
+            }],
+        }
+        .problem();
+        assert_eq!((p.kind.as_str(), p.status), ("/problems/in-use", 409));
+        assert_eq!(
+            p.extensions["dependents"],
+            json!([{"type": "copy", "count": 2, "ids": ids}])
+        );
+        assert_eq!(p.detail, "This book still has 2 copies: delete them first.");
     }
 
     #[test]

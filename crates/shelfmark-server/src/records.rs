@@ -184,6 +184,9 @@ impl Kind for PurchaseRequests {
         if record.requested_by.trim().is_empty() {
             errors.push("requested_by", "say who asked for the purchase");
         }
+        shelfmark_core::validate::single_line(&mut errors, "isbn", &record.isbn);
+        shelfmark_core::validate::single_line(&mut errors, "requested_by", &record.requested_by);
+        shelfmark_core::validate::multi_line(&mut errors, "note", &record.note);
         errors.into_result()
     }
 
@@ -298,6 +301,72 @@ impl Kind for Patrons {
         } else {
             Err("only a manager may set or change a patron's premium status")
         }
+    }
+}
+
+/// Which indexed column of a dependent names the record it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefColumn {
+    /// `ref_id`: a copy's book; a hold's, loan's or escalation's patron.
+    Ref,
+    /// `ref3_id`: a hold's or a loan's copy.
+    Ref3,
+}
+
+/// Records of one kind that keep another from being deleted: those of `kind` whose `column`
+/// names it, in one of `statuses` (any status when empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependent {
+    pub kind: RecordType,
+    pub column: RefColumn,
+    pub statuses: &'static [&'static str],
+}
+
+/// What must end before a record of `kind` may be deleted (the protocol's "Integrity"): a
+/// book's copies; a copy's active or ready hold and its open loan; a patron's active or ready
+/// holds, open loans and open escalations. Records that are over (a returned loan, a
+/// cancelled hold) are history, not dependents.
+pub fn dependents(kind: RecordType) -> &'static [Dependent] {
+    const OPEN_HOLDS: &[&str] = &["active", "ready"];
+    match kind {
+        RecordType::Book => &[Dependent {
+            kind: RecordType::Copy,
+            column: RefColumn::Ref,
+            statuses: &[],
+        }],
+        RecordType::Copy => &[
+            Dependent {
+                kind: RecordType::Hold,
+                column: RefColumn::Ref3,
+                statuses: OPEN_HOLDS,
+            },
+            Dependent {
+                kind: RecordType::Loan,
+                column: RefColumn::Ref3,
+                statuses: &["on_loan"],
+            },
+        ],
+        RecordType::Patron => &[
+            Dependent {
+                kind: RecordType::Hold,
+                column: RefColumn::Ref,
+                statuses: OPEN_HOLDS,
+            },
+            Dependent {
+                kind: RecordType::Loan,
+                column: RefColumn::Ref,
+                statuses: &["on_loan"],
+            },
+            Dependent {
+                kind: RecordType::Escalation,
+                column: RefColumn::Ref,
+                statuses: &["open"],
+            },
+        ],
+        RecordType::Hold
+        | RecordType::Escalation
+        | RecordType::PurchaseRequest
+        | RecordType::Loan => &[],
     }
 }
 

@@ -152,11 +152,20 @@ async fn detail(
 }
 
 /// The version an action's `If-Match` names (after 403, 404 and 400 have had their turn).
+/// `If-None-Match: *` names no state an existing escalation could be in: `412`, whatever else
+/// the request carries.
 async fn if_match_version(
     state: &AppState,
     id: Uuid,
     headers: &HeaderMap,
 ) -> Result<i64, AppError> {
+    if Tags::from_headers(headers, IF_NONE_MATCH) == Some(Tags::Any) {
+        let row = escalation_row(state, id).await?;
+        return Err(AppError::PreconditionFailed(format!(
+            "the escalation {id} exists (ETag {})",
+            row.etag()
+        )));
+    }
     match Tags::from_headers(headers, IF_MATCH) {
         None => Err(AppError::PreconditionRequired),
         Some(Tags::Any) => Ok(escalation_row(state, id).await?.version),
@@ -185,10 +194,16 @@ fn object(body: Value) -> Result<Map<String, Value>, AppError> {
     }
 }
 
+/// A note of the body: multi-line text (line breaks and tabs, no other control character).
 fn text_field(map: &Map<String, Value>, name: &str) -> Result<String, AppError> {
     match map.get(name) {
         None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::String(s)) => {
+            let mut errors = shelfmark_core::ValidationErrors::default();
+            shelfmark_core::validate::multi_line(&mut errors, name, s);
+            errors.into_result().map_err(AppError::Validation)?;
+            Ok(s.clone())
+        }
         Some(_) => Err(AppError::field(name, "expected a string")),
     }
 }

@@ -5,7 +5,7 @@
 //! preconditions, then the business rules).
 
 use axum::extract::State;
-use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
+use axum::http::header::IF_MATCH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -13,13 +13,14 @@ use shelfmark_core::RecordType;
 
 use super::records::{
     Holds, IdPath, edit_conflict, expected_from_tags, live_row, not_found, parse_record,
+    put_precondition,
 };
 use super::staff::Staff;
 use super::{JsonBody, Tags, json_with_etag, location};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::ops::{Op, Outcome};
-use crate::store::{DeleteOutcome, WriteOutcome};
+use crate::store::{DeleteOutcome, Expect, WriteOutcome};
 
 /// Turns an operation's refusal into its answer.
 pub(crate) async fn refusal(state: &AppState, outcome: Outcome) -> AppError {
@@ -82,30 +83,9 @@ pub async fn put(
     }
     let hold = parse_record::<Holds>(body, id)?;
     let actor = staff.actor();
-    let if_match = Tags::from_headers(&headers, IF_MATCH);
-    let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
-    let (op, client_tag) = match (if_match, if_none_match) {
-        (Some(tags), _) => {
-            let (version, tag) = expected_from_tags(&state, RecordType::Hold, id, tags).await?;
-            (Op::UpdateHold { hold, version }, tag)
-        }
-        (None, Some(Tags::Any)) => (Op::PlaceHold(hold), None),
-        (None, Some(tags)) => match live_row(&state, RecordType::Hold, id).await? {
-            Some(row) if tags.matches_weak(&row.etag()) => {
-                return Err(AppError::PreconditionFailed(
-                    "the record is in a state the request excluded".into(),
-                ));
-            }
-            Some(row) => (
-                Op::UpdateHold {
-                    hold,
-                    version: row.version,
-                },
-                None,
-            ),
-            None => (Op::PlaceHold(hold), None),
-        },
-        (None, None) => return Err(AppError::PreconditionRequired),
+    let (op, client_tag) = match put_precondition(&state, RecordType::Hold, id, &headers).await? {
+        (Expect::Version(version), tag) => (Op::UpdateHold { hold, version }, tag),
+        (Expect::Absent, _) => (Op::PlaceHold(hold), None),
     };
     let outcome = state.store.run(&actor, op, &state.config.rules()).await?;
     state.mail_wake.notify_one();

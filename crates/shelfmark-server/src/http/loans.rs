@@ -4,20 +4,19 @@
 //! this module maps HTTP onto them, in the protocol's order of evaluation as for holds.
 
 use axum::extract::State;
-use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use shelfmark_core::RecordType;
 
 use super::holds::refusal;
-use super::records::{IdPath, Loans, edit_conflict, expected_from_tags, parse_record};
+use super::records::{IdPath, Loans, edit_conflict, parse_record, put_precondition};
 use super::staff::Staff;
-use super::{JsonBody, Tags, json_with_etag, location};
+use super::{JsonBody, json_with_etag, location};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::WriteOutcome;
 use crate::store::ops::{Op, Outcome};
+use crate::store::{Expect, WriteOutcome};
 
 /// `PUT /v1/loans/{id}`: check out (`If-None-Match: *`) or check in (`If-Match`).
 pub async fn put(
@@ -34,17 +33,10 @@ pub async fn put(
         map.insert("status".into(), Value::String("on_loan".into()));
     }
     let loan = parse_record::<Loans>(body, id)?;
-    let if_match = Tags::from_headers(&headers, IF_MATCH);
-    let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
-    let (op, client_tag) = match (if_match, if_none_match) {
-        (Some(tags), _) => {
-            let (version, tag) = expected_from_tags(&state, RecordType::Loan, id, tags).await?;
-            (Op::UpdateLoan { loan, version }, tag)
-        }
-        (None, Some(Tags::Any)) => (Op::CheckOut(loan), None),
-        // A check-in needs `If-Match`, a check-out `If-None-Match: *` (v1.1: a tag list
-        // without `If-Match` is neither).
-        (None, _) => return Err(AppError::PreconditionRequired),
+    // A check-in needs `If-Match`, a check-out `If-None-Match: *`.
+    let (op, client_tag) = match put_precondition(&state, RecordType::Loan, id, &headers).await? {
+        (Expect::Version(version), tag) => (Op::UpdateLoan { loan, version }, tag),
+        (Expect::Absent, _) => (Op::CheckOut(loan), None),
     };
     let outcome = state
         .store

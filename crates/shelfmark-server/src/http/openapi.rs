@@ -81,11 +81,44 @@ fn operation(method: &str, path: &str) -> Value {
         "description": "Entity-tags (or `*`); a match answers 304 with the ETag and no body"});
     let if_match = json!({"name": "If-Match", "in": "header", "schema": {"type": "string"},
         "description": "The ETag the change is based on (strong comparison), or `*`"});
+    // A deletion without `If-Match` is refused (428): the header is required.
+    let if_match_required = json!({"name": "If-Match", "in": "header", "required": true,
+        "schema": {"type": "string"},
+        "description": "The ETag the deletion is based on (strong comparison), or `*`"});
     let schema = record_schema(path);
     let mut op = Map::new();
     let mut responses = Map::new();
     let mut parameters = Vec::new();
+    let mut not_ready = false;
     match (method, path) {
+        ("GET", "/healthz") => {
+            op.insert(
+                "summary".into(),
+                json!("Liveness: the process serves (no token)"),
+            );
+            op.insert("security".into(), json!([]));
+            responses.insert("200".into(), json!({"description": "Serving",
+                "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
+                "properties": {"status": {"const": "ok"}}}}}}));
+        }
+        ("GET", "/readyz") => {
+            op.insert(
+                "summary".into(),
+                json!("Readiness: the database answers and its schema is this server's (no token)"),
+            );
+            op.insert("security".into(), json!([]));
+            responses.insert("200".into(), json!({"description": "Ready to serve requests",
+                "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
+                "properties": {"status": {"const": "ready"}}}}}}));
+            not_ready = true;
+        }
+        ("DELETE", "/v1/sessions/current") => {
+            op.insert(
+                "summary".into(),
+                json!("Sign out: the request's token answers 401 from then on"),
+            );
+            responses.insert("204".into(), json!({"description": "Signed out"}));
+        }
         ("POST", "/v1/sessions") => {
             op.insert(
                 "summary".into(),
@@ -107,6 +140,14 @@ fn operation(method: &str, path: &str) -> Value {
                 "401".into(),
                 problem_ref("Wrong username or password (`unauthorized`)"),
             );
+            responses.insert(
+                "413".into(),
+                problem_ref("Body over the limit (`payload-too-large`)"),
+            );
+            responses.insert("429".into(), json!({
+                "description": "Too many failed sign-ins for this name from this address (`too-many-attempts`): wait `Retry-After` seconds",
+                "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/RetryProblem"}}}}));
         }
         ("GET", "/v1/openapi.json") => {
             op.insert("summary".into(), json!("This document"));
@@ -231,6 +272,14 @@ fn operation(method: &str, path: &str) -> Value {
                 problem_ref("A bad body, or a hold that cannot be reassigned (`validation`)"),
             );
             responses.insert(
+                "412".into(),
+                problem_ref("`If-None-Match: *`: the escalation exists (`precondition-failed`)"),
+            );
+            responses.insert(
+                "413".into(),
+                problem_ref("Body over the limit (`payload-too-large`)"),
+            );
+            responses.insert(
                 "404".into(),
                 problem_ref("No such escalation (`not-found`)"),
             );
@@ -297,7 +346,7 @@ fn operation(method: &str, path: &str) -> Value {
             parameters.push(if_match.clone());
             parameters.push(
                 json!({"name": "If-None-Match", "in": "header", "schema": {"type": "string"},
-                "description": "`*` to create: 412 if the id exists"}),
+                "description": "`*` to create: 412 if the id exists, even with If-Match. An update needs If-Match: a tag list here without it is a 428"}),
             );
             op.insert(
                 "requestBody".into(),
@@ -330,7 +379,7 @@ fn operation(method: &str, path: &str) -> Value {
                     {"$ref": "#/components/schemas/CopyUnavailableProblem"}]}}}}));
             responses.insert(
                 "412".into(),
-                problem_ref("`If-None-Match: *` and the id exists (`precondition-failed`)"),
+                problem_ref("`If-None-Match: *` and the id exists, whatever else the request carries; or If-Match holds and an If-None-Match tag names the current state (`precondition-failed`)"),
             );
             responses.insert(
                 "413".into(),
@@ -338,7 +387,7 @@ fn operation(method: &str, path: &str) -> Value {
             );
             responses.insert(
                 "428".into(),
-                problem_ref("Neither If-Match nor If-None-Match (`precondition-required`)"),
+                problem_ref("Neither If-Match nor If-None-Match: *, e.g. only an If-None-Match tag list (`precondition-required`)"),
             );
         }
         ("DELETE", _) => {
@@ -350,11 +399,13 @@ fn operation(method: &str, path: &str) -> Value {
                 )),
             );
             parameters.push(id_param.clone());
-            parameters.push(if_match.clone());
+            parameters.push(if_match_required.clone());
             responses.insert("204".into(), json!({"description": "Deleted"}));
             responses.insert("404".into(), problem_ref("No such record (`not-found`)"));
-            responses.insert("409".into(), json!({"description": "Stale `If-Match` (`edit-conflict`)",
-                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/EditConflictProblem"}}}}));
+            responses.insert("409".into(), json!({"description": "Stale `If-Match` (`edit-conflict`, with current), or others still depend on the record (`in-use`, with dependents: a book's copies; a copy's active or ready hold and open loan; a patron's active or ready holds, open loans and open escalations)",
+                "content": {"application/problem+json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/EditConflictProblem"},
+                    {"$ref": "#/components/schemas/InUseProblem"}]}}}}));
             responses.insert(
                 "428".into(),
                 problem_ref("No If-Match (`precondition-required`)"),
@@ -368,6 +419,15 @@ fn operation(method: &str, path: &str) -> Value {
             responses.insert(code.into(), response);
         }
     }
+    // Any request may be shed when the server is at its limit, or run past its deadline.
+    let unavailable = if not_ready {
+        "Not ready (`not-ready`), or the server is shedding load (`overloaded`: try again after `Retry-After` seconds)"
+    } else {
+        "The server is shedding load or the request ran past its deadline (`overloaded`): try again after `Retry-After` seconds"
+    };
+    responses.insert("503".into(), json!({"description": unavailable,
+        "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}));
     if !parameters.is_empty() {
         op.insert("parameters".into(), Value::Array(parameters));
     }
@@ -377,9 +437,10 @@ fn operation(method: &str, path: &str) -> Value {
 
 fn components() -> Value {
     let uuid = json!({"type": "string", "format": "uuid"});
-    json!({
+    let mut components = json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "headers": {"ETag": {"description": "Strong entity-tag of the representation", "schema": {"type": "string"}}},
+        "headers": {"ETag": {"description": "Strong entity-tag of the representation", "schema": {"type": "string"}},
+            "RetryAfter": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}},
         "schemas": {
             "Book": {"type": "object", "required": ["id", "isbn", "title"], "properties": {
                 "id": uuid, "isbn": {"type": "string", "description": "ISBN-13, checksum verified; stored without hyphens"},
@@ -395,7 +456,8 @@ fn components() -> Value {
                 "branch": {"type": "string"}, "call_number": {"type": "string"},
                 "status": {"$ref": "#/components/schemas/CopyStatus"}}},
             "Patron": {"type": "object", "required": ["id", "name", "email", "branch"], "properties": {
-                "id": uuid, "name": {"type": "string"}, "email": {"type": "string", "format": "email"},
+                "id": uuid, "name": {"type": "string", "description": "One line: no control characters"},
+                "email": {"type": "string", "format": "idn-email", "description": "An email address; internationalised addresses (RFC 6531) are allowed"},
                 "premium": {"type": "boolean", "description": "Set or changed by a manager only (403 for a librarian)"},
                 "branch": {"type": "string"},
                 "card": {"type": "string", "description": "The library card's barcode, unique among patrons (409 duplicate); may be empty"},
@@ -470,7 +532,8 @@ fn components() -> Value {
                     "/problems/validation", "/problems/unauthorized", "/problems/forbidden", "/problems/not-found",
                     "/problems/method-not-allowed", "/problems/edit-conflict", "/problems/duplicate",
                     "/problems/hold-unavailable", "/problems/copy-unavailable", "/problems/precondition-failed", "/problems/payload-too-large",
-                    "/problems/precondition-required", "/problems/internal"]},
+                    "/problems/precondition-required", "/problems/internal", "/problems/in-use",
+                    "/problems/too-many-attempts", "/problems/overloaded", "/problems/not-ready"]},
                 "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
                 "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
                     "field": {"type": "string"}, "message": {"type": "string"}}}}}},
@@ -487,7 +550,18 @@ fn components() -> Value {
             "DuplicateProblem": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
                 "required": ["existing_id"], "properties": {"existing_id": uuid}}]}
         }
-    })
+    });
+    // The v1.1 problems, added apart (one `json!` of every schema is past its recursion limit).
+    components["schemas"]["InUseProblem"] = json!({"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "required": ["dependents"], "properties": {"dependents": {"type": "array",
+                "description": "For each kind of record that still depends on this one: how many, and the first (up to 20) ids",
+                "items": {"type": "object", "required": ["type", "count", "ids"], "properties": {
+                    "type": {"type": "string", "enum": ["copy", "hold", "loan", "escalation"]},
+                    "count": {"type": "integer", "minimum": 1},
+                    "ids": {"type": "array", "maxItems": 20, "items": uuid}}}}}}]});
+    components["schemas"]["RetryProblem"] = json!({"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object",
+                "properties": {"retry_after": {"type": "integer", "minimum": 0, "description": "As the Retry-After header"}}}]});
+    components
 }
 
 /// The whole document.
@@ -506,7 +580,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Shelfmark library server",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The sync protocol between the Shelfmark desktop app and the library server (PROTOCOL.md, v1)."
+            "description": "The sync protocol between the Shelfmark desktop app and the library server (PROTOCOL.md, v1.1)."
         },
         "security": [{"bearer": []}],
         "paths": paths,

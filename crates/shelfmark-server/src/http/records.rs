@@ -299,6 +299,50 @@ pub(crate) async fn expected_from_tags(
     }
 }
 
+/// What a `PUT`'s preconditions ask for: a create (`If-None-Match: *`, [`Expect::Absent`]) or
+/// an update of the version `If-Match` names (with the tag it was named by, for the base of a
+/// conflict). An update needs `If-Match` (v1.1): `If-None-Match: *` on an existing record is a
+/// `412` whatever else the request carries, and an `If-None-Match` tag list without `If-Match`
+/// is neither a create nor an update (`428`). When `If-Match` holds, a tag list in
+/// `If-None-Match` naming the current state is a `412` (RFC 9110 §13.2.2).
+pub(crate) async fn put_precondition(
+    state: &AppState,
+    kind: RecordType,
+    id: Uuid,
+    headers: &HeaderMap,
+) -> Result<(Expect, Option<String>), AppError> {
+    let exists = |row: &Row| {
+        AppError::PreconditionFailed(format!(
+            "a {} with id {id} already exists (ETag {})",
+            kind.as_str(),
+            row.etag()
+        ))
+    };
+    match (
+        Tags::from_headers(headers, IF_MATCH),
+        Tags::from_headers(headers, IF_NONE_MATCH),
+    ) {
+        (Some(_), Some(Tags::Any)) => Err(match live_row(state, kind, id).await? {
+            Some(row) => exists(&row),
+            None => not_found(kind, id),
+        }),
+        (Some(tags), none_match) => {
+            let (version, tag) = expected_from_tags(state, kind, id, tags).await?;
+            if let Some(list) = none_match
+                && let Some(row) = live_row(state, kind, id).await?
+                && list.matches_weak(&row.etag())
+            {
+                return Err(AppError::PreconditionFailed(
+                    "the record is in a state the request excluded".into(),
+                ));
+            }
+            Ok((Expect::Version(version), tag))
+        }
+        (None, Some(Tags::Any)) => Ok((Expect::Absent, None)),
+        (None, Some(Tags::List(_)) | None) => Err(AppError::PreconditionRequired),
+    }
+}
+
 /// The 409 answer for a stale `If-Match`, with the base revision from the history.
 pub(crate) async fn edit_conflict(
     state: &AppState,
@@ -347,25 +391,7 @@ async fn put<K: Kind>(
     check_references::<K>(&state, &record).await?;
     let write = Write::of::<K>(id, &record)?;
 
-    let if_match = Tags::from_headers(&headers, IF_MATCH);
-    let if_none_match = Tags::from_headers(&headers, IF_NONE_MATCH);
-    let (expect, client_tag) = match (if_match, if_none_match) {
-        (Some(tags), _) => {
-            let (version, tag) = expected_from_tags(&state, K::TYPE, id, tags).await?;
-            (Expect::Version(version), tag)
-        }
-        (None, Some(Tags::Any)) => (Expect::Absent, None),
-        (None, Some(tags)) => match live_row(&state, K::TYPE, id).await? {
-            Some(row) if tags.matches_weak(&row.etag()) => {
-                return Err(AppError::PreconditionFailed(
-                    "the record is in a state the request excluded".into(),
-                ));
-            }
-            Some(row) => (Expect::Version(row.version), None),
-            None => (Expect::Absent, None),
-        },
-        (None, None) => return Err(AppError::PreconditionRequired),
-    };
+    let (expect, client_tag) = put_precondition(&state, K::TYPE, id, &headers).await?;
 
     let outcome = if K::TYPE == RecordType::Copy && expect == Expect::Absent {
         // A new copy may be allocated at once to a premium patron waiting on a purchase.
@@ -435,6 +461,10 @@ async fn delete<K: Kind>(
         DeleteOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         DeleteOutcome::NotFound => Err(not_found(K::TYPE, id)),
         DeleteOutcome::Conflict(current) => Err(edit_conflict(&state, &current, client_tag).await?),
+        DeleteOutcome::InUse(dependents) => Err(AppError::InUse {
+            kind: K::TYPE,
+            dependents,
+        }),
     }
 }
 

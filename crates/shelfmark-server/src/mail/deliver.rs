@@ -121,12 +121,14 @@ pub async fn deliver_due(
             Ok(()) => {
                 store.mail_sent(mail.id).await?;
                 delivered += 1;
-                tracing::info!(id = %mail.id, to = ?mail.recipients, subject = %mail.subject, "mail delivered");
+                // Recipients and subject name patrons and titles: Debug-quoted, so a line break
+                // in them cannot start a forged log line.
+                tracing::info!(id = %mail.id, to = ?mail.recipients, subject = ?mail.subject, "mail delivered");
             }
             Err(e) => {
                 let delay = retry.delay(mail.attempts + 1);
                 let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-                tracing::warn!(id = %mail.id, error = %e, retry_in = ?delay, "mail not delivered");
+                tracing::warn!(id = %mail.id, error = ?e.to_string(), retry_in = ?delay, "mail not delivered");
                 store.mail_failed(mail.id, &e.to_string(), next).await?;
             }
         }

@@ -16,6 +16,7 @@ use super::{
     ListQuery, OutboxMail, Revision, Row, StoreError, User, UserEntry, Write, etag_for, parse_id,
     parse_kind, parse_role,
 };
+use crate::records::{Dependent, RefColumn};
 
 pub(crate) type Res<T> = Result<T, StoreError>;
 
@@ -36,6 +37,9 @@ pub(crate) trait Conn {
     async fn key_holder(&mut self, kind: RecordType, key: &str, not: Uuid) -> Res<Option<Uuid>>;
     /// The live record of `kind` whose unique key is `key`.
     async fn by_unique_key(&mut self, kind: RecordType, key: &str) -> Res<Option<Row>>;
+    /// The live records that depend on `id` by `rule`: how many, and the first
+    /// [`shelfmark_core::wire::MAX_DEPENDENT_IDS`] ids in id order ([`dependents_query`]).
+    async fn dependents(&mut self, rule: &Dependent, id: Uuid) -> Res<(i64, Vec<Uuid>)>;
     /// An `available` copy of the book that no active hold has.
     async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>>;
     /// A new row at version 1, and its search text.
@@ -291,6 +295,49 @@ pub(crate) struct Dialect {
     pub search_query: fn(&[String]) -> String,
 }
 
+/// The read of [`Conn::dependents`]: the ids of the first dependents, in id order, each with
+/// the number of all of them (a window count, so one statement answers both).
+pub(crate) fn dependents_query(d: &Dialect, rule: &Dependent, id: Uuid) -> (String, Vec<Arg>) {
+    let column = match rule.column {
+        RefColumn::Ref => "r.ref_id",
+        RefColumn::Ref3 => "r.ref3_id",
+    };
+    let mut args = vec![
+        Arg::Text(rule.kind.as_str().to_owned()),
+        Arg::Text(id.to_string()),
+    ];
+    let mut sql = format!(
+        "SELECT r.id, count(*) OVER () FROM records r WHERE r.kind = {m}1 AND {live} \
+         AND {column} = {m}2",
+        m = d.mark,
+        live = d.live
+    );
+    if !rule.statuses.is_empty() {
+        let marks: Vec<String> = rule
+            .statuses
+            .iter()
+            .map(|s| {
+                args.push(Arg::Text((*s).to_owned()));
+                format!("{}{}", d.mark, args.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND r.status IN ({})", marks.join(", ")));
+    }
+    args.push(Arg::Int(shelfmark_core::wire::MAX_DEPENDENT_IDS as i64));
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {}{}", d.mark, args.len()));
+    (sql, args)
+}
+
+/// The rows of [`dependents_query`] as (how many in all, the ids listed).
+pub(crate) fn to_dependents(rows: Vec<(String, i64)>) -> Res<(i64, Vec<Uuid>)> {
+    let count = rows.first().map_or(0, |(_, n)| *n);
+    let ids = rows
+        .iter()
+        .map(|(id, _)| parse_id(id))
+        .collect::<Res<_>>()?;
+    Ok((count, ids))
+}
+
 /// A collection read, in id order: its SQL and the values of its placeholders.
 pub(crate) fn list_query(d: &Dialect, kind: RecordType, q: &ListQuery) -> (String, Vec<Arg>) {
     let mut sql = format!(
@@ -365,5 +412,25 @@ mod tests {
             })
             .collect();
         assert_eq!(texts, ["hold", "active", "salt & atlas", "5"]);
+    }
+
+    #[test]
+    fn a_dependents_query_counts_all_and_lists_the_first_twenty_in_the_rules_statuses() {
+        let d = Dialect {
+            mark: '?',
+            live: "r.deleted = 0",
+            search_join: "",
+            search_match: "",
+            search_query: |words| words.join(" "),
+        };
+        let rule = crate::records::dependents(RecordType::Copy)[0];
+        let (sql, args) = dependents_query(&d, &rule, Uuid::nil());
+        assert_eq!(
+            sql,
+            "SELECT r.id, count(*) OVER () FROM records r WHERE r.kind = ?1 AND r.deleted = 0 \
+             AND r.ref3_id = ?2 AND r.status IN (?3, ?4) ORDER BY r.id LIMIT ?5"
+        );
+        assert_eq!(args.len(), 5);
+        assert!(matches!(args[4], Arg::Int(20)));
     }
 }

@@ -171,6 +171,9 @@ pub enum DeleteOutcome {
     Deleted(Row),
     NotFound,
     Conflict(Row),
+    /// Others still depend on the record (a book's copies): each kind of them, how many, and
+    /// the first ids. Nothing was deleted.
+    InUse(Vec<shelfmark_core::wire::Dependents>),
 }
 
 /// Who made a change and when, for the revision history.

@@ -504,7 +504,8 @@ async fn patron_mail<T: Conn>(
     match compose(&patron, &book) {
         Ok(message) => Ok(Some(message)),
         Err(e) => {
-            tracing::warn!(patron = %patron.id, error = %e, "cannot mail the patron");
+            // The error may quote the patron's address: Debug-quoted, one log line whatever it holds.
+            tracing::warn!(patron = %patron.id, error = ?e.to_string(), "cannot mail the patron");
             Ok(None)
         }
     }
@@ -976,7 +977,7 @@ async fn reassign<T: Conn>(
         match book.map(|b| mail::reassigned_mail(settings, &holder, &b, &cancelled, &branch)) {
             Some(Ok(message)) => write::queue_mail(tx, &message).await?,
             Some(Err(e)) => {
-                tracing::warn!(patron = %holder.id, error = %e, "cannot mail the patron who lost the copy")
+                tracing::warn!(patron = %holder.id, error = ?e.to_string(), "cannot mail the patron who lost the copy")
             }
             None => {}
         }
@@ -1023,10 +1024,18 @@ async fn flag_purchase<T: Conn>(
         status: PurchaseStatus::Requested,
     };
     let w = Write::of::<PurchaseRequests>(request.id, &request)?;
-    let pr_row = written(
-        write::put(tx, actor, w, Expect::Absent).await?,
-        "purchase request",
-    )?;
+    let pr_row = match write::put(tx, actor, w, Expect::Absent).await? {
+        WriteOutcome::Created(row) => row,
+        // The client chose the id of a record that exists (found by an API fuzz run: this was
+        // a 500).
+        WriteOutcome::Exists(_) => {
+            return Ok((
+                invalid("id", "a purchase request with this id exists"),
+                false,
+            ));
+        }
+        other => written(other, "purchase request")?,
+    };
     escalation.status = EscalationStatus::PurchaseFlagged;
     let w = Write::of::<Escalations>(escalation.id, &escalation)?;
     let esc_row = written(

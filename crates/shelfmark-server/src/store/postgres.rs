@@ -17,9 +17,11 @@ use uuid::Uuid;
 use super::backend::{
     Arg, Conn, Dialect, Fields, MAIL_COLUMNS, REVISION_AUTHOR_JOIN, ROW_COLUMNS, RawMail,
     RawRevision, RawRow, RawUser, RawUserEntry, Res, Tombstone, USER_COLUMNS, USER_ENTRY_QUERY,
-    list_query, recipients, to_mail, to_revision, to_row, to_user, to_user_entry,
+    dependents_query, list_query, recipients, to_dependents, to_mail, to_revision, to_row,
+    to_user, to_user_entry,
 };
 use super::{ListQuery, OutboxMail, Revision, Row, User, UserEntry, Write, parse_id, write};
+use crate::records::Dependent;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1` (public for the
 /// migration tests, which build a database at each earlier schema).
@@ -267,6 +269,18 @@ impl Conn for PgConn<'_> {
         );
         self.row(sqlx::query_as(&sql).bind(kind.as_str()).bind(key))
             .await
+    }
+
+    async fn dependents(&mut self, rule: &Dependent, id: Uuid) -> Res<(i64, Vec<Uuid>)> {
+        let (sql, args) = dependents_query(&DIALECT, rule, id);
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for arg in args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        to_dependents(query.fetch_all(&mut *self.0).await?)
     }
 
     async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>> {

@@ -26,9 +26,11 @@ use uuid::Uuid;
 use super::backend::{
     Arg, Conn, Dialect, Fields, MAIL_COLUMNS, REVISION_AUTHOR_JOIN, ROW_COLUMNS, RawMail,
     RawRevision, RawRow, RawUser, RawUserEntry, Res, Tombstone, USER_COLUMNS, USER_ENTRY_QUERY,
-    list_query, recipients, to_mail, to_revision, to_row, to_user, to_user_entry,
+    dependents_query, list_query, recipients, to_dependents, to_mail, to_revision, to_row,
+    to_user, to_user_entry,
 };
 use super::{ListQuery, OutboxMail, Revision, Row, StoreError, User, UserEntry, parse_id, write};
+use crate::records::Dependent;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1` (public for the
 /// migration tests, which build a database at each earlier schema).
@@ -395,6 +397,15 @@ impl Conn for SqliteConn<'_> {
             "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND unique_key = ?2 AND deleted = 0"
         );
         self.row(&sql, params![kind.as_str(), key])
+    }
+
+    async fn dependents(&mut self, rule: &Dependent, id: Uuid) -> Res<(i64, Vec<Uuid>)> {
+        let (sql, args) = dependents_query(&DIALECT, rule, id);
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        to_dependents(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     async fn available_copy(&mut self, book_id: Uuid) -> Res<Option<Row>> {

@@ -1,11 +1,13 @@
 //! The store's write rules, written once over [`Conn`] for both databases: a record's
-//! compare-and-set write and deletion (with the revision each one keeps), the bulk insert of
+//! compare-and-set write and deletion (with the revision each one keeps; a record others still
+//! depend on is not deleted, decided in the deletion's own transaction), the bulk insert of
 //! new records, a session token's insertion, a mail's queueing, and the schema migration.
 //!
 //! Each runs inside the transaction its caller opened (`Store`'s methods, or a business
 //! operation of `super::ops`); what it answers says whether that transaction commits.
 
 use shelfmark_core::RecordType;
+use shelfmark_core::wire::Dependents;
 use uuid::Uuid;
 
 use super::backend::{Conn, Fields, Res, Tombstone};
@@ -69,7 +71,10 @@ pub(crate) async fn put<C: Conn>(
     })
 }
 
-/// Deletes a live record at `version`, leaving a tombstone (the change feed reports it).
+/// Deletes a live record at `version`, leaving a tombstone (the change feed reports it),
+/// unless others still depend on it ([`crate::records::dependents`]). The precondition comes
+/// first: a stale version is a conflict even when the record is also in use. Both are read
+/// under the writers' lock, so no dependent can appear between the check and the deletion.
 pub(crate) async fn delete<C: Conn>(
     c: &mut C,
     actor: &Actor,
@@ -81,6 +86,23 @@ pub(crate) async fn delete<C: Conn>(
     let Some(current) = c.get(kind, id).await?.filter(Row::is_live) else {
         return Ok(DeleteOutcome::NotFound);
     };
+    if current.version != version {
+        return Ok(DeleteOutcome::Conflict(current));
+    }
+    let mut in_use = Vec::new();
+    for rule in crate::records::dependents(kind) {
+        let (count, ids) = c.dependents(rule, id).await?;
+        if count > 0 {
+            in_use.push(Dependents {
+                kind: rule.kind,
+                count: u64::try_from(count).unwrap_or_default(),
+                ids,
+            });
+        }
+    }
+    if !in_use.is_empty() {
+        return Ok(DeleteOutcome::InUse(in_use));
+    }
     let at = now_rfc3339();
     let by = &actor.name;
     let tombstone = Tombstone {
