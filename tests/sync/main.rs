@@ -445,6 +445,7 @@ fn shared_desk(data_dir: &std::path::Path) -> shelfmark_client::desk::Desk {
         server_url: None,
         username: None,
         password: None,
+        ca_cert: None,
         sync_interval: std::time::Duration::from_secs(3600),
     };
     shelfmark_client::desk::Desk::new(store(), settings, data_dir.to_owned())
@@ -463,7 +464,7 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     let desk = shared_desk(dir.path());
 
     // The librarian signs in, syncs, edits a book, and signs out before it is pushed.
-    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+    desk.sign_in(&server.url, None, "librarian", DEMO_PASSWORD)
         .await?;
     desk_sync(&desk).await?;
     let mut book = some_book(desk.store(), 3)?;
@@ -473,7 +474,8 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
 
     // The manager signs in at the same desk and syncs: the librarian's edit is not theirs to
     // see or push.
-    desk.sign_in(&server.url, "manager", DEMO_PASSWORD).await?;
+    desk.sign_in(&server.url, None, "manager", DEMO_PASSWORD)
+        .await?;
     let report = desk_sync(&desk).await?;
     assert_eq!(report.push.pushed, 0, "nothing of the manager's to push");
     {
@@ -497,7 +499,7 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     desk.sign_out().await;
 
     // The librarian signs in again: the edit goes, under the librarian's name.
-    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+    desk.sign_in(&server.url, None, "librarian", DEMO_PASSWORD)
         .await?;
     assert_eq!(
         desk.store().lock().expect("cache").pending_edits()?.len(),
