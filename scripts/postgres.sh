@@ -27,7 +27,7 @@ as_postgres() {
 if ! command -v pg_lsclusters >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   log "installing PostgreSQL from Debian's packages"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 9>&-
 fi
 
 # The newest installed cluster; create one if the package did not.
@@ -35,13 +35,14 @@ cluster="$(pg_lsclusters -h 2>/dev/null | sort -k1,1V | tail -n 1 || true)"
 if [ -z "$cluster" ]; then
   version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
   log "creating cluster $version/main"
-  as_root pg_createcluster "$version" main >&2
+  as_root pg_createcluster "$version" main >&2 9>&-
   cluster="$(pg_lsclusters -h | sort -k1,1V | tail -n 1)"
 fi
 read -r version name port status _ <<<"$cluster"
 if [ "$status" != online ]; then
   log "starting cluster $version/$name on port $port"
-  as_root pg_ctlcluster "$version" "$name" start >&2
+  # 9>&-: the server must not inherit the lock, or it would hold it for as long as it runs.
+  as_root pg_ctlcluster "$version" "$name" start >&2 9>&-
 fi
 
 # Wait (bounded) until it accepts connections.

@@ -1,14 +1,7 @@
-//! Staff authentication: argon2id password hashes, random bearer tokens stored hashed, and the
-//! cache of recently confirmed tokens that `crate::http::staff::Staff` (the extractor every
-//! protected handler takes first) reads.
+//! Staff authentication: argon2id password hashes and random bearer tokens stored hashed.
 //!
 //! Tokens are 256 random bits; the database keeps only their SHA-256, so a leaked database
-//! does not leak sessions. Recently seen tokens are cached in memory for a few seconds, so
-//! that an idle client's polling costs no database round trip for authentication.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+//! does not leak sessions. `crate::http::staff::Staff` looks each one up on every request.
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -17,13 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use shelfmark_core::wire::{Role, UserInfo};
+use shelfmark_core::wire::Role;
 
 use crate::store::{Store, StoreError, User};
-
-/// How long a cached token stays trusted without asking the database again.
-const CACHE_TTL: Duration = Duration::from_secs(10);
-const CACHE_MAX: usize = 10_000;
 
 /// Hashes a password with argon2id (default parameters: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
@@ -81,45 +70,6 @@ pub async fn add_user(
             password_hash: hash,
         })
         .await
-}
-
-/// Tokens recently confirmed by the database.
-#[derive(Default)]
-pub struct SessionCache {
-    entries: RwLock<HashMap<String, CachedSession>>,
-}
-
-#[derive(Clone)]
-struct CachedSession {
-    user: UserInfo,
-    expires_at: i64,
-    checked: Instant,
-}
-
-impl SessionCache {
-    pub(crate) fn get(&self, hash: &str, now: i64) -> Option<UserInfo> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let entry = entries.get(hash)?;
-        (entry.expires_at > now && entry.checked.elapsed() < CACHE_TTL).then(|| entry.user.clone())
-    }
-
-    pub(crate) fn put(&self, hash: String, user: UserInfo, expires_at: i64) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.retain(|_, e| e.checked.elapsed() < CACHE_TTL);
-            if entries.len() >= CACHE_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            hash,
-            CachedSession {
-                user,
-                expires_at,
-                checked: Instant::now(),
-            },
-        );
-    }
 }
 
 #[cfg(test)]

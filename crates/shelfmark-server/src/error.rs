@@ -50,6 +50,19 @@ pub enum AppError {
     PreconditionRequired,
     #[error("the request body is larger than this server accepts")]
     PayloadTooLarge,
+    /// Sign-ins for this name from this address failed too often: wait `retry_after` seconds.
+    #[error(
+        "too many failed sign-ins for this name from this address: try again in {}",
+        wait_words(*retry_after)
+    )]
+    TooManyAttempts { retry_after: u64 },
+    /// The server sheds load (too many requests at once, or one that took too long): retry
+    /// after `retry_after` seconds; nothing was done.
+    #[error("the server is busy: nothing was done, try again in {retry_after} s")]
+    Overloaded { retry_after: u64 },
+    /// The database does not answer, or its schema is not this server's.
+    #[error("{0}")]
+    NotReady(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -76,6 +89,8 @@ impl AppError {
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Overloaded { .. } | AppError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +110,9 @@ impl AppError {
             AppError::PreconditionFailed(_) => "precondition-failed",
             AppError::PreconditionRequired => "precondition-required",
             AppError::PayloadTooLarge => "payload-too-large",
+            AppError::TooManyAttempts { .. } => "too-many-attempts",
+            AppError::Overloaded { .. } => "overloaded",
+            AppError::NotReady(_) => "not-ready",
             AppError::Internal(_) => "internal",
         }
     }
@@ -113,6 +131,9 @@ impl AppError {
             AppError::PreconditionFailed(_) => "Precondition failed",
             AppError::PreconditionRequired => "Precondition required",
             AppError::PayloadTooLarge => "Payload too large",
+            AppError::TooManyAttempts { .. } => "Too many failed sign-ins",
+            AppError::Overloaded { .. } => "Server busy",
+            AppError::NotReady(_) => "Not ready",
             AppError::Internal(_) => "Internal server error",
         }
     }
@@ -149,6 +170,9 @@ impl AppError {
             AppError::CopyUnavailable { copy } => {
                 extensions.insert("copy".into(), copy.clone());
             }
+            AppError::TooManyAttempts { retry_after } | AppError::Overloaded { retry_after } => {
+                extensions.insert("retry_after".into(), json!(retry_after));
+            }
             _ => {}
         }
         Problem {
@@ -171,6 +195,17 @@ fn hold_unavailable_detail(escalation_id: Option<Uuid>) -> String {
             "All copies of this book are taken. The patron is premium: the manager has been told \
              (escalation {id}) and will contact them."
         ),
+    }
+}
+
+/// "12 minutes", "1 minute", "40 seconds": how long to wait, as a person says it.
+fn wait_words(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} second{}", if seconds == 1 { "" } else { "s" }),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+        }
     }
 }
 
@@ -203,6 +238,11 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let AppError::TooManyAttempts { retry_after } | AppError::Overloaded { retry_after } =
+            &self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -262,6 +302,22 @@ mod tests {
         );
         assert_eq!(p.extensions["copy"], copy);
         assert_eq!(p.detail, "This copy is held for another patron.");
+    }
+
+    #[test]
+    fn throttled_and_shed_answers_say_when_to_come_back_in_a_header() {
+        let throttled = AppError::TooManyAttempts { retry_after: 601 }.into_response();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "601");
+        let p = AppError::TooManyAttempts { retry_after: 601 }.problem();
+        assert!(
+            p.detail.ends_with("try again in 11 minutes"),
+            "{}",
+            p.detail
+        );
+        let shed = AppError::Overloaded { retry_after: 1 }.into_response();
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

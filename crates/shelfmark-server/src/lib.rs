@@ -11,11 +11,14 @@
 //! (`mail::compose` writes the manager's and patrons' mails, `mail::deliver` sends the outbox
 //! over SMTP or into a spool folder), `auth` (passwords, tokens, the session cache), `state`
 //! (what handlers share), `demo` (seed data), `error` (the one problem+json error type),
-//! `expiry` (ready holds past their pickup date, cancelled by the server itself).
+//! `expiry` (ready holds past their pickup date, cancelled by the server itself), `service`
+//! (the accept loop and each connection's protocol and deadlines), `tls` (the certificate
+//! files), `throttle` (failed sign-ins per name and address).
 //!
 //! Imports point inward, never back: `http` -> `state` -> `auth` -> `store` -> `records`,
-//! `mail::compose`; `mail::deliver` -> `store`; `expiry` -> `state`; this root only assembles
-//! `http`, `state` and `expiry`.
+//! `mail::compose`; `mail::deliver` -> `store`; `expiry` -> `state`; `state` -> `throttle`;
+//! `service` -> `tls`, `state`; this root only assembles `http`, `state`, `service` and
+//! `expiry`.
 //! Neither `records` nor `mail::compose` imports the store.
 
 pub mod auth;
@@ -25,39 +28,93 @@ pub mod expiry;
 pub mod http;
 pub mod mail;
 pub mod records;
+mod service;
 pub mod state;
 pub mod store;
+pub mod throttle;
+pub mod tls;
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, Request, Response};
 use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::error::AppError;
 pub use crate::state::{AppState, Config, Shared, TlsFiles};
 
-/// The whole API as a router.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API as a router, with the layers every answer passes: a request id (the
+/// client's `x-request-id`, else a new one, sent back), the access log, panics as 500
+/// problems, and gzip or brotli for the bodies worth it.
 pub fn app(state: AppState) -> Router {
-    http::router(state.config.body_limit)
+    http::router(&state)
         .layer(CatchPanicLayer::custom(|_| {
             AppError::Internal("a handler panicked".into()).into_response()
         }))
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Precise(4))
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(access_span)
+                .on_request(())
+                .on_response(access_line),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish. Meanwhile ready holds past their pickup date are expired (`expiry`).
+/// The span of one request: its method, its route (the pattern, never the path's values or
+/// the query, which may hold a patron search) and its id.
+fn access_span<B>(request: &Request<B>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("-", MatchedPath::as_str);
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map_or("-", |id| &id[..id.len().min(64)]);
+    tracing::info_span!("request", method = %request.method(), route, id)
+}
+
+/// The access log's line, once the answer's head is sent.
+fn access_line<B>(response: &Response<B>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        target: "shelfmark_server::access",
+        status = response.status().as_u16(),
+        latency_ms = %format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
+        "answered"
+    );
+}
+
+/// Serves `app(state)` on `listener` (HTTPS when `state.config.tls` names the files) until
+/// `shutdown` completes, then lets in-flight requests finish. Meanwhile ready holds past
+/// their pickup date are expired (`expiry`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let expiry = tokio::spawn(expiry::run(state.clone()));
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = service::run(listener, &state, app(state.clone()), shutdown).await;
     // A pass cut short rolls back: the next start does it again.
     expiry.abort();
     served

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::SessionCache;
 use crate::mail::compose::MailSettings;
 use crate::records::Circulation;
 use crate::store::Store;
 use crate::store::ops::Rules;
+use crate::throttle::SignInThrottle;
 
 /// Settings of a running server.
 #[derive(Debug, Clone)]
@@ -36,7 +36,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Requests served at once; beyond it the server answers `503 overloaded`.
     pub max_in_flight: usize,
-    /// Password checks (argon2, 19 MiB each) run at once; more sign-ins wait their turn.
+    /// Password checks (argon2, 19 MiB each) run at once; more sign-ins wait their turn
+    /// (default: the CPU's cores, at most 4).
     pub max_password_checks: usize,
 }
 
@@ -69,7 +70,8 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 512,
-            max_password_checks: 4,
+            // Argon2 is CPU-bound: more checks at once than cores buys nothing but memory.
+            max_password_checks: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
         }
     }
 }
@@ -80,8 +82,13 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub store: Store,
-    pub sessions: SessionCache,
     pub config: Config,
+    /// Failed sign-ins per name and address (429 after five in 15 minutes).
+    pub throttle: SignInThrottle,
+    /// Password checks running at once (`Config::max_password_checks`).
+    pub password_checks: tokio::sync::Semaphore,
+    /// Requests being served (`Config::max_in_flight`); none left: 503 overloaded.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Wakes the mail delivery task (`mail::deliver::spawn_delivery`) after a write that may have
     /// queued a mail.
     pub mail_wake: Arc<tokio::sync::Notify>,
@@ -91,7 +98,9 @@ impl AppState {
     pub fn new(store: Store, config: Config) -> AppState {
         AppState(Arc::new(Shared {
             store,
-            sessions: SessionCache::default(),
+            throttle: SignInThrottle::default(),
+            password_checks: tokio::sync::Semaphore::new(config.max_password_checks.max(1)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
             config,
             mail_wake: Arc::new(tokio::sync::Notify::new()),
         }))

@@ -3,6 +3,8 @@
 
 pub mod changes;
 pub mod escalations;
+pub mod guard;
+pub mod health;
 pub mod holds;
 pub mod loans;
 pub mod openapi;
@@ -26,7 +28,10 @@ use crate::state::AppState;
 
 /// Every route of the API, as `(method, path)`: the OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("POST", "/v1/sessions"),
+    ("DELETE", "/v1/sessions/current"),
     ("GET", "/v1/changes"),
     ("GET", "/v1/books"),
     ("GET", "/v1/books/{id}"),
@@ -67,11 +72,26 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/openapi.json"),
 ];
 
-/// The API's router (state still to be provided).
-pub fn router(body_limit: usize) -> Router<AppState> {
+/// The API's router (state still to be provided): the API behind [`guard::guard`], the
+/// health endpoints beside it (they answer even when the API sheds load).
+pub fn router(state: &AppState) -> Router<AppState> {
+    api(state.config.body_limit)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+}
+
+fn api(body_limit: usize) -> Router<AppState> {
     use records::{Books, Copies, Escalations, Holds, Loans, Patrons, PurchaseRequests};
     Router::new()
         .route("/v1/sessions", post(sessions::create))
+        .route(
+            "/v1/sessions/current",
+            axum::routing::delete(sessions::delete_current),
+        )
         .route("/v1/changes", get(changes::feed))
         .route("/v1/openapi.json", get(openapi::serve))
         .merge(records::routes::<Books>())

@@ -79,6 +79,8 @@ pub(crate) trait Conn {
     async fn drop_tokens(&mut self, now: i64) -> Res<()>;
     async fn insert_token(&mut self, hash: &str, user: Uuid, at: &str, expires: i64) -> Res<()>;
     async fn session(&mut self, hash: &str) -> Res<Option<(User, i64)>>;
+    /// Forgets one token (a sign-out).
+    async fn end_session(&mut self, hash: &str) -> Res<()>;
     /// A new outbox mail, due at `due_ms`.
     async fn insert_mail(&mut self, mail: &OutboxMail, at: &str, due_ms: i64) -> Res<()>;
     /// Reserves up to `limit` unsent mails due at `now_ms` until `until_ms`.

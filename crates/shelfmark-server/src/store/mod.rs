@@ -383,9 +383,32 @@ impl Store {
     }
 
     /// The user a token hash belongs to, and when the token expires (unix seconds).
+    /// The user a token belongs to, and when it expires. A point read: it runs on every
+    /// authenticated request, so that an ended session, a disabled user or a changed role
+    /// takes effect on the next request.
     pub async fn session(&self, token_hash: &str) -> Result<Option<(User, i64)>, StoreError> {
         let hash = token_hash.to_owned();
-        read!(self, |c| c.session(&hash))
+        read_now!(self, |c| c.session(&hash))
+    }
+
+    /// Ends one session (sign-out): the token is forgotten.
+    pub async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let hash = token_hash.to_owned();
+        write_tx!(self, |c| committed(c.end_session(&hash)))
+    }
+
+    /// Whether the database answers and holds this binary's schema (`GET /readyz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(s) = self {
+            s.file_present()?;
+        }
+        let found = read_now!(self, |c| c.meta("schema_version"))?;
+        match found.as_deref().map(str::parse::<i64>) {
+            Some(Ok(SCHEMA_VERSION)) => Ok(()),
+            other => Err(StoreError::Corrupt(format!(
+                "schema version {other:?}, this server's is {SCHEMA_VERSION}"
+            ))),
+        }
     }
 
     /// Runs a business operation (several records, maybe a mail) in one transaction,

@@ -447,6 +447,12 @@ impl Conn for PgConn<'_> {
             .transpose()
     }
 
+    async fn end_session(&mut self, hash: &str) -> Res<()> {
+        let q = sqlx::query("DELETE FROM tokens WHERE token_hash = $1").bind(hash);
+        self.exec(q).await?;
+        Ok(())
+    }
+
     async fn insert_mail(&mut self, mail: &OutboxMail, at: &str, due_ms: i64) -> Res<()> {
         let sql = "INSERT INTO mail_outbox (id, message_id, sender, recipients, subject, raw,
                 created_at, next_attempt_at)

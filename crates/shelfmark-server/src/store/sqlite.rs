@@ -199,6 +199,13 @@ impl SqliteStore {
         })
     }
 
+    /// Fails when the database file is no longer where it was opened (deleted or moved while
+    /// the server ran: what it writes now would be lost with the last connection).
+    pub(super) fn file_present(&self) -> Res<()> {
+        std::fs::metadata(&self.inner.path)?;
+        Ok(())
+    }
+
     /// Runs `f` on a pooled read connection, on tokio's blocking pool.
     pub(super) async fn read<T, F>(&self, f: F) -> Res<T>
     where
@@ -516,6 +523,11 @@ impl Conn for SqliteConn<'_> {
             .optional()?;
         raw.map(|(user, expires)| Ok((to_user(user)?, expires)))
             .transpose()
+    }
+
+    async fn end_session(&mut self, hash: &str) -> Res<()> {
+        self.exec("DELETE FROM tokens WHERE token_hash = ?1", params![hash])?;
+        Ok(())
     }
 
     async fn insert_mail(&mut self, mail: &OutboxMail, at: &str, due_ms: i64) -> Res<()> {
