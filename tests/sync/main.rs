@@ -1,6 +1,8 @@
 //! The sync path across crates, with no window: the real server on loopback, the sync engine
 //! (`shelfmark-client`) and the offline cache (`shelfmark-store`) together.
 
+mod service;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -507,6 +509,9 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     );
     let report = desk_sync(&desk).await?;
     assert_eq!(report.push.pushed, 1);
+    // The manager's session ended when they signed out: the history is read with a new one.
+    let mut manager = Client::new(&server.url)?;
+    manager.sign_in("manager", DEMO_PASSWORD).await?;
     let history = manager.revisions(RecordType::Book, book.id).await?;
     let last = history.first().context("a revision (newest first)")?;
     assert_eq!(

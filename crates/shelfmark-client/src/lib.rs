@@ -21,6 +21,8 @@ mod wording;
 
 pub use error::{Cause, ClientError, EditConflict};
 pub use push::PushReport;
+/// The HTTP version a connection speaks ([`Client::protocol`]).
+pub use reqwest::Version as HttpVersion;
 pub use tls::{CertificateProblem, TlsProblem};
 
 use std::path::Path;
@@ -240,6 +242,16 @@ impl Client {
         self.token = Some(session.token);
         self.user = Some(session.user.name.clone());
         Ok(session.user)
+    }
+
+    /// The HTTP version this client speaks with the server (HTTP/2 over TLS, where ALPN
+    /// negotiates it), read off `GET /healthz`: a connection check that needs no sign-in.
+    pub async fn protocol(&self) -> Result<HttpVersion, ClientError> {
+        let response = self.http.get(self.url("healthz")?).send().await?;
+        if !response.status().is_success() {
+            return Err(problem_error(response).await);
+        }
+        Ok(response.version())
     }
 
     /// Signs out: ends the session on the server (`DELETE /v1/sessions/current`) and forgets

@@ -567,7 +567,15 @@ fn spawn_binary(stderr: bool) -> (String, std::process::Child, tempfile::TempDir
     let database = format!("sqlite://{}", dir.path().join("server.db").display());
     let bin = env!("CARGO_BIN_EXE_shelfmark-server");
     let mut add = std::process::Command::new(bin)
-        .args(["--database", &database, "user", "add", "manager", "--role", "manager"])
+        .args([
+            "--database",
+            &database,
+            "user",
+            "add",
+            "manager",
+            "--role",
+            "manager",
+        ])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -595,12 +603,7 @@ fn spawn_binary(stderr: bool) -> (String, std::process::Child, tempfile::TempDir
         &mut line,
     )
     .expect("listening line");
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("address")
-        .to_owned();
+    let base = line.trim().rsplit(' ').next().expect("address").to_owned();
     (base, server, dir)
 }
 
@@ -640,11 +643,22 @@ async fn the_access_log_has_one_line_per_request_and_never_a_token_a_password_or
         .iter()
         .find(|l| l.contains("desk-3-17"))
         .expect("the search's line, with the client's request id");
-    for part in ["method=GET", "route=\"/v1/patrons\"", "status=200", "latency_ms="] {
+    for part in [
+        "method=GET",
+        "route=\"/v1/patrons\"",
+        "status=200",
+        "latency_ms=",
+    ] {
         assert!(search.contains(part), "{part} in {search}");
     }
     assert!(access.iter().any(|l| l.contains("status=401")), "{log}");
-    for secret in [token.as_str(), PASSWORD, "a wrong secret", "Margarethe", "FORGED"] {
+    for secret in [
+        token.as_str(),
+        PASSWORD,
+        "a wrong secret",
+        "Margarethe",
+        "FORGED",
+    ] {
         assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
     }
 }
