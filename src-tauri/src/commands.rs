@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use shelfmark_client::desk::Desk;
+use shelfmark_client::session::ServerSettings;
 use shelfmark_client::{ClientError, SyncEvent};
 use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
@@ -300,24 +301,36 @@ pub(crate) async fn search_patrons(desk: State<'_, Desk>, query: String) -> Resu
     with_store(&desk, move |s| s.search_patrons(&query, 50)).await
 }
 
-/// Signs in from the sign-in screen; the error says what to fix.
+/// Signs in from the sign-in screen, trusting the library's CA file when one is given (an
+/// empty field: none); the error says what to fix.
 #[tauri::command]
 pub(crate) async fn sign_in(
     desk: State<'_, Desk>,
     server: String,
+    ca_cert: Option<String>,
     username: String,
     password: String,
 ) -> Result<UserInfo> {
-    desk.sign_in(&server, &username, &password)
+    let ca_cert = ca_cert
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .map(std::path::PathBuf::from);
+    desk.sign_in(&server, ca_cert.as_deref(), &username, &password)
         .await
         .map_err(|e| CommandError::message(e.sign_in_message(&server)))
 }
 
-/// Signs out: forgets the session and its token; pending edits stay in the cache.
+/// The server and CA file the sign-in screen offers (the last sign-in's).
 #[tauri::command]
-pub(crate) async fn sign_out(desk: State<'_, Desk>) -> Result<()> {
-    desk.sign_out().await;
-    Ok(())
+pub(crate) async fn server_settings(desk: State<'_, Desk>) -> Result<ServerSettings> {
+    Ok(desk.server_settings().await)
+}
+
+/// Signs out: ends the session on the server and forgets it and its token; pending edits
+/// stay in the cache. Returns what to tell the person when the server could not be told.
+#[tauri::command]
+pub(crate) async fn sign_out(desk: State<'_, Desk>) -> Result<Option<String>> {
+    Ok(desk.sign_out().await.notice())
 }
 
 #[tauri::command]

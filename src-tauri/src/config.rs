@@ -10,7 +10,8 @@ use shelfmark_client::desk::Settings;
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// The library server and account (`SHELFMARK_SERVER_URL`, `SHELFMARK_USERNAME`,
-    /// `SHELFMARK_PASSWORD`) and the seconds between background syncs
+    /// `SHELFMARK_PASSWORD`), the library's CA file (`SHELFMARK_CA_CERT`), and the seconds
+    /// between background syncs
     /// (`SHELFMARK_SYNC_INTERVAL`, default 30).
     pub(crate) desk: Settings,
     /// Where the cache lives (`SHELFMARK_DATA_DIR`; default: the OS's app data folder).
@@ -33,6 +34,7 @@ impl Config {
                 server_url: var("SHELFMARK_SERVER_URL"),
                 username: var("SHELFMARK_USERNAME"),
                 password: var("SHELFMARK_PASSWORD"),
+                ca_cert: var("SHELFMARK_CA_CERT").map(PathBuf::from),
                 sync_interval: sync_interval.max(Duration::from_secs(1)),
             },
             data_dir: var("SHELFMARK_DATA_DIR").map(PathBuf::from),

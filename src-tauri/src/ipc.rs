@@ -27,6 +27,7 @@ use crate::commands::Progress;
 use crate::probe::Probe;
 use crate::{commands, escalations, history, merge, probe};
 use shelfmark_client::desk::Desk;
+use shelfmark_client::session::ServerSettings;
 
 /// Declares the commands (`module::name [state the shell injects] (what the window sends) ->
 /// what it gets`) and the events (`Type = "name": payload`).
@@ -119,8 +120,9 @@ ipc! {
         merge::keep_mine [desk: State<'_, Desk>] (seq: i64, record: Option<Value>) -> ();
         commands::sync_status [desk: State<'_, Desk>] () -> SyncStatus;
         commands::watch_sync [progress: State<'_, Progress>] (on_event: Channel<SyncEvent>) -> ();
-        commands::sign_in [desk: State<'_, Desk>] (server: String, username: String, password: String) -> UserInfo;
-        commands::sign_out [desk: State<'_, Desk>] () -> ();
+        commands::sign_in [desk: State<'_, Desk>] (server: String, ca_cert: Option<String>, username: String, password: String) -> UserInfo;
+        commands::server_settings [desk: State<'_, Desk>] () -> ServerSettings;
+        commands::sign_out [desk: State<'_, Desk>] () -> Option<String>;
         commands::sync_now [desk: State<'_, Desk>] () -> ();
         escalations::escalations [desk: State<'_, Desk>] () -> Vec<EscalationSummary>;
         escalations::escalation_detail [desk: State<'_, Desk>] (id: Uuid) -> Option<EscalationDetail>;

@@ -1,6 +1,8 @@
 //! The sync path across crates, with no window: the real server on loopback, the sync engine
 //! (`shelfmark-client`) and the offline cache (`shelfmark-store`) together.
 
+mod service;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -484,6 +486,7 @@ fn shared_desk(data_dir: &std::path::Path) -> shelfmark_client::desk::Desk {
         server_url: None,
         username: None,
         password: None,
+        ca_cert: None,
         sync_interval: std::time::Duration::from_secs(3600),
     };
     shelfmark_client::desk::Desk::new(store(), settings, data_dir.to_owned())
@@ -502,7 +505,7 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     let desk = shared_desk(dir.path());
 
     // The librarian signs in, syncs, edits a book, and signs out before it is pushed.
-    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+    desk.sign_in(&server.url, None, "librarian", DEMO_PASSWORD)
         .await?;
     desk_sync(&desk).await?;
     let mut book = some_book(desk.store(), 3)?;
@@ -512,7 +515,8 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
 
     // The manager signs in at the same desk and syncs: the librarian's edit is not theirs to
     // see or push.
-    desk.sign_in(&server.url, "manager", DEMO_PASSWORD).await?;
+    desk.sign_in(&server.url, None, "manager", DEMO_PASSWORD)
+        .await?;
     let report = desk_sync(&desk).await?;
     assert_eq!(report.push.pushed, 0, "nothing of the manager's to push");
     {
@@ -536,7 +540,7 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     desk.sign_out().await;
 
     // The librarian signs in again: the edit goes, under the librarian's name.
-    desk.sign_in(&server.url, "librarian", DEMO_PASSWORD)
+    desk.sign_in(&server.url, None, "librarian", DEMO_PASSWORD)
         .await?;
     assert_eq!(
         desk.store().lock().expect("cache").pending_edits()?.len(),
@@ -544,6 +548,9 @@ async fn on_a_shared_desk_an_edit_waits_for_its_author_and_reaches_the_server_un
     );
     let report = desk_sync(&desk).await?;
     assert_eq!(report.push.pushed, 1);
+    // The manager's session ended when they signed out: the history is read with a new one.
+    let mut manager = Client::new(&server.url)?;
+    manager.sign_in("manager", DEMO_PASSWORD).await?;
     let history = manager.revisions(RecordType::Book, book.id).await?;
     let last = history.first().context("a revision (newest first)")?;
     assert_eq!(

@@ -270,6 +270,30 @@ describe("the catalogue window", () => {
     ]);
   });
 
+  it("signs in with the library's CA file, offered again from the last sign-in", async () => {
+    const backend = fakeBackend([book("Kept", ["A"])], { ...onlineStatus, connection: "signed_out", user: null, server: null });
+    backend.settings = { server_url: "https://shelfmark.example", ca_cert: "/etc/ssl/library-ca.pem" };
+    render(App, { backend });
+    const form = await screen.findByTestId("sign-in-form");
+    await waitFor(() => expect((within(form).getByTestId("sign-in-ca-cert") as HTMLInputElement).value).toBe("/etc/ssl/library-ca.pem"));
+    expect((within(form).getByTestId("sign-in-server") as HTMLInputElement).value).toBe("https://shelfmark.example");
+    await fireEvent.input(within(form).getByTestId("sign-in-user"), { target: { value: "librarian" } });
+    await fireEvent.input(within(form).getByTestId("sign-in-password"), { target: { value: "right" } });
+    await fireEvent.submit(form);
+    expect(await screen.findByText("Kept")).toBeTruthy();
+    expect(backend.signIns).toEqual([{ server: "https://shelfmark.example", caCert: "/etc/ssl/library-ca.pem", username: "librarian" }]);
+  });
+
+  it("says on the sign-in screen when signing out could not tell the server", async () => {
+    const backend = fakeBackend([], onlineStatus);
+    backend.signOutNotice = "Signed out on this computer, but the server could not be told (offline).";
+    render(App, { backend });
+    await fireEvent.click(await screen.findByTestId("sign-out"));
+    await fireEvent.click(await screen.findByTestId("confirm-yes"));
+    const form = await screen.findByTestId("sign-in-form");
+    await waitFor(() => expect(within(form).getByText(/the server could not be told/)).toBeTruthy());
+  });
+
   it("offers nothing but signing in once signed out: no new book, barcode box or tabs, no Ctrl+N or Ctrl+K", async () => {
     const backend = fakeBackend([book("Kept", ["A"])], onlineStatus);
     render(App, { backend });

@@ -32,7 +32,7 @@ pub fn status(cache: &Cache, args: &StatusArgs) -> Result<(), CliError> {
     let status = cache.open()?.status()?;
     let session = cache.session()?;
     let (server, user) = match session {
-        Some(Session { server, user }) => (Some(server), Some(user)),
+        Some(Session { server, user, .. }) => (Some(server), Some(user)),
         None => (None, None),
     };
     if args.json {

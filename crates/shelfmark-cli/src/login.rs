@@ -1,7 +1,10 @@
 //! `shelfmark login` and `shelfmark logout`: sign a cache in to a server (the token kept in
-//! the OS keyring, or a private file beside the cache) and out again.
+//! the OS keyring, or a private file beside the cache) and out again (the session ended on
+//! the server too, when it can be told).
 
 use clap::Args;
+
+use shelfmark_client::SignedOut;
 
 use crate::CliError;
 use crate::session::{Cache, Session, password_from_env_or_prompt, runtime};
@@ -23,6 +26,7 @@ pub fn login(cache: &Cache, args: &LoginArgs) -> Result<(), CliError> {
     let session = Session {
         server: args.server.trim_end_matches('/').to_owned(),
         user: args.user.clone(),
+        ca_cert: cache.ca_cert().map(std::path::Path::to_owned),
     };
     let user = runtime()?.block_on(cache.login(session.clone(), &password))?;
     println!(
@@ -35,8 +39,16 @@ pub fn login(cache: &Cache, args: &LoginArgs) -> Result<(), CliError> {
 }
 
 pub fn logout(cache: &Cache) -> Result<(), CliError> {
-    match cache.logout()? {
-        Some(s) => println!("signed out of {} ({})", s.server, s.user),
+    match runtime()?.block_on(cache.logout())? {
+        Some((s, outcome)) => {
+            println!("signed out of {} ({})", s.server, s.user);
+            if let SignedOut::NotTold(why) = outcome {
+                eprintln!(
+                    "shelfmark: the server could not be told ({why}); the token is forgotten \
+                     here and ends on the server when it expires"
+                );
+            }
+        }
         None => println!("not signed in"),
     }
     Ok(())

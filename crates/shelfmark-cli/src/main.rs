@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use shelfmark_cli::session::Cache;
 use shelfmark_cli::{CliError, catalogue, circulation, conflicts, hold, login, merge_file, sync};
+use shelfmark_client::{CertificateProblem, ClientError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +20,10 @@ struct Cli {
     /// The session and, without a keyring, the token are kept beside it.
     #[arg(long, env = "SHELFMARK_CACHE", value_name = "PATH")]
     cache: Option<PathBuf>,
+    /// The library's own certificate authority (a PEM file), trusted besides the system's;
+    /// `login` keeps it for the commands after it.
+    #[arg(long, global = true, env = "SHELFMARK_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,7 +34,8 @@ enum Command {
     MergeFile(merge_file::MergeFileArgs),
     /// Sign in to a library server (password from SHELFMARK_PASSWORD or a prompt).
     Login(login::LoginArgs),
-    /// Forget the session token (pending edits stay in the cache).
+    /// Sign out: end the session on the server and forget its token (pending edits stay in
+    /// the cache).
     Logout,
     /// Pull the server's changes into the cache and push the pending edits.
     Sync(sync::SyncArgs),
@@ -75,14 +81,27 @@ fn main() -> ExitCode {
     match client_command(cli) {
         Ok(code) => code,
         Err(error) => {
+            let untrusted = matches!(
+                &error,
+                CliError::Client(ClientError::Certificate {
+                    problem: CertificateProblem::Untrusted,
+                    ..
+                })
+            );
             eprintln!("shelfmark: {:#}", anyhow::Error::from(error));
+            if untrusted {
+                eprintln!(
+                    "shelfmark: if the library runs its own certificate authority, give its CA \
+                     file with --ca-cert FILE (or SHELFMARK_CA_CERT)"
+                );
+            }
             ExitCode::FAILURE
         }
     }
 }
 
 fn client_command(cli: Cli) -> Result<ExitCode, CliError> {
-    let cache = Cache::new(cli.cache)?;
+    let cache = Cache::new(cli.cache)?.trusting(cli.ca_cert);
     match &cli.command {
         Command::MergeFile(args) => return Ok(merge_file::run(args)),
         Command::Login(args) => login::login(&cache, args)?,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use shelfmark_client::credentials::{Backend, Kept, TokenStore};
-use shelfmark_client::{Client, ClientError, SharedStore};
+use shelfmark_client::{Client, ClientError, SharedStore, SignedOut};
 use shelfmark_core::wire::UserInfo;
 use shelfmark_store::Store;
 
@@ -24,6 +24,8 @@ pub const PASSWORD_VAR: &str = "SHELFMARK_PASSWORD";
 #[derive(Debug, Clone)]
 pub struct Cache {
     path: PathBuf,
+    /// The library's CA file given on the command line (`--ca-cert`), over the session's.
+    ca_cert: Option<PathBuf>,
 }
 
 /// Which server and user a cache is signed in to (not secret: no token here).
@@ -31,6 +33,10 @@ pub struct Cache {
 pub struct Session {
     pub server: String,
     pub user: String,
+    /// The library's own certificate authority (a PEM file) the login trusted, trusted again
+    /// by the commands after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Cache {
@@ -45,7 +51,28 @@ impl Cache {
                     CliError::Usage("no data directory on this system: pass --cache PATH".into())
                 })?,
         };
-        Ok(Cache { path })
+        Ok(Cache {
+            path,
+            ca_cert: None,
+        })
+    }
+
+    /// This cache, its commands trusting the library's CA file `ca_cert` (`--ca-cert`) besides
+    /// the system's certificate authorities; without one, the CA file the login took.
+    pub fn trusting(mut self, ca_cert: Option<PathBuf>) -> Cache {
+        self.ca_cert = ca_cert;
+        self
+    }
+
+    /// The CA file a login with `--ca-cert` would keep.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// A client for `session`'s server, trusting its CA file.
+    fn connect(&self, session: &Session) -> Result<Client, ClientError> {
+        let ca_cert = self.ca_cert.as_deref().or(session.ca_cert.as_deref());
+        Client::trusting(&session.server, ca_cert)
     }
 
     pub fn path(&self) -> &Path {
@@ -113,20 +140,30 @@ impl Cache {
 
     /// Signs in with `password` and keeps the session and its token.
     pub async fn login(&self, session: Session, password: &str) -> Result<UserInfo, CliError> {
-        let mut client = Client::new(&session.server)?;
+        let mut client = self.connect(&session)?;
         let user = client.sign_in(&session.user, password).await?;
         self.keep(&session, &client)?;
         Ok(user)
     }
 
-    /// Forgets the session and its token; the cache and its pending edits stay.
-    pub fn logout(&self) -> Result<Option<Session>, CliError> {
-        let session = self.session()?;
-        if let Some(s) = &session {
-            self.tokens(s)?.forget()?;
-        }
+    /// Ends the session on the server (`DELETE /v1/sessions/current`) and forgets it and its
+    /// token here, whatever the server answered or if it could not be reached; the cache and
+    /// its pending edits stay.
+    pub async fn logout(&self) -> Result<Option<(Session, SignedOut)>, CliError> {
+        let Some(session) = self.session()? else {
+            return Ok(None);
+        };
+        let tokens = self.tokens(&session)?;
+        let outcome = match tokens.load()? {
+            Some(token) => match self.connect(&session) {
+                Ok(client) => client.resuming(&token, &session.user).sign_out().await,
+                Err(e) => SignedOut::NotTold(e.to_string()),
+            },
+            None => SignedOut::AlreadyEnded,
+        };
+        tokens.forget()?;
         self.forget_session()?;
-        Ok(session)
+        Ok(Some((session, outcome)))
     }
 
     fn keep(&self, session: &Session, client: &Client) -> Result<(), CliError> {
@@ -153,7 +190,7 @@ impl Cache {
     pub async fn client(&self) -> Result<Client, CliError> {
         let session = self.session()?.ok_or(CliError::NotLoggedIn)?;
         match self.tokens(&session)?.load()? {
-            Some(token) => Ok(Client::with_token(&session.server, &token, &session.user)?),
+            Some(token) => Ok(self.connect(&session)?.resuming(&token, &session.user)),
             None => self.sign_in_again(&session).await,
         }
     }
@@ -163,7 +200,7 @@ impl Cache {
             let pending = self.open()?.sync_counts()?.pending_edits;
             return Err(CliError::NeedPassword { pending });
         };
-        let mut client = Client::new(&session.server)?;
+        let mut client = self.connect(session)?;
         client.sign_in(&session.user, &password).await?;
         self.keep(session, &client)?;
         Ok(client)

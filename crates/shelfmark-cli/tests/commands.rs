@@ -459,6 +459,76 @@ fn without_a_keyring_the_token_goes_to_a_private_file_and_the_notice_comes_once(
     Ok(())
 }
 
+/// The token a desk keeps (in the file: the tests use no keyring).
+fn kept_token(desk: &Desk) -> anyhow::Result<String> {
+    let path = desk.dir.path().join("cache.db.token");
+    let file: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    Ok(file["token"].as_str().context("no token")?.to_owned())
+}
+
+#[test]
+fn logout_ends_the_session_on_the_server_so_its_token_answers_401() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let token = kept_token(&desk)?;
+    let out = desk.run(&["logout"])?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("signed out of "));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(!desk.dir.path().join("cache.db.token").exists());
+
+    let client = shelfmark_client::Client::with_token(&server.url, &token, "librarian")?;
+    let cache = std::sync::Arc::new(std::sync::Mutex::new(
+        shelfmark_store::Store::open_in_memory()?,
+    ));
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let pulled = tokio::runtime::Runtime::new()?.block_on(client.pull(&cache, &tx));
+    assert!(
+        matches!(pulled, Err(shelfmark_client::ClientError::Unauthorized(_))),
+        "the ended token still works: {pulled:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn logout_offline_forgets_the_token_and_says_the_server_could_not_be_told() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::new()?;
+    desk.login(&server)?;
+    drop(server);
+    let out = desk.run(&["logout"])?;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the server could not be told"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!desk.dir.path().join("cache.db.token").exists());
+    assert_eq!(desk.status()?["user"], Value::Null);
+    Ok(())
+}
+
+#[test]
+fn a_ca_file_that_cannot_be_read_is_refused_plainly() -> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::new()?;
+    let missing = desk.dir.path().join("library-ca.pem");
+    let out = desk
+        .command(&["login", "--server", &server.url, "--user", "librarian"])
+        .env("SHELFMARK_CA_CERT", &missing)
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "shelfmark: cannot use the CA file {}: ",
+            missing.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    Ok(())
+}
+
 /// A copy on the shelf (available, on a book nobody holds) and a regular patron's card, from
 /// the server's own seed data.
 fn demo_copy_and_card() -> anyhow::Result<(String, String)> {

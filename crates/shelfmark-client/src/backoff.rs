@@ -1,6 +1,7 @@
 //! When to try again after a sync failed for a reason that may pass (network, 5xx, 429):
 //! exponential backoff with jitter, so a branch full of desks does not hammer a server that is
-//! coming back all at the same instant; the server's `Retry-After` wins when it gave one.
+//! coming back all at the same instant; the server's `Retry-After` wins when it gave one (a
+//! server shedding load answers `503 overloaded` with it).
 
 use std::time::Duration;
 
@@ -20,9 +21,36 @@ pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Durat
     capped.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
+/// The wait before the next sync after try number `failures` failed for a reason that may
+/// pass: the server's `Retry-After` when it gave one, even past the sync `interval` (a server
+/// shedding load asked for it), else the backoff, never longer than the interval.
+pub fn after_failure(
+    failures: u32,
+    retry_after: Option<Duration>,
+    interval: Duration,
+    jitter: f64,
+) -> Duration {
+    let wait = delay(failures, retry_after, jitter);
+    match retry_after {
+        Some(_) => wait,
+        None => wait.min(interval.max(BASE)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_servers_retry_after_is_honoured_past_the_sync_interval_and_backoff_is_not() {
+        let interval = Duration::from_secs(30);
+        assert_eq!(
+            after_failure(1, Some(Duration::from_secs(120)), interval, 0.5),
+            Duration::from_secs(120)
+        );
+        assert_eq!(after_failure(12, None, interval, 1.0), interval);
+        assert_eq!(after_failure(1, None, interval, 1.0), BASE);
+    }
 
     #[test]
     fn waits_double_with_each_failure_up_to_the_cap() {

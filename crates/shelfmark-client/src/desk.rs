@@ -15,8 +15,8 @@ use shelfmark_core::sync_status::{Connection, SyncStatus};
 use shelfmark_core::wire::UserInfo;
 use tokio::sync::Notify;
 
-use crate::session::{self, Session};
-use crate::{Client, ClientError, SharedStore, SyncEvent, backoff};
+use crate::session::{self, ServerSettings, Session};
+use crate::{Client, ClientError, SharedStore, SignedOut, SyncEvent, backoff};
 
 /// Where the app signs in and how often it syncs.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct Settings {
     /// The account the environment names (`SHELFMARK_USERNAME` / `SHELFMARK_PASSWORD`).
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The library's CA file the environment names (`SHELFMARK_CA_CERT`), for its account.
+    pub ca_cert: Option<PathBuf>,
     /// Time between background syncs.
     pub sync_interval: Duration,
 }
@@ -157,20 +159,39 @@ impl Desk {
         }
     }
 
-    /// Signs in with a user name and password (the sign-in screen, or the environment) and
-    /// remembers the session; the loop then syncs with it.
+    /// The server and CA file the sign-in screen offers: the last sign-in's, else the
+    /// environment's.
+    pub async fn server_settings(&self) -> ServerSettings {
+        let dir = self.data_dir.clone();
+        let kept = tokio::task::spawn_blocking(move || ServerSettings::load(&dir))
+            .await
+            .unwrap_or_default();
+        ServerSettings {
+            server_url: kept.server_url.or_else(|| self.settings.server_url.clone()),
+            ca_cert: kept.ca_cert.or_else(|| {
+                let ca = self.settings.ca_cert.as_ref()?;
+                Some(ca.display().to_string())
+            }),
+        }
+    }
+
+    /// Signs in with a user name and password (the sign-in screen, or the environment),
+    /// trusting the library's CA file `ca_cert` besides the system's, and remembers the
+    /// session; the loop then syncs with it.
     pub async fn sign_in(
         &self,
         server_url: &str,
+        ca_cert: Option<&std::path::Path>,
         user: &str,
         password: &str,
     ) -> Result<UserInfo, ClientError> {
-        let mut client = Client::new(server_url.trim())?;
+        let mut client = Client::trusting(server_url.trim(), ca_cert)?;
         let info = client.sign_in(user.trim(), password).await?;
         let session = Session {
             server_url: server_url.trim().to_owned(),
             user: info.name.clone(),
             role: info.role,
+            ca_cert: ca_cert.map(std::path::Path::to_owned),
         };
         if let Some(token) = client.token() {
             let (dir, token, session) = (self.data_dir.clone(), token.to_owned(), session.clone());
@@ -184,13 +205,19 @@ impl Desk {
         Ok(info)
     }
 
-    /// Forgets the session and its token; the cache and its pending edits stay.
-    pub async fn sign_out(&self) {
-        *self.client.lock().await = None;
+    /// Ends the session on the server and forgets it and its token here (whatever the
+    /// server answered, or if it could not be reached); the cache and its pending edits stay.
+    pub async fn sign_out(&self) -> SignedOut {
+        let client = self.client.lock().await.take();
+        let outcome = match client {
+            Some(mut client) => client.sign_out().await,
+            None => SignedOut::AlreadyEnded,
+        };
         let dir = self.data_dir.clone();
         let _ = tokio::task::spawn_blocking(move || session::forget(&dir)).await;
         self.answer_for(None);
         self.set(SyncStatus::signed_out);
+        outcome
     }
 
     /// The cache answers for `user` from now on (their edits, conflicts, counts: a desk is
@@ -222,6 +249,7 @@ impl Desk {
                 }
                 continue;
             };
+            let mut held_off = false;
             let delay = match self.sync(&client).await {
                 Ok(()) => {
                     failures = 0;
@@ -237,12 +265,18 @@ impl Desk {
                 }
                 Err(e) if e.is_retryable() => {
                     failures += 1;
-                    backoff::delay(failures, e.retry_after(), rand::random::<f64>())
-                        .min(interval.max(backoff::BASE))
+                    held_off = e.retry_after().is_some();
+                    backoff::after_failure(failures, e.retry_after(), interval, rand::random())
                 }
                 Err(_) => interval,
             };
-            self.wait(delay).await;
+            if held_off {
+                // The server asked for the wait (`Retry-After`): an edit made meanwhile is
+                // pushed after it, not at once.
+                tokio::time::sleep(delay).await;
+            } else {
+                self.wait(delay).await;
+            }
         }
     }
 
@@ -258,9 +292,13 @@ impl Desk {
             .ok()
             .flatten();
         let resumed = remembered.and_then(|(session, token)| {
-            Client::with_token(&session.server_url, &token, &session.user)
-                .ok()
-                .map(|c| (c, session))
+            match Client::trusting(&session.server_url, session.ca_cert.as_deref()) {
+                Ok(c) => Some((c.resuming(&token, &session.user), session)),
+                Err(e) => {
+                    tracing::warn!("cannot resume the session: {e}");
+                    None
+                }
+            }
         });
         match resumed {
             Some((client, session)) => {
@@ -281,7 +319,8 @@ impl Desk {
         ) else {
             return false;
         };
-        match self.sign_in(url, user, password).await {
+        let ca_cert = self.settings.ca_cert.clone();
+        match self.sign_in(url, ca_cert.as_deref(), user, password).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!("sign-in failed: {e}");
@@ -372,6 +411,7 @@ mod tests {
             server_url: None,
             username: None,
             password: None,
+            ca_cert: None,
             sync_interval: Duration::from_secs(30),
         };
         Desk::new(Arc::new(Mutex::new(store)), settings, data_dir.to_owned())

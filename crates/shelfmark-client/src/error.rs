@@ -2,9 +2,14 @@
 //! conflict carries base, mine and theirs with theirs' ETag, a duplicate the existing record's
 //! id, a lost hold the escalation opened for it; nobody reads a 409's JSON by hand.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use serde_json::Value;
 use shelfmark_core::wire::Problem;
 use uuid::Uuid;
+
+use crate::tls::{self, CertificateProblem, TlsProblem};
 
 /// What caused a protocol error, when something did (a body that does not parse...).
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -30,9 +35,23 @@ pub enum ClientError {
     #[error("not a valid server address: {0}")]
     InvalidUrl(String),
     #[error("cannot reach the server: {}", root_cause(.0))]
-    Network(#[from] reqwest::Error),
+    Network(#[source] reqwest::Error),
+    /// The server's certificate was refused: the message says which case (untrusted, expired,
+    /// for another name). The failed request is kept, out of the message (it adds nothing a
+    /// person can act on).
+    #[error("{problem}")]
+    Certificate {
+        problem: CertificateProblem,
+        request: Box<reqwest::Error>,
+    },
+    /// The library's CA file (`--ca-cert`, the sign-in screen's) cannot be used.
+    #[error("cannot use the CA file {}: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
     #[error("the server refused the sign-in: {0}")]
     Unauthorized(String),
+    /// `429 too-many-attempts`: too many failed sign-ins for this user name from this address.
+    #[error("Too many failed sign-ins for this name from this computer: try again {}", in_minutes(.retry_after))]
+    TooManyAttempts { retry_after: Option<Duration> },
     #[error("not signed in")]
     NotSignedIn,
     #[error("the server answered {status}{}", problem.as_ref().map(|p| format!(": {} ({})", p.title, p.detail)).unwrap_or_default())]
@@ -40,10 +59,12 @@ pub enum ClientError {
         status: u16,
         problem: Option<Box<Problem>>,
     },
+    /// A 5xx or 429 (the server shedding load answers `503 overloaded`): like a network error,
+    /// tried again later, after the server's `Retry-After` when it gave one.
     #[error("the server is busy or failing ({status}); trying again later")]
     Unavailable {
         status: u16,
-        retry_after: Option<std::time::Duration>,
+        retry_after: Option<Duration>,
     },
     #[error("the record kept changing on the server while pushing; trying again later")]
     Busy,
@@ -79,6 +100,29 @@ pub enum ClientError {
     Store(#[from] shelfmark_store::StoreError),
     #[error("the cache is unusable after an earlier failure; restart the app")]
     StorePoisoned,
+}
+
+impl From<reqwest::Error> for ClientError {
+    /// A refused certificate becomes [`ClientError::Certificate`]; anything else that kept a
+    /// request from being answered is [`ClientError::Network`].
+    fn from(e: reqwest::Error) -> Self {
+        match tls::tls_problem(&e) {
+            Some(TlsProblem::Certificate(problem)) => ClientError::Certificate {
+                problem,
+                request: Box::new(e),
+            },
+            _ => ClientError::Network(e),
+        }
+    }
+}
+
+/// "in 15 minutes" (rounded up: never sooner than the server said), "later" when it did not say.
+fn in_minutes(after: &Option<Duration>) -> String {
+    match after.map(|d| d.as_secs().div_ceil(60).max(1)) {
+        Some(1) => "in 1 minute".to_owned(),
+        Some(n) => format!("in {n} minutes"),
+        None => "later".to_owned(),
+    }
 }
 
 impl From<shelfmark_core::push::VerdictError> for ClientError {
@@ -152,9 +196,10 @@ impl ClientError {
     }
 
     /// How long the server asked us to wait, when it said.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ClientError::Unavailable { retry_after, .. } => *retry_after,
+            ClientError::Unavailable { retry_after, .. }
+            | ClientError::TooManyAttempts { retry_after } => *retry_after,
             _ => None,
         }
     }
@@ -169,51 +214,22 @@ impl ClientError {
     }
 }
 
-/// Why a secure connection could not be opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsProblem {
-    /// The server's certificate is not one this computer trusts (self-signed, expired, issued
-    /// for another name...).
-    Certificate(String),
-    /// The handshake failed otherwise, often because the address is not a TLS server at all
-    /// (`https://` to a plain HTTP port).
-    Handshake(String),
-}
-
 impl ClientError {
     /// What went wrong with TLS, when a request failed in its handshake.
     pub fn tls_problem(&self) -> Option<TlsProblem> {
-        let ClientError::Network(e) = self else {
-            return None;
-        };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(c) = cause {
-            if let Some(tls) = c.downcast_ref::<rustls::Error>() {
-                return Some(match tls {
-                    rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::UnsupportedNameType => {
-                        TlsProblem::Certificate(tls.to_string())
-                    }
-                    _ => TlsProblem::Handshake(tls.to_string()),
-                });
+        match self {
+            ClientError::Certificate { problem, .. } => {
+                Some(TlsProblem::Certificate(problem.clone()))
             }
-            // An I/O error's `source` skips the error it wraps: step into it instead.
-            cause = match c
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-                None => c.source(),
-            };
+            ClientError::Network(e) => tls::tls_problem(e),
+            _ => None,
         }
-        None
     }
 }
 
 /// The innermost cause of an error ("Connection refused"), which is what a person can act on;
 /// reqwest's own message only says that sending failed.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -16,15 +16,20 @@ mod push;
 pub mod session;
 #[cfg(test)]
 mod test_support;
+mod tls;
 mod wording;
 
-pub use error::{Cause, ClientError, EditConflict, TlsProblem};
+pub use error::{Cause, ClientError, EditConflict};
 pub use push::PushReport;
+/// The HTTP version a connection speaks ([`Client::protocol`]).
+pub use reqwest::Version as HttpVersion;
+pub use tls::{CertificateProblem, TlsProblem};
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
+use reqwest::header::{AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use shelfmark_core::wire::{ChangeFeed, Problem, SessionRequest, SessionResponse, UserInfo};
@@ -103,9 +108,43 @@ pub struct Client {
     user: Option<String>,
 }
 
+/// How signing out went: the token is forgotten locally in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedOut {
+    /// The server ended the session (`204`).
+    Ended,
+    /// The server had already ended it (`401`: expired, or revoked).
+    AlreadyEnded,
+    /// The server could not be told (offline, or it failed); why.
+    NotTold(String),
+}
+
+impl SignedOut {
+    /// What to tell the person, when there is something to tell.
+    pub fn notice(&self) -> Option<String> {
+        match self {
+            SignedOut::NotTold(why) => Some(format!(
+                "Signed out on this computer, but the server could not be told ({why}); the \
+                 session ends there when it expires."
+            )),
+            SignedOut::Ended | SignedOut::AlreadyEnded => None,
+        }
+    }
+}
+
+/// How long signing out waits for the server: it is never worth keeping a person waiting.
+const SIGN_OUT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Client {
-    /// A client for the server at `base_url` (for example `http://127.0.0.1:8080`).
+    /// A client for the server at `base_url` (for example `http://127.0.0.1:8080`), trusting
+    /// the system's certificate authorities.
     pub fn new(base_url: &str) -> Result<Client, ClientError> {
+        Client::trusting(base_url, None)
+    }
+
+    /// A client for the server at `base_url` that trusts, besides the system's certificate
+    /// authorities, those in the PEM file `ca_cert` (a library running its own CA).
+    pub fn trusting(base_url: &str, ca_cert: Option<&Path>) -> Result<Client, ClientError> {
         let mut base = Url::parse(base_url)
             .map_err(|e| ClientError::InvalidUrl(format!("{base_url}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -117,12 +156,22 @@ impl Client {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
-            .user_agent(concat!("shelfmark/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ClientError::Network)?;
+            .user_agent(concat!("shelfmark/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_cert {
+            // Merged with the system's roots (the platform verifier takes extra roots).
+            builder = builder.tls_certs_merge(tls::library_roots(path)?);
+        }
+        let http = builder.build().map_err(|e| match ca_cert {
+            // With the roots in order, building fails only on a certificate rustls refuses.
+            Some(path) => ClientError::CaFile {
+                path: path.to_owned(),
+                reason: error::root_cause(&e),
+            },
+            None => ClientError::Network(e),
+        })?;
         Ok(Client {
             http,
             base,
@@ -134,10 +183,14 @@ impl Client {
     /// A client for the server at `base_url` that reuses `user`'s session token kept from an
     /// earlier sign-in (see [`credentials`]); the server answers 401 once it has expired.
     pub fn with_token(base_url: &str, token: &str, user: &str) -> Result<Client, ClientError> {
-        let mut client = Client::new(base_url)?;
-        client.token = Some(token.to_owned());
-        client.user = Some(user.to_owned());
-        Ok(client)
+        Ok(Client::new(base_url)?.resuming(token, user))
+    }
+
+    /// This client with `user`'s session token kept from an earlier sign-in.
+    pub fn resuming(mut self, token: &str, user: &str) -> Client {
+        self.token = Some(token.to_owned());
+        self.user = Some(user.to_owned());
+        self
     }
 
     /// The user this client signed in as.
@@ -189,6 +242,45 @@ impl Client {
         self.token = Some(session.token);
         self.user = Some(session.user.name.clone());
         Ok(session.user)
+    }
+
+    /// The HTTP version this client speaks with the server (HTTP/2 over TLS, where ALPN
+    /// negotiates it), read off `GET /healthz`: a connection check that needs no sign-in.
+    pub async fn protocol(&self) -> Result<HttpVersion, ClientError> {
+        let response = self.http.get(self.url("healthz")?).send().await?;
+        if !response.status().is_success() {
+            return Err(problem_error(response).await);
+        }
+        Ok(response.version())
+    }
+
+    /// Signs out: ends the session on the server (`DELETE /v1/sessions/current`) and forgets
+    /// the token here whatever the server answered. A token the server had already ended is
+    /// no trouble; a server that cannot be told is said so (the token then ends there when it
+    /// expires).
+    pub async fn sign_out(&mut self) -> SignedOut {
+        let headers = match self.auth_headers() {
+            Ok(headers) => headers,
+            Err(_) => return SignedOut::AlreadyEnded,
+        };
+        self.token = None;
+        let sent = match self.url("v1/sessions/current") {
+            Ok(url) => {
+                self.http
+                    .delete(url)
+                    .headers(headers)
+                    .timeout(SIGN_OUT_TIMEOUT)
+                    .send()
+                    .await
+            }
+            Err(e) => return SignedOut::NotTold(e.to_string()),
+        };
+        match sent {
+            Ok(r) if r.status().is_success() => SignedOut::Ended,
+            Ok(r) if r.status() == StatusCode::UNAUTHORIZED => SignedOut::AlreadyEnded,
+            Ok(r) => SignedOut::NotTold(problem_error(r).await.to_string()),
+            Err(e) => SignedOut::NotTold(ClientError::from(e).to_string()),
+        }
     }
 
     /// One sync: pull the change feed, then push the outbox. Reports `Started`, progress, and
@@ -355,6 +447,7 @@ pub(crate) async fn refusal(
     mine: Option<&serde_json::Value>,
 ) -> ClientError {
     let status = response.status();
+    let retry_after = retry_after(&response);
     let problem = response.json::<Problem>().await.ok();
     match status {
         StatusCode::UNAUTHORIZED => ClientError::Unauthorized(
@@ -362,6 +455,147 @@ pub(crate) async fn refusal(
                 .map(|p| p.detail)
                 .unwrap_or_else(|| "wrong user name or password".into()),
         ),
+        StatusCode::TOO_MANY_REQUESTS
+            if problem
+                .as_ref()
+                .is_some_and(|p| p.name() == "too-many-attempts") =>
+        {
+            ClientError::TooManyAttempts { retry_after }
+        }
+        // The server shedding load (`503 overloaded`), or failing: like a network error.
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            ClientError::Unavailable {
+                status: s.as_u16(),
+                retry_after,
+            }
+        }
         _ => ClientError::refused(status.as_u16(), problem, mine),
+    }
+}
+
+/// The server's `Retry-After`, in seconds (the form the protocol uses).
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{canned_server, problem_answer};
+
+    #[tokio::test]
+    async fn throttled_sign_ins_say_how_many_minutes_to_wait() {
+        let (addr, _) = canned_server(problem_answer(
+            429,
+            "Too Many Requests",
+            "too-many-attempts",
+            840,
+        ))
+        .await;
+        let url = format!("http://{addr}");
+        let mut client = Client::new(&url).expect("a client");
+        let e = client
+            .sign_in("librarian", "wrong")
+            .await
+            .expect_err("throttled");
+        assert!(matches!(e, ClientError::TooManyAttempts { .. }), "{e:?}");
+        assert_eq!(
+            e.sign_in_message(&url),
+            "Too many failed sign-ins for this name from this computer: try again in 14 minutes."
+        );
+        assert!(!e.is_retryable(), "a person decides when to try again");
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_server_is_tried_again_after_its_retry_after() {
+        let (addr, _) =
+            canned_server(problem_answer(503, "Service Unavailable", "overloaded", 7)).await;
+        let url = format!("http://{addr}");
+        let client = Client::with_token(&url, "a-token", "librarian").expect("a client");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let store: SharedStore = Arc::new(Mutex::new(Store::open_in_memory().expect("a cache")));
+        let e = client.pull(&store, &tx).await.expect_err("overloaded");
+        assert!(e.is_retryable(), "{e:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        let mut signing_in = Client::new(&url).expect("a client");
+        let e = signing_in
+            .sign_in("librarian", "secret")
+            .await
+            .expect_err("overloaded");
+        assert!(e.is_retryable(), "{e:?}");
+        assert!(e.sign_in_message(&url).contains("too busy"), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn the_client_asks_for_gzip_and_brotli() {
+        let (addr, mut requests) =
+            canned_server("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+        let mut client = Client::with_token(&format!("http://{addr}"), "a-token", "librarian")
+            .expect("a client");
+        assert_eq!(client.sign_out().await, SignedOut::Ended);
+        let head = requests
+            .recv()
+            .await
+            .expect("a request")
+            .to_ascii_lowercase();
+        let accepted = head
+            .lines()
+            .find_map(|l| l.strip_prefix("accept-encoding:"))
+            .unwrap_or_default();
+        assert!(
+            accepted.contains("gzip") && accepted.contains("br"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn signing_out_ends_the_session_on_the_server_and_forgets_the_token() {
+        let (addr, mut requests) =
+            canned_server("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+        let mut client = Client::with_token(&format!("http://{addr}"), "a-token", "librarian")
+            .expect("a client");
+        assert_eq!(client.sign_out().await, SignedOut::Ended);
+        let head = requests.recv().await.expect("a request");
+        assert!(head.starts_with("DELETE /v1/sessions/current "), "{head}");
+        assert!(head.contains("Bearer a-token"), "{head}");
+        assert_eq!(client.token(), None);
+        assert_eq!(client.sign_out().await, SignedOut::AlreadyEnded);
+    }
+
+    #[tokio::test]
+    async fn a_session_the_server_already_ended_signs_out_quietly() {
+        let (addr, _) =
+            canned_server("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n").await;
+        let mut client = Client::with_token(&format!("http://{addr}"), "a-token", "librarian")
+            .expect("a client");
+        let outcome = client.sign_out().await;
+        assert_eq!(outcome, SignedOut::AlreadyEnded);
+        assert_eq!(outcome.notice(), None);
+    }
+
+    #[tokio::test]
+    async fn offline_the_token_is_forgotten_and_the_notice_says_the_server_was_not_told() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("address");
+        drop(listener);
+        let mut client = Client::with_token(&format!("http://{addr}"), "a-token", "librarian")
+            .expect("a client");
+        let outcome = client.sign_out().await;
+        assert!(matches!(outcome, SignedOut::NotTold(_)), "{outcome:?}");
+        assert!(
+            outcome
+                .notice()
+                .is_some_and(|n| n.contains("the server could not be told")),
+            "{outcome:?}"
+        );
+        assert_eq!(client.token(), None);
     }
 }

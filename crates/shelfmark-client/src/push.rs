@@ -6,7 +6,7 @@
 //! never retried blindly and never dropped; trouble that may pass (network, 5xx, 429) stops the
 //! push and is reported as retryable, with the server's `Retry-After` when it gave one.
 
-use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER};
+use reqwest::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Method, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -265,9 +265,7 @@ impl Client {
         };
         let status = response.status();
         let etag = header(&response, ETAG);
-        let retry_after = header(&response, RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = crate::retry_after(&response);
         let body = if status.is_success() {
             if entry.op == EditOp::Delete {
                 Body::Empty
@@ -336,12 +334,9 @@ fn header(response: &Response, name: reqwest::header::HeaderName) -> Option<Stri
 
 /// A 5xx or 429: try again later, after the server's `Retry-After` when it gave one.
 fn retry_later(response: Response) -> ClientError {
-    let retry_after = header(&response, RETRY_AFTER)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(std::time::Duration::from_secs);
     ClientError::Unavailable {
         status: response.status().as_u16(),
-        retry_after,
+        retry_after: crate::retry_after(&response),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Which server and account the app signs in to, remembered between runs: `session.json`
 //! beside the cache names them (nothing secret), the token itself goes to the OS keyring or a
 //! private file (`crate::credentials`). The desktop app's
-//! [`Desk`](crate::desk::Desk) picks it up at start and forgets it on signing out.
+//! [`Desk`](crate::desk::Desk) picks it up at start and forgets it on signing out. The server
+//! and the library's CA file are also kept apart (`server.json`), past signing out, for the
+//! sign-in screen to offer again.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,37 @@ pub struct Session {
     /// What the user may do (the server checks it again on every request).
     #[serde(default = "librarian")]
     pub role: Role,
+    /// The library's own certificate authority (a PEM file), trusted besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// What the sign-in screen offers again: the server last signed in to and the CA file it
+/// took (kept when signing out; nothing secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ServerSettings {
+    pub server_url: Option<String>,
+    pub ca_cert: Option<String>,
+}
+
+impl ServerSettings {
+    fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("server.json")
+    }
+
+    /// The settings of the last sign-in (none yet, or an unreadable file: empty).
+    pub fn load(data_dir: &Path) -> ServerSettings {
+        std::fs::read_to_string(Self::path(data_dir))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(Self::path(data_dir), json)
+    }
 }
 
 fn librarian() -> Role {
@@ -60,6 +93,13 @@ impl Session {
 /// Remembers a session that just signed in, and its token (a failure is logged: the next
 /// start asks to sign in again).
 pub fn remember(data_dir: &Path, session: &Session, token: &str) {
+    let settings = ServerSettings {
+        server_url: Some(session.server_url.clone()),
+        ca_cert: session.ca_cert.as_ref().map(|p| p.display().to_string()),
+    };
+    if let Err(e) = settings.save(data_dir) {
+        tracing::warn!("cannot remember the server's address: {e}");
+    }
     let tokens = session
         .save(data_dir)
         .map_err(|e| e.to_string())

@@ -6,7 +6,7 @@
 
 use shelfmark_core::FieldError;
 
-use crate::{ClientError, TlsProblem};
+use crate::{CertificateProblem, ClientError, TlsProblem};
 
 /// What the history screen says offline, or when the server cannot be reached.
 const HISTORY_NEEDS_THE_SERVER: &str = "History needs a connection to the server.";
@@ -15,15 +15,44 @@ impl ClientError {
     /// What the sign-in screen says when signing in to `server` failed.
     pub fn sign_in_message(&self, server: &str) -> String {
         match (self.tls_problem(), self) {
-            (Some(TlsProblem::Certificate(why)), _) => format!(
-                "The server at {server} presented a certificate this computer does not trust \
-                 ({why}). Check the address, or ask your IT admin for the library's certificate."
+            (Some(TlsProblem::Certificate(CertificateProblem::Untrusted)), _) => format!(
+                "The server at {server} cannot be trusted: its certificate is untrusted (unknown \
+                 issuer). If your library runs its own certificate authority, choose its CA \
+                 file (ask your IT admin for it)."
             ),
+            (
+                Some(TlsProblem::Certificate(problem @ CertificateProblem::ForAnotherName { .. })),
+                _,
+            ) => {
+                let problem = problem.to_string();
+                format!(
+                    "{}{}. Check the address (it must be the name on the certificate).",
+                    problem[..1].to_uppercase(),
+                    &problem[1..]
+                )
+            }
+            (Some(TlsProblem::Certificate(problem @ CertificateProblem::Expired { .. })), _) => {
+                format!(
+                    "The server at {server} cannot be trusted: {problem}. Ask your IT admin to \
+                     renew it."
+                )
+            }
+            (Some(TlsProblem::Certificate(problem)), _) => {
+                format!("The server at {server} cannot be trusted: {problem}.")
+            }
             (Some(TlsProblem::Handshake(why)), _) => format!(
                 "Could not open a secure connection to {server} ({why}). Is it the https:// \
                  address of the library server? A server without TLS takes http://."
             ),
             (None, ClientError::Unauthorized(_)) => "Wrong user name or password.".into(),
+            (None, e @ (ClientError::TooManyAttempts { .. } | ClientError::CaFile { .. })) => {
+                format!("{e}.")
+            }
+            (None, ClientError::Unavailable { .. } | ClientError::Server { status: 500.., .. }) => {
+                format!(
+                    "The server at {server} is too busy to answer just now: try again in a moment."
+                )
+            }
             (None, ClientError::InvalidUrl(_)) => {
                 format!("“{server}” is not a server address (like https://library.example.org).")
             }

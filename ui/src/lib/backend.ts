@@ -41,6 +41,7 @@ import type { Outcome } from "./bindings/Outcome";
 import type { PatronActivity } from "./bindings/PatronActivity";
 import type { ScanResult } from "./bindings/ScanResult";
 import type { ShelfHold } from "./bindings/ShelfHold";
+import type { ServerSettings } from "./bindings/ServerSettings";
 
 export type {
   BarcodeMatch,
@@ -58,6 +59,7 @@ export type {
   StaffEdits,
   SaveMode,
   SyncEvent,
+  ServerSettings,
   SyncStatus,
   UserInfo,
 };
@@ -115,8 +117,15 @@ export interface Backend {
   moveHold(id: string, status: HoldStatus, reason: CancelReason | null): Promise<CachedRecord<Hold>>;
   /** A patron's current holds and loans. */
   patronActivity(id: string): Promise<PatronActivity>;
-  signIn(server: string, username: string, password: string): Promise<UserInfo>;
-  signOut(): Promise<void>;
+  /** Signs in, trusting the library's CA file `caCert` (a PEM file's path) besides the
+   * system's authorities when given; rejects with what to fix (the password, the address, the
+   * server's certificate, a throttled name). */
+  signIn(server: string, caCert: string | null, username: string, password: string): Promise<UserInfo>;
+  /** The server and CA file the last sign-in took, for the sign-in screen to offer again. */
+  serverSettings(): Promise<ServerSettings>;
+  /** Ends the session on the server and forgets it here; resolves with what to tell the
+   * person when the server could not be told (offline), else null. */
+  signOut(): Promise<string | null>;
   conflictInbox(): Promise<ConflictSummary[]>;
   mergeView(seq: number, choices: Settled[]): Promise<MergeView>;
   /** The choices last made on this conflict's merge, kept by the cache. */
@@ -183,7 +192,8 @@ export const tauriBackend: Backend = {
   holdShelf: (branch) => call("hold_shelf", { branch }),
   moveHold: (id, status, reason) => call("move_hold", { id, status, reason }),
   patronActivity: (id) => call("patron_activity", { id }),
-  signIn: (server, username, password) => call("sign_in", { server, username, password }),
+  signIn: (server, caCert, username, password) => call("sign_in", { server, caCert, username, password }),
+  serverSettings: () => call("server_settings"),
   signOut: () => call("sign_out"),
   conflictInbox: () => call("conflict_inbox"),
   mergeView: (seq, choices) => call("merge_view", { seq, choices }),

@@ -3,7 +3,7 @@
 // the screens.
 import type { CachedRecord, CancelReason, ConflictSummary, HoldStatus, JsonValue, Loan, MergeView, Outcome, ScanResult, Settled, ShelfHold } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
-import type { ActionOutcome, ContestLine, EscalationDetail, EscalationSummary, HistoryEntry, StaffEdits } from "./backend";
+import type { ActionOutcome, ContestLine, EscalationDetail, EscalationSummary, HistoryEntry, ServerSettings, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -15,7 +15,11 @@ export interface FakeBackend extends Backend {
   syncRequests: number;
   /** How many times the catalogue said its first rows were painted (the startup probe). */
   visibleReports: number;
-  signIns: { server: string; username: string }[];
+  signIns: { server: string; caCert?: string | null; username: string }[];
+  /** What the sign-in screen is offered (the last sign-in's server and CA file). */
+  settings: ServerSettings;
+  /** What signing out tells the person (null: the server was told). */
+  signOutNotice: string | null;
   patrons: Patron[];
   /** Every patron save asked for, in order, as the form sent it. */
   savedPatrons: { patron: Patron; mode: SaveMode }[];
@@ -316,14 +320,20 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
       };
     },
     signIns: [],
-    async signIn(server, username, password) {
-      fake.signIns.push({ server, username });
+    settings: { server_url: null, ca_cert: null },
+    signOutNotice: null,
+    async serverSettings() {
+      return fake.settings;
+    },
+    async signIn(server, caCert, username, password) {
+      fake.signIns.push(caCert ? { server, caCert, username } : { server, username });
       if (password !== "right") throw { message: "Wrong user name or password.", fields: [] };
       fake.emitStatus({ ...status, connection: "online", server, user: username });
       return { id: "u1", name: username, role: "librarian" };
     },
     async signOut() {
       fake.emitStatus({ ...status, connection: "signed_out", user: null });
+      return fake.signOutNotice;
     },
     inbox: [],
     merges: new Map(),
