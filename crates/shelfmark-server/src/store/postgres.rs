@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::backend::{
     Arg, Conn, Dialect, Fields, MAIL_COLUMNS, REVISION_AUTHOR_JOIN, ROW_COLUMNS, RawMail,
     RawRevision, RawRow, RawUser, RawUserEntry, Res, Tombstone, USER_COLUMNS, USER_ENTRY_QUERY,
-    dependents_query, list_query, recipients, to_dependents, to_mail, to_revision, to_row,
-    to_user, to_user_entry,
+    dependents_query, list_query, recipients, to_dependents, to_mail, to_revision, to_row, to_user,
+    to_user_entry,
 };
 use super::{ListQuery, OutboxMail, Revision, Row, User, UserEntry, Write, parse_id, write};
 use crate::records::Dependent;
