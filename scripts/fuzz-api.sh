@@ -31,7 +31,7 @@ trap stop EXIT INT TERM
 SHELFMARK_DEMO_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
 export SHELFMARK_DEMO_PASSWORD
 say "starting shelfmark-server with demo data on a temporary database"
-"$bin" --listen 127.0.0.1:0 --database "sqlite://$work/server.db" --demo \
+SHELFMARK_CONFIG=/dev/null "$bin" --listen 127.0.0.1:0 --database "sqlite://$work/server.db" --demo \
   >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 url=""

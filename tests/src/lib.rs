@@ -183,6 +183,8 @@ fn spawn_server(
         None => command.arg("--mail-spool").arg(dir.join("mail-spool")),
     };
     let mut child = command
+        // No settings from a machine's own /etc/shelfmark/server.toml (an installed package).
+        .env("SHELFMARK_CONFIG", "/dev/null")
         .env("SHELFMARK_DEMO_PASSWORD", DEMO_PASSWORD)
         .env_remove("SHELFMARK_SMTP_URL")
         .env_remove("SHELFMARK_MANAGER_EMAIL")
