@@ -94,8 +94,8 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     runtime.block_on(async {
         let base = start(dir.path()).await?;
-        // reqwest here has no decompression feature: bodies are counted as they arrive.
-        let http = reqwest::Client::new();
+        // Nothing decoded by the client: bodies are counted as they arrive.
+        let http = reqwest::Client::builder().no_gzip().no_brotli().build()?;
         let session: serde_json::Value = http
             .post(format!("{base}/v1/sessions"))
             .json(&serde_json::json!({"username": "bench", "password": PASSWORD}))
