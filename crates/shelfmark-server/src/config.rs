@@ -25,6 +25,7 @@ use crate::mail::compose::MailSettings;
 use crate::mail::deliver::Transport;
 use crate::records::Circulation;
 use crate::state::{Config, TlsFiles};
+use crate::store::DatabaseUrl;
 
 /// The settings file read when none is named.
 pub const DEFAULT_FILE: &str = "/etc/shelfmark/server.toml";
@@ -805,19 +806,9 @@ pub fn mask_url(raw: &str) -> String {
 }
 
 fn check_database(url: &str) -> Result<(), String> {
-    let ok = url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-        || url
-            .strip_prefix("sqlite:")
-            .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
-            .is_some_and(|path| !path.split('?').next().unwrap_or("").is_empty());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url:?} is no database URL: use sqlite://PATH or postgres://..."
-        ))
-    }
+    DatabaseUrl::parse(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The default database: a SQLite file in the platform data directory.
@@ -830,10 +821,10 @@ fn default_database() -> String {
 
 /// The SQLite file a database URL names, if it names one.
 pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
-    let rest = database_url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty()).then(|| PathBuf::from(path))
+    match DatabaseUrl::parse(database_url) {
+        Ok(DatabaseUrl::Sqlite(path)) => Some(path),
+        _ => None,
+    }
 }
 
 /// The spool folder's default: beside a SQLite file, else in the platform data directory.

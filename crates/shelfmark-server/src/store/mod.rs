@@ -231,6 +231,30 @@ pub enum UserChange {
     Remove,
 }
 
+/// What a database URL names: `sqlite://PATH` (or `sqlite:PATH`, a `?query` ignored), or
+/// `postgres://...` / `postgresql://...`. Read here once, for opening, checking a setting and
+/// finding the file to back up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl<'a> {
+    Sqlite(std::path::PathBuf),
+    Postgres(&'a str),
+}
+
+impl DatabaseUrl<'_> {
+    pub fn parse(url: &str) -> Result<DatabaseUrl<'_>, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url));
+        }
+        let path = url
+            .strip_prefix("sqlite:")
+            .map(|rest| rest.strip_prefix("//").unwrap_or(rest))
+            .map(|rest| rest.split('?').next().unwrap_or(rest))
+            .filter(|path| !path.is_empty())
+            .ok_or_else(|| StoreError::BadUrl(url.into()))?;
+        Ok(DatabaseUrl::Sqlite(path.into()))
+    }
+}
+
 /// The database behind the server.
 #[derive(Clone)]
 pub enum Store {
@@ -291,22 +315,13 @@ async fn committed<T>(step: impl Future<Output = Result<T, StoreError>>) -> Res<
 }
 
 impl Store {
-    /// Opens (creating and migrating when needed) the database a URL names:
-    /// `sqlite://PATH`, `sqlite:PATH`, or `postgres://...` / `postgresql://...`.
+    /// Opens (creating and migrating when needed) the database a URL names ([`DatabaseUrl`]).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::PgStore::connect(url).await?))
-        } else if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            let path = path.split('?').next().unwrap_or(path);
-            if path.is_empty() {
-                return Err(StoreError::BadUrl(url.into()));
+        match DatabaseUrl::parse(url)? {
+            DatabaseUrl::Postgres(url) => {
+                Ok(Store::Postgres(postgres::PgStore::connect(url).await?))
             }
-            Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(path.as_ref()).await?,
-            ))
-        } else {
-            Err(StoreError::BadUrl(url.into()))
+            DatabaseUrl::Sqlite(path) => Ok(Store::Sqlite(sqlite::SqliteStore::open(&path).await?)),
         }
     }
 
@@ -566,6 +581,27 @@ pub(crate) fn parse_role(s: &str) -> Result<Role, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_name_a_sqlite_file_or_a_postgresql_server_and_nothing_else() {
+        for (url, path) in [
+            (
+                "sqlite:///var/lib/shelfmark/s.db",
+                "/var/lib/shelfmark/s.db",
+            ),
+            ("sqlite:s.db?mode=rwc", "s.db"),
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(url).ok(),
+                Some(DatabaseUrl::Sqlite(path.into()))
+            );
+        }
+        let pg = "postgresql://u@h/db";
+        assert_eq!(DatabaseUrl::parse(pg).ok(), Some(DatabaseUrl::Postgres(pg)));
+        for bad in ["sqlite://", "sqlite:?x=1", "mysql://h/db", ""] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn etags_round_trip_their_version() {
