@@ -116,11 +116,10 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
-/// "in 15 minutes" (rounded up: never sooner than the server said), "later" when it did not say.
+/// "in 15 minutes" (`wait_in_words`, as the server words it), "later" when it did not say.
 fn in_minutes(after: &Option<Duration>) -> String {
-    match after.map(|d| d.as_secs().div_ceil(60).max(1)) {
-        Some(1) => "in 1 minute".to_owned(),
-        Some(n) => format!("in {n} minutes"),
+    match after {
+        Some(d) => format!("in {}", shelfmark_core::wire::wait_in_words(d.as_secs())),
         None => "later".to_owned(),
     }
 }

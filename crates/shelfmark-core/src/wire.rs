@@ -299,8 +299,29 @@ impl EscalationDetail {
     }
 }
 
+/// How long to wait, as a person says it: "40 seconds", "1 minute", "11 minutes" (minutes
+/// rounded up, never sooner than asked). The server's throttled answer and the desk's message
+/// both word a `Retry-After` with it.
+pub fn wait_in_words(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} second{}", if seconds == 1 { "" } else { "s" }),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wait_is_worded_in_seconds_under_a_minute_and_in_whole_minutes_rounded_up_above() {
+        assert_eq!(super::wait_in_words(1), "1 second");
+        assert_eq!(super::wait_in_words(40), "40 seconds");
+        assert_eq!(super::wait_in_words(60), "1 minute");
+        assert_eq!(super::wait_in_words(601), "11 minutes");
+    }
+
     #[test]
     fn only_a_manager_sets_or_takes_away_premium_and_anyone_may_leave_it_as_it_is() {
         for (role, was, now, allowed) in [

@@ -59,7 +59,7 @@ pub enum AppError {
     /// Sign-ins for this name from this address failed too often: wait `retry_after` seconds.
     #[error(
         "too many failed sign-ins for this name from this address: try again in {}",
-        wait_words(*retry_after)
+        shelfmark_core::wire::wait_in_words(*retry_after)
     )]
     TooManyAttempts { retry_after: u64 },
     /// The server sheds load (too many requests at once, or one that took too long): retry
@@ -207,17 +207,6 @@ fn hold_unavailable_detail(escalation_id: Option<Uuid>) -> String {
             "All copies of this book are taken. The patron is premium: the manager has been told \
              (escalation {id}) and will contact them."
         ),
-    }
-}
-
-/// "12 minutes", "1 minute", "40 seconds": how long to wait, as a person says it.
-fn wait_words(seconds: u64) -> String {
-    match seconds {
-        0..=59 => format!("{seconds} second{}", if seconds == 1 { "" } else { "s" }),
-        _ => {
-            let minutes = seconds.div_ceil(60);
-            format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
-        }
     }
 }
 
