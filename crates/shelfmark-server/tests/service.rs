@@ -91,10 +91,7 @@ async fn https_with_the_librarys_own_ca_speaks_http2_and_a_client_without_that_c
         .expect("signs in over https");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN chose h2");
-    let token = r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = token_of(r).await;
     let books = trusting
         .get(format!("{base}/v1/books"))
         .bearer_auth(&token)
@@ -201,6 +198,15 @@ async fn readiness_fails_when_postgresql_is_gone() {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// The token of a `201` sign-in answer.
+async fn token_of(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 async fn sign_in(
@@ -434,14 +440,7 @@ async fn idle_and_stalled_clients_neither_block_a_normal_request_nor_stay_open()
     let (base, _stop) = start(&db, config, "http").await;
     let addr = base.trim_start_matches("http://").to_owned();
     let http = reqwest::Client::new();
-    let token = sign_in(&http, &base, "librarian", PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = token_of(sign_in(&http, &base, "librarian", PASSWORD).await).await;
 
     let stalled = {
         let (addr, token) = (addr.clone(), token.clone());
@@ -517,14 +516,7 @@ async fn requests_beyond_the_in_flight_bound_answer_503_overloaded_with_retry_af
     let (base, _stop) = start(&db, config, "http").await;
     let addr = base.trim_start_matches("http://").to_owned();
     let http = reqwest::Client::new();
-    let token = sign_in(&http, &base, "librarian", PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = token_of(sign_in(&http, &base, "librarian", PASSWORD).await).await;
     // Two uploads that stall mid-body hold the two places.
     let mut holders = Vec::new();
     for i in 0..2 {
@@ -573,6 +565,7 @@ fn spawn_binary(stderr: bool) -> (String, std::process::Child, tempfile::TempDir
     let database = format!("sqlite://{}", dir.path().join("server.db").display());
     let bin = env!("CARGO_BIN_EXE_shelfmark-server");
     let mut add = std::process::Command::new(bin)
+        .env("SHELFMARK_CONFIG", "/dev/null")
         .args([
             "--database",
             &database,
@@ -594,6 +587,7 @@ fn spawn_binary(stderr: bool) -> (String, std::process::Child, tempfile::TempDir
     assert!(add.wait().expect("user add").success());
     let mut server = std::process::Command::new(bin)
         .args(["--database", &database, "--listen", "127.0.0.1:0"])
+        .env("SHELFMARK_CONFIG", "/dev/null")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(if stderr {
@@ -618,10 +612,7 @@ async fn the_access_log_has_one_line_per_request_and_never_a_token_a_password_or
     let (base, mut server, _dir) = spawn_binary(true);
     let http = reqwest::Client::new();
     let r = sign_in(&http, &base, "manager", PASSWORD).await;
-    let token = r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = token_of(r).await;
     let r = http
         .get(format!("{base}/v1/patrons?q=Margarethe%0D%0AFORGED"))
         .bearer_auth(&token)
@@ -682,41 +673,7 @@ fn rss_bytes(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_200_wrong_sign_ins_in_8_streams_keeps_the_servers_memory_within_100_mb() {
-    let dir = tempfile::tempdir().expect("dir");
-    let database = format!("sqlite://{}", dir.path().join("server.db").display());
-    let bin = env!("CARGO_BIN_EXE_shelfmark-server");
-    let mut add = std::process::Command::new(bin)
-        .args([
-            "--database",
-            &database,
-            "user",
-            "add",
-            "manager",
-            "--role",
-            "manager",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("password");
-    assert!(add.wait().expect("user add").success());
-    let mut server = std::process::Command::new(bin)
-        .args(["--database", &database, "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("server");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("listening line");
-    let base = line.trim().rsplit(' ').next().expect("address").to_owned();
+    let (base, mut server, _dir) = spawn_binary(false);
     let http = reqwest::Client::new();
     // Idle, once warmed by one right sign-in.
     assert_eq!(
