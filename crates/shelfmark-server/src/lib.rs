@@ -13,12 +13,13 @@
 //! (what handlers share), `demo` (seed data), `error` (the one problem+json error type),
 //! `expiry` (ready holds past their pickup date, cancelled by the server itself), `service`
 //! (the accept loop and each connection's protocol and deadlines), `tls` (the certificate
-//! files), `throttle` (failed sign-ins per name and address).
+//! files), `throttle` (failed sign-ins per name and address), `config` (the settings from
+//! flags, environment, file and defaults), `backup` (SQLite's online backup and restore).
 //!
 //! Imports point inward, never back: `http` -> `state` -> `auth` -> `store` -> `records`,
 //! `mail::compose`; `mail::deliver` -> `store`; `expiry` -> `state`; `state` -> `throttle`;
-//! `service` -> `tls`, `state`; this root only assembles `http`, `state`, `service` and
-//! `expiry`.
+//! `service` -> `tls`, `state`; `config` -> `state`, `store`, `mail`, `records`; `backup` -> `store`,
+//! `config`; this root only assembles `http`, `state`, `service` and `expiry`.
 //! Neither `records` nor `mail::compose` imports the store.
 
 pub mod auth;
