@@ -39,7 +39,8 @@ export SHELFMARK_DEMO_PASSWORD
 
 log="$demo_dir/server.log"
 say "starting shelfmark-server with demo data ($demo_dir)"
-"$bin/shelfmark-server" --listen 127.0.0.1:0 --database "sqlite://$demo_dir/server.db" --demo \
+# The demo is self-contained: no settings from an installed server's /etc/shelfmark/server.toml.
+SHELFMARK_CONFIG=/dev/null "$bin/shelfmark-server" --listen 127.0.0.1:0 --database "sqlite://$demo_dir/server.db" --demo \
   >"$demo_dir/server.out" 2>"$log" &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT INT TERM
