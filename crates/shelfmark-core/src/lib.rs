@@ -12,6 +12,7 @@ pub mod circulation;
 pub mod escalation_conflict;
 pub mod history;
 pub mod isbn;
+pub mod marc;
 pub mod merge;
 pub mod model;
 pub mod plan;
