@@ -91,11 +91,18 @@ pub struct Book {
 
 impl Book {
     /// Checks every rule and normalises the ISBN (hyphens removed) when it is valid.
+    ///
+    /// The ISBN may be empty: books printed before ISBNs (1970) and many small presses' have
+    /// none, and a catalogue must still hold them. One that is given must be a valid ISBN-13.
     pub fn validate(&mut self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        match isbn::validate(&self.isbn) {
-            Ok(digits) => self.isbn = digits,
-            Err(e) => errors.push("isbn", e.to_string()),
+        if self.isbn.trim().is_empty() {
+            self.isbn = String::new();
+        } else {
+            match isbn::validate(&self.isbn) {
+                Ok(digits) => self.isbn = digits,
+                Err(e) => errors.push("isbn", e.to_string()),
+            }
         }
         if self.title.trim().is_empty() {
             errors.push("title", "a book needs a title");
@@ -529,6 +536,32 @@ mod tests {
         let mut b = book();
         assert_eq!(b.validate(), Ok(()));
         assert_eq!(b.isbn, "9780306406157");
+    }
+
+    #[test]
+    fn a_book_without_an_isbn_is_valid_but_a_given_isbn_must_be_right() {
+        for (isbn, kept) in [
+            ("", Some("")),
+            ("   ", Some("")),
+            ("978-0-306-40615-7", Some("9780306406157")),
+            ("9780306406158", None),
+            ("0306406152", None),
+            ("-", None),
+        ] {
+            let mut b = book();
+            b.isbn = isbn.into();
+            match kept {
+                Some(kept) => {
+                    assert_eq!(b.validate(), Ok(()), "{isbn:?}");
+                    assert_eq!(b.isbn, kept);
+                }
+                None => {
+                    let errors = b.validate().expect_err(isbn);
+                    let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+                    assert_eq!(fields, ["isbn"], "{isbn:?}");
+                }
+            }
+        }
     }
 
     #[test]
