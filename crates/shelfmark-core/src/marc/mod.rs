@@ -5,7 +5,12 @@
 //! `shelfmark-marc` reads and writes those encodings and hands over a [`Record`] whose text is
 //! already UTF-8. What a record *means* as a book (which tag is the title, how ISBD punctuation
 //! is dropped, which ISBN counts) is decided here, once, for the server's bulk load, the
-//! desk's import and the export alike.
+//! desk's import and the export alike: [`to_book`] and [`from_book`], whose field-by-field
+//! mapping is set out in [`book`].
+
+pub mod book;
+
+pub use book::{Imported, Rejected, book_id, from_book, to_book};
 
 /// One bibliographic record: its leader, its control fields (001–009) and its data fields,
 /// in the order the record holds them. All text is UTF-8.
@@ -23,6 +28,15 @@ pub struct Record {
 pub struct ControlField {
     pub tag: String,
     pub value: String,
+}
+
+impl ControlField {
+    pub fn new(tag: &str, value: &str) -> ControlField {
+        ControlField {
+            tag: tag.to_owned(),
+            value: value.to_owned(),
+        }
+    }
 }
 
 /// A data field (tags 010–999): a tag, two indicators and its subfields in order.
@@ -57,6 +71,22 @@ impl Record {
 }
 
 impl DataField {
+    /// A data field with these subfields, in this order.
+    pub fn new(tag: &str, ind1: char, ind2: char, subfields: &[(char, &str)]) -> DataField {
+        DataField {
+            tag: tag.to_owned(),
+            ind1,
+            ind2,
+            subfields: subfields
+                .iter()
+                .map(|(code, value)| Subfield {
+                    code: *code,
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
     /// The values of the subfields with this code, in order.
     pub fn subfields(&self, code: char) -> impl Iterator<Item = &str> + '_ {
         self.subfields
