@@ -36,21 +36,21 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .into_response();
     };
     let authenticated = request.headers().contains_key(AUTHORIZATION);
-    let mut response =
-        match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
-            Ok(response) => response,
-            Err(_) => {
-                tracing::warn!(
-                    timeout = ?state.config.request_timeout,
-                    "a request ran past its deadline: answering 503"
-                );
-                // Dropping the handler's future rolls back whatever it had begun.
-                AppError::Overloaded {
-                    retry_after: RETRY_AFTER,
-                }
-                .into_response()
+    let handled = state.store.scoped(next.run(request));
+    let mut response = match tokio::time::timeout(state.config.request_timeout, handled).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout = ?state.config.request_timeout,
+                "a request ran past its deadline: answering 503"
+            );
+            // Dropping the handler's future rolls back whatever it had begun.
+            AppError::Overloaded {
+                retry_after: RETRY_AFTER,
             }
-        };
+            .into_response()
+        }
+    };
     if authenticated {
         // One user's answer is never served to another from a shared cache, and a private
         // cache revalidates it (with the ETag) before use.

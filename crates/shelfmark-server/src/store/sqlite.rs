@@ -6,11 +6,17 @@
 //! by primary key (the conditional GET path) run inline, being cheaper than the hand-off.
 //! Either way the store's (async) rules run over [`SqliteConn`], whose futures never wait:
 //! [`now`] drives them to completion on the thread at hand.
-//! Reads take a connection from a small pool (WAL lets them run beside a writer); writes go
+//! Reads take a connection from a small pool (WAL lets them run beside a writer). Within one
+//! request ([`SqliteStore::scoped`]) the point reads share one read transaction: the token's
+//! check and the record's version are read from one snapshot, and a conditional GET starts
+//! and ends one transaction, not three (each costs SQLite's shared-memory locks, the larger
+//! part of a 304's time). A write ends that snapshot first, so what a request wrote, it reads
+//! back. Writes go
 //! through one connection in `BEGIN IMMEDIATE` transactions, which SQLite serialises across
 //! processes too (a second server instance on the same file waits on the busy timeout
 //! instead of failing). Full-text search uses an FTS5 table keyed by the record's rowid.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -157,17 +163,75 @@ struct Inner {
 
 impl Inner {
     fn with_reader<T>(&self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => open_connection(&self.path)?,
-        };
+        let conn = self.take_reader()?;
         let result = f(&mut SqliteConn(&conn));
+        self.give_back(conn);
+        result
+    }
+
+    fn take_reader(&self) -> Res<Connection> {
+        let pooled = lock(&self.readers).pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => open_connection(&self.path),
+        }
+    }
+
+    /// Returns a reader to the pool; one still inside a transaction is closed instead.
+    fn give_back(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            return;
+        }
         let mut readers = lock(&self.readers);
         if readers.len() < MAX_IDLE_READERS {
             readers.push(conn);
         }
+    }
+}
+
+tokio::task_local! {
+    /// The read transaction of the request being served on this task ([`SqliteStore::scoped`]).
+    static SNAPSHOT: RefCell<Snapshot>;
+}
+
+/// One request's read transaction: begun by its first point read, ended by a write or by the
+/// request's end.
+struct Snapshot {
+    inner: Arc<Inner>,
+    /// The connection, inside `BEGIN` (deferred: SQLite takes the snapshot at the first read).
+    conn: Option<Connection>,
+}
+
+impl Snapshot {
+    fn run<T>(&mut self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let conn = self.inner.take_reader()?;
+                conn.prepare_cached("BEGIN")?.execute([])?;
+                conn
+            }
+        };
+        let result = f(&mut SqliteConn(&conn));
+        self.conn = Some(conn);
         result
+    }
+
+    fn end(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Ending a read transaction cannot lose anything; should it fail, the connection
+            // is closed rather than pooled (`give_back`).
+            let _ = conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]));
+            self.inner.give_back(conn);
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -228,8 +292,41 @@ impl SqliteStore {
     /// Runs a point read (one row by primary key) on the calling task. Such a read takes a few
     /// microseconds and, in WAL mode, never waits for a writer: handing it to the blocking pool
     /// would cost more than the read itself, and this is the path of every conditional GET.
+    ///
+    /// Inside [`SqliteStore::scoped`] it reads from the request's snapshot.
     pub(super) fn read_now<T>(&self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
-        self.inner.with_reader(f)
+        let mut f = Some(f);
+        let in_snapshot = SNAPSHOT.try_with(|cell| {
+            let mut snapshot = cell.borrow_mut();
+            let ours = Arc::ptr_eq(&snapshot.inner, &self.inner);
+            ours.then(|| f.take().map(|f| snapshot.run(f))).flatten()
+        });
+        match (in_snapshot, f) {
+            (Ok(Some(result)), _) => result,
+            (_, Some(f)) => self.inner.with_reader(f),
+            (_, None) => Err(StoreError::Task("a read ran without its closure".into())),
+        }
+    }
+
+    /// Runs `request` (one request's handling) with its point reads in one read transaction.
+    pub(super) async fn scoped<F: Future>(&self, request: F) -> F::Output {
+        let snapshot = Snapshot {
+            inner: self.inner.clone(),
+            conn: None,
+        };
+        SNAPSHOT.scope(RefCell::new(snapshot), request).await
+    }
+
+    /// Ends the request's read transaction, if one is open: what follows reads the database
+    /// as it is then (after this request's own write).
+    fn end_snapshot(&self) {
+        let _ = SNAPSHOT.try_with(|cell| {
+            if let Ok(mut snapshot) = cell.try_borrow_mut()
+                && Arc::ptr_eq(&snapshot.inner, &self.inner)
+            {
+                snapshot.end();
+            }
+        });
     }
 
     /// Runs `f` in an immediate transaction, committed when it says so (else rolled back).
@@ -239,6 +336,7 @@ impl SqliteStore {
         F: FnOnce(&mut SqliteConn<'_>) -> Res<(T, bool)> + Send + 'static,
     {
         let inner = self.inner.clone();
+        self.end_snapshot();
         let _turn = self.inner.write_turn.lock().await;
         blocking(move || {
             let mut conn = lock(&inner.writer);
