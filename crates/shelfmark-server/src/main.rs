@@ -1,6 +1,7 @@
 //! `shelfmark-server`: the command line around the library. It parses the command line,
 //! loads the settings (`shelfmark_server::config`: flags > environment > file > defaults) and
-//! runs one subcommand: `serve` (the default), `config show`, `user ...`, `backup`, `restore`.
+//! runs one subcommand: `serve` (the default), `config show`, `user ...`, `import marc`,
+//! `export marc`, `backup`, `restore`.
 //!
 //! Mail (the outbox of `shelfmark_server::mail`) leaves through the SMTP URL when one is set,
 //! else into `.eml` files in a spool folder beside the database, so nothing is lost.
@@ -67,6 +68,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
+    /// Bring records into the catalogue (the configured database; the server may be running).
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Write the catalogue out.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Replace the SQLite database by a backup, after checking it is one this server can
     /// open. Stop the server first: it is refused while another process has the database
     /// open (PostgreSQL: use pg_restore; this says how).
@@ -74,6 +85,58 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// MARC 21 bibliographic records (ISO 2709 or MARCXML, UTF-8 or MARC-8) as books. Each
+    /// is a normal write (history, change feed, search); running a file again changes
+    /// nothing. Rejected records go to FILE.rejected.tsv beside the first file.
+    Marc {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The files' format (default: told by their first bytes).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// A book already in the catalogue (same record or same ISBN) with other content.
+        #[arg(long, value_enum, default_value = "skip")]
+        on_duplicate: DuplicateArg,
+        /// Print the summary as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// Every book as a MARC 21 record, to FILE (or stdout with `-`).
+    Marc {
+        #[arg(long, value_enum, default_value = "marcxml")]
+        format: FormatArg,
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        to: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Iso2709,
+    Marcxml,
+}
+
+impl From<FormatArg> for shelfmark_marc::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Iso2709 => shelfmark_marc::Format::Iso2709,
+            FormatArg::Marcxml => shelfmark_marc::Format::MarcXml,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DuplicateArg {
+    Skip,
+    Update,
 }
 
 #[derive(Subcommand)]
@@ -190,6 +253,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::User { action }) => user(&settings, action).await,
+        Some(Command::Import {
+            what:
+                ImportWhat::Marc {
+                    files,
+                    format,
+                    on_duplicate,
+                    json,
+                },
+        }) => import_marc(&settings, &files, format, on_duplicate, json).await,
+        Some(Command::Export {
+            what: ExportWhat::Marc { format, to },
+        }) => export_marc(&settings, format, &to).await,
         Some(Command::Backup { to }) => match config::sqlite_path(&settings.database) {
             Some(db) => {
                 let task = move || backup::backup_sqlite(&db, &to).map(|()| to);
@@ -231,6 +306,125 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("opening the database {}", config::mask_url(url)))?;
     tracing::info!(backend = store.backend(), "database ready");
     Ok(store)
+}
+
+/// The author of an import's revisions, as the history shows it.
+const IMPORTER: &str = "marc-import";
+
+async fn import_marc(
+    settings: &Settings,
+    files: &[PathBuf],
+    format: Option<FormatArg>,
+    on_duplicate: DuplicateArg,
+    json: bool,
+) -> anyhow::Result<()> {
+    use shelfmark_server::catalogue::{self, OnDuplicate, Summary};
+    let store = open_store(settings).await?;
+    let actor = shelfmark_server::store::Actor {
+        name: IMPORTER.into(),
+    };
+    let on_duplicate = match on_duplicate {
+        DuplicateArg::Skip => OnDuplicate::Skip,
+        DuplicateArg::Update => OnDuplicate::Update,
+    };
+    let report_path = catalogue::report_path(&files[0]);
+    let mut report: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut report_error = None;
+    let mut summary = Summary::default();
+    let mut failed = None;
+    for file in files {
+        let mut reject = |r: catalogue::Rejected| {
+            if report_error.is_some() {
+                return;
+            }
+            let line = catalogue::report_line(&r);
+            let written = match &mut report {
+                Some(out) => out.write_all(line.as_bytes()),
+                None => std::fs::File::create(&report_path).and_then(|f| {
+                    let mut out = std::io::BufWriter::new(f);
+                    out.write_all(b"file\trecord\t001\treason\n")?;
+                    out.write_all(line.as_bytes())?;
+                    report = Some(out);
+                    Ok(())
+                }),
+            };
+            if let Err(e) = written {
+                report_error = Some(e);
+            }
+        };
+        let format = format.map(Into::into);
+        let result = catalogue::import_file(
+            &store,
+            &actor,
+            file,
+            format,
+            on_duplicate,
+            &mut summary,
+            &mut reject,
+        )
+        .await;
+        if let Err(e) = result {
+            failed = Some(e);
+            break;
+        }
+    }
+    if let Some(mut out) = report {
+        out.flush()?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!(
+            "read {}, created {}, updated {}, skipped {}, rejected {}",
+            summary.read, summary.created, summary.updated, summary.skipped, summary.rejected
+        );
+    }
+    if summary.rejected > 0 {
+        eprintln!("rejected records are listed in {}", report_path.display());
+    }
+    if let Some(e) = report_error {
+        bail!(
+            "the report {} could not be written: {e}",
+            report_path.display()
+        );
+    }
+    if let Some(e) = failed {
+        bail!("{e} (what came before is imported; run the import again once the file is mended)");
+    }
+    Ok(())
+}
+
+async fn export_marc(
+    settings: &Settings,
+    format: FormatArg,
+    to: &std::path::Path,
+) -> anyhow::Result<()> {
+    use shelfmark_server::catalogue;
+    let store = open_store(settings).await?;
+    let written = if to == std::path::Path::new("-") {
+        let out = std::io::BufWriter::new(std::io::stdout().lock());
+        catalogue::export(&store, format.into(), out, to).await?
+    } else {
+        // Written beside the target and renamed into place, so a failed export leaves no
+        // half-written file under the name asked for.
+        let partial = to.with_extension("partial");
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        let written =
+            catalogue::export(&store, format.into(), std::io::BufWriter::new(file), to).await;
+        match written {
+            Ok(n) => {
+                std::fs::rename(&partial, to)?;
+                n
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e.into());
+            }
+        }
+    };
+    eprintln!("exported {written} books");
+    Ok(())
 }
 
 async fn user(settings: &Settings, action: UserAction) -> anyhow::Result<()> {

@@ -230,7 +230,8 @@ impl Kind for Books {
         search.extend(b.authors.iter().cloned());
         search.extend(b.subjects.iter().cloned());
         Index {
-            unique_key: Some(b.isbn.clone()),
+            // A book without an ISBN (older books) holds no unique key: many may have none.
+            unique_key: Some(b.isbn.clone()).filter(|isbn| !isbn.is_empty()),
             search: search.join(" "),
             ..Index::default()
         }

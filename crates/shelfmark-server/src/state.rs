@@ -1,4 +1,4 @@
-//! What every handler shares: the store, the session cache and the settings, as
+//! What every handler shares: the store, the settings and the semaphores, as
 //! [`AppState`]. Its own module so that the HTTP layer and the crate root both use it while
 //! it uses neither.
 

@@ -35,6 +35,7 @@ on_both_backends!(
     errors_come_in_the_protocols_order_of_evaluation,
     invalid_records_answer_400_with_field_errors_never_409,
     unique_isbns_and_barcodes_answer_409_duplicate,
+    books_without_an_isbn_are_many_and_none_is_a_duplicate,
     bodies_over_the_limit_answer_413,
     unknown_routes_and_methods_answer_problem_json,
     delete_is_conditional_and_a_deleted_record_is_gone,
@@ -510,6 +511,24 @@ async fn unique_isbns_and_barcodes_answer_409_duplicate(s: Server) {
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
     s.create(&format!("/v1/copies/{c2}"), &copy(c2, first, "B-1"))
         .await;
+}
+
+async fn books_without_an_isbn_are_many_and_none_is_a_duplicate(s: Server) {
+    for title in ["An Old Almanac", "A Parish Register"] {
+        let id = Uuid::now_v7();
+        let mut body = book(id, 0, title);
+        body["isbn"] = json!("");
+        s.create(&format!("/v1/books/{id}"), &body).await;
+        let got: Value = s
+            .req(Method::GET, &format!("/v1/books/{id}"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(got["isbn"], "", "{got}");
+    }
 }
 
 async fn bodies_over_the_limit_answer_413(s: Server) {

@@ -330,8 +330,20 @@ async fn authenticated_answers_are_private_and_vary_on_authorization_and_carry_a
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
+        .expect("a request id is made")
+        .to_owned();
+    let again = server
+        .req(reqwest::Method::GET, "/v1/books")
+        .send()
+        .await
+        .expect("books");
+    let next = again
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
         .expect("a request id is made");
-    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+    assert_ne!(made, next, "each request has its own id");
+    assert!(made.len() >= 18 && next.len() >= 18, "{made} {next}");
     let r = server
         .req(reqwest::Method::GET, "/v1/books")
         .header("x-request-id", "desk-7-42")

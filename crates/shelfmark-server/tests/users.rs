@@ -5,10 +5,8 @@
 //! commands are the library functions the binary calls, run against the same database while
 //! the server runs, as an administrator would; the binary itself is run too, with passwords
 //! on stdin.
-//!
-//! The server trusts a token it checked within the last few seconds (`auth::SessionCache`):
-//! the HTTP checks here use a token signed in just before and never used, so no cache stands
-//! between them and the database.
+//! The server looks every token up in the database on every request, so each check here
+//! holds from the very next request.
 
 mod common;
 

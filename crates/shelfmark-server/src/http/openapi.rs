@@ -443,7 +443,7 @@ fn components() -> Value {
             "RetryAfter": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 0}}},
         "schemas": {
             "Book": {"type": "object", "required": ["id", "isbn", "title"], "properties": {
-                "id": uuid, "isbn": {"type": "string", "description": "ISBN-13, checksum verified; stored without hyphens"},
+                "id": uuid, "isbn": {"type": "string", "description": "ISBN-13, checksum verified; stored without hyphens; empty for a book without one"},
                 "title": {"type": "string", "minLength": 1},
                 "authors": {"type": "array", "items": {"type": "string"}},
                 "publisher": {"type": "string"}, "year": {"type": ["integer", "null"], "minimum": 0, "maximum": 2100},

@@ -152,6 +152,19 @@ pub enum Expect {
     Version(i64),
 }
 
+/// What a bulk import did with one book ([`Store::import_books`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    /// The catalogue already says the same.
+    Unchanged,
+    /// Already in the catalogue (this book's id), with other content, and updates not asked for.
+    Skipped(Uuid),
+    /// Not written, for this reason (another book holds the ISBN it was updated to).
+    Refused(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome {
     Created(Row),
@@ -262,6 +275,18 @@ pub enum Store {
     Postgres(postgres::PgStore),
 }
 
+impl Store {
+    /// Runs one request's handling: on SQLite its point reads (the token's check, a record's
+    /// version, the feed's head) share one read transaction, ended by a write or the request's
+    /// end; PostgreSQL's reads go to its pool as they come.
+    pub async fn scoped<F: Future>(&self, request: F) -> F::Output {
+        match self {
+            Store::Sqlite(s) => s.scoped(request).await,
+            Store::Postgres(_) => request.await,
+        }
+    }
+}
+
 /// Runs `$body`, a future over `$c: &mut impl Conn`, on a read connection: SQLite's on the
 /// blocking pool, PostgreSQL's from its pool.
 macro_rules! read {
@@ -368,6 +393,18 @@ impl Store {
             let commit = matches!(outcome, DeleteOutcome::Deleted(_));
             Res::Ok((outcome, commit))
         })
+    }
+
+    /// Writes a batch of imported books in one transaction ([`write::import_books`]): each
+    /// created, updated (when `update`), left as it is or refused, in order.
+    pub async fn import_books(
+        &self,
+        actor: &Actor,
+        books: Vec<shelfmark_core::Book>,
+        update: bool,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let actor = actor.clone();
+        write_tx!(self, |c| write::import_books(c, &actor, books, update))
     }
 
     /// Inserts many new records in one transaction (demo data). Ids must be new.
@@ -601,6 +638,68 @@ mod tests {
         for bad in ["sqlite://", "sqlite:?x=1", "mysql://h/db", ""] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn a_book(n: u32) -> Write {
+        let book = shelfmark_core::Book {
+            id: Uuid::now_v7(),
+            isbn: shelfmark_core::isbn::from_body(n),
+            title: format!("Book {n}"),
+            authors: vec![],
+            publisher: String::new(),
+            year: None,
+            subjects: vec![],
+            summary: String::new(),
+            notes: String::new(),
+        };
+        match Write::of::<crate::records::Books>(book.id, &book) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        Store::connect(&url).await.expect("open")
+    }
+
+    #[tokio::test]
+    async fn reads_within_one_request_share_one_snapshot_and_the_next_request_sees_new_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (server, other) = (sqlite(&dir).await, sqlite(&dir).await);
+        let actor = Actor { name: "t".into() };
+        let inside = server
+            .scoped(async {
+                let before = server.latest_seq().await.expect("read");
+                // Another process (here: another connection pool) writes meanwhile.
+                other
+                    .insert_many(&actor, vec![a_book(1)])
+                    .await
+                    .expect("write");
+                (before, server.latest_seq().await.expect("read"))
+            })
+            .await;
+        assert_eq!(inside, (0, 0), "one request reads one snapshot");
+        let next = server.scoped(server.latest_seq()).await.expect("read");
+        assert_eq!(next, 1, "the next request reads the new state");
+    }
+
+    #[tokio::test]
+    async fn a_request_reads_its_own_write_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let server = sqlite(&dir).await;
+        let actor = Actor { name: "t".into() };
+        let seqs = server
+            .scoped(async {
+                let before = server.latest_seq().await.expect("read");
+                server
+                    .insert_many(&actor, vec![a_book(2)])
+                    .await
+                    .expect("write");
+                (before, server.latest_seq().await.expect("read"))
+            })
+            .await;
+        assert_eq!(seqs, (0, 1));
     }
 
     #[test]

@@ -6,15 +6,16 @@
 //! Each runs inside the transaction its caller opened (`Store`'s methods, or a business
 //! operation of `super::ops`); what it answers says whether that transaction commits.
 
-use shelfmark_core::RecordType;
 use shelfmark_core::wire::Dependents;
+use shelfmark_core::{Book, RecordType};
 use uuid::Uuid;
 
 use super::backend::{Conn, Fields, Res, Tombstone};
 use super::{
-    Actor, DeleteOutcome, Expect, OutboxMail, Row, SCHEMA_VERSION, StoreError, User, UserChange,
-    Write, WriteOutcome, now_rfc3339,
+    Actor, DeleteOutcome, Expect, ImportOutcome, OutboxMail, Row, SCHEMA_VERSION, StoreError, User,
+    UserChange, Write, WriteOutcome, now_rfc3339,
 };
+use crate::records::Books;
 
 /// Writes a record if it is in the state `expect` names and no other live record of its
 /// kind holds its unique key.
@@ -143,6 +144,68 @@ pub(crate) async fn insert_many<C: Conn>(
     c.insert_new(first, writes, &now_rfc3339(), &actor.name)
         .await?;
     Ok(((), true))
+}
+
+/// Writes books brought in from outside (a MARC import), each as a normal write (revision,
+/// change feed, search index), in the caller's one transaction. A book is matched to the
+/// catalogue by its id (derived from its record: the same record imported again) and else by
+/// its ISBN; a match whose content is the same is left alone, any other is updated only when
+/// `update` says so, keeping the catalogue's id. The boolean says whether anything was written.
+pub(crate) async fn import_books<C: Conn>(
+    c: &mut C,
+    actor: &Actor,
+    books: Vec<Book>,
+    update: bool,
+) -> Res<(Vec<ImportOutcome>, bool)> {
+    let mut outcomes = Vec::with_capacity(books.len());
+    let mut wrote = false;
+    for mut book in books {
+        let mut current = c.get(RecordType::Book, book.id).await?.filter(Row::is_live);
+        if current.is_none() && !book.isbn.is_empty() {
+            current = c.by_unique_key(RecordType::Book, &book.isbn).await?;
+            if let Some(row) = &current {
+                book.id = row.id;
+            }
+        }
+        let expect = match &current {
+            None => Expect::Absent,
+            Some(row) if same_book(row, &book) => {
+                outcomes.push(ImportOutcome::Unchanged);
+                continue;
+            }
+            Some(_) if !update => {
+                outcomes.push(ImportOutcome::Skipped(book.id));
+                continue;
+            }
+            Some(row) => Expect::Version(row.version),
+        };
+        let w = Write::of::<Books>(book.id, &book)?;
+        outcomes.push(match put(c, actor, w, expect).await? {
+            WriteOutcome::Created(_) => ImportOutcome::Created,
+            WriteOutcome::Updated(_) => ImportOutcome::Updated,
+            WriteOutcome::Duplicate(other) => ImportOutcome::Refused(format!(
+                "its ISBN {} belongs to another book ({other})",
+                book.isbn
+            )),
+            // Read above under the writers' lock: the record cannot have changed since.
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "book {} changed during its import: {other:?}",
+                    book.id
+                )));
+            }
+        });
+        wrote = true;
+    }
+    Ok((outcomes, wrote))
+}
+
+/// Whether a stored book already says what `book` says.
+fn same_book(row: &Row, book: &Book) -> bool {
+    row.data
+        .as_deref()
+        .and_then(|data| serde_json::from_str::<Book>(data).ok())
+        .is_some_and(|stored| stored == *book)
 }
 
 /// Stores a session token, forgetting the expired ones on the way.
