@@ -34,6 +34,8 @@ pub enum CliError {
     NoSuchPatron(uuid::Uuid),
     #[error("{0}")]
     Usage(String),
+    #[error("cannot read the MARC file: {0}")]
+    Marc(#[from] shelfmark_client::marc::MarcFileError),
     #[error("cannot merge this inbox entry")]
     Merge(#[from] shelfmark_core::merge::SessionError),
     #[error("cannot start the async runtime: {0}")]

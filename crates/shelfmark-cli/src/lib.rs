@@ -3,7 +3,7 @@
 //!
 //! Each subcommand is a module with a clap `Args` struct (or subcommand enum) and a `run`
 //! function. `merge-file` stands in for git's and returns git's exit statuses; the client
-//! commands (`login`, `sync`, `status`, `search`, `book`, `conflicts`, `hold`, `scan`) work on one
+//! commands (`login`, `sync`, `status`, `search`, `book`, `conflicts`, `hold`, `scan`, `import`) work on one
 //! offline cache ([`session::Cache`]) and return a typed [`CliError`].
 
 pub mod catalogue;
@@ -11,6 +11,7 @@ pub mod circulation;
 pub mod conflicts;
 mod error;
 pub mod hold;
+pub mod import;
 pub mod login;
 pub mod merge_file;
 pub mod session;

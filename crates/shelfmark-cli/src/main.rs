@@ -53,6 +53,11 @@ enum Command {
     /// Scan at the circulation desk: `--patron CARD` then copies to check out, copies alone
     /// to check in (offline; changes queued for the next sync).
     Scan(circulation::ScanArgs),
+    /// Bring records in at the desk (offline; new books queued for the next sync).
+    Import {
+        #[command(subcommand)]
+        command: shelfmark_cli::import::ImportCommand,
+    },
     /// Holds on books for patrons, and the hold shelf.
     Hold {
         #[command(subcommand)]
@@ -116,6 +121,7 @@ fn client_command(cli: Cli) -> Result<ExitCode, CliError> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Import { command } => shelfmark_cli::import::run(&cache, command)?,
         Command::Hold { command } => {
             if !hold::run(&cache, command)? {
                 return Ok(ExitCode::FAILURE);

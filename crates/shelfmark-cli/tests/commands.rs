@@ -629,3 +629,91 @@ fn a_scan_session_checks_out_and_in_offline_and_the_hold_shelf_moves_a_hold() ->
     assert!(out.status.success(), "{}", stderr(&out));
     Ok(())
 }
+
+/// A vendor's record: title, ISBN (or none) and one author.
+fn marc_record(
+    control: &str,
+    isbn: Option<&str>,
+    title: Option<&str>,
+) -> shelfmark_core::marc::Record {
+    use shelfmark_core::marc::{ControlField, DataField, Record};
+    let mut data_fields = Vec::new();
+    if let Some(isbn) = isbn {
+        data_fields.push(DataField::new("020", ' ', ' ', &[('a', isbn)]));
+    }
+    data_fields.push(DataField::new("100", '1', ' ', &[('a', "Vendor, Vera,")]));
+    if let Some(title) = title {
+        data_fields.push(DataField::new("245", '1', '0', &[('a', title)]));
+    }
+    Record {
+        leader: "00000nam a2200000 i 4500".into(),
+        control_fields: vec![
+            ControlField::new("001", control),
+            ControlField::new("003", "XxVendor"),
+        ],
+        data_fields,
+    }
+}
+
+#[test]
+fn a_marc_batch_imported_at_the_desk_is_previewed_queued_and_created_by_the_next_sync()
+-> anyhow::Result<()> {
+    let server = DemoServer::start()?;
+    let desk = Desk::synced(&server)?;
+    let known = desk.json(&["search", "lighthouse", "--json", "--limit", "1"])?;
+    let known_isbn = known[0]["isbn"]
+        .as_str()
+        .context("a demo book's ISBN")?
+        .to_owned();
+    let file = desk.dir.path().join("vendor.mrc");
+    let records = vec![
+        marc_record("v1", Some("0306406152"), Some("Signals at Sea /")),
+        marc_record("v2", None, Some("A Parish Register.")),
+        marc_record("v3", Some(&known_isbn), Some("Already Here")),
+        marc_record("v4", Some("9780306406157"), None),
+    ];
+    let mut bytes = Vec::new();
+    shelfmark_marc::write_iso2709(&mut bytes, records)?;
+    std::fs::write(&file, bytes)?;
+    let path = file.to_str().context("path")?;
+
+    let preview = desk.json(&["import", "marc", path, "--dry-run", "--json"])?;
+    assert_eq!(
+        (preview["new"].as_u64(), preview["known"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(preview["rejected"][0]["position"], 4);
+    assert_eq!(preview["rejected"][0]["control_number"], "v4");
+    assert_eq!(preview["queued"], 0);
+    assert_eq!(
+        desk.status()?["pending_edits"],
+        0,
+        "a dry run queues nothing"
+    );
+
+    let done = desk.json(&["import", "marc", path, "--json"])?;
+    assert_eq!(done["queued"], 2);
+    assert_eq!(desk.status()?["pending_edits"], 2);
+    let found = desk.json(&["search", "signals at sea", "--json"])?;
+    assert_eq!(
+        found[0]["isbn"], "9780306406157",
+        "the ISBN-10 became an ISBN-13"
+    );
+    // Importing the same file again finds the books already in the catalogue.
+    let again = desk.json(&["import", "marc", path, "--dry-run", "--json"])?;
+    assert_eq!(
+        (again["new"].as_u64(), again["known"].as_u64()),
+        (Some(0), Some(3))
+    );
+
+    let report = desk.json(&["sync", "--json"])?;
+    assert_eq!(report["push"]["pushed"], 2, "{report}");
+    let other = Desk::synced(&server)?;
+    let theirs = other.json(&["search", "parish register", "--json"])?;
+    assert_eq!(theirs[0]["title"], "A Parish Register");
+    assert_eq!(
+        theirs[0]["isbn"], "",
+        "a book without ISBN reached the server"
+    );
+    Ok(())
+}

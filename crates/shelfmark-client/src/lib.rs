@@ -12,6 +12,7 @@ pub mod desk;
 mod error;
 pub mod escalations;
 mod history;
+pub mod marc;
 mod push;
 pub mod session;
 #[cfg(test)]

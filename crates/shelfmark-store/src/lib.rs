@@ -15,6 +15,7 @@ mod desk;
 mod error;
 pub mod escalations;
 mod feed;
+mod imports;
 mod outbox;
 mod schema;
 
@@ -22,6 +23,7 @@ pub use catalogue::{BookPage, BookQuery, BookSummary, CachedRecord, Lookup, Stat
 pub use circulation::{ContestLine, LoanView, PatronActivity, ScanResult, ShelfHold};
 pub use desk::{BarcodeMatch, BookDetail, FormRecord, HoldView, SaveMode};
 pub use error::StoreError;
+pub use imports::{ImportCandidate, ImportPreview, KnownBook, RejectedRecord};
 pub use outbox::{ConflictEntry, ConflictReason, EditOp, OutboxEntry, OutboxState, StaffEdits};
 pub use shelfmark_core::sync_status::SyncCounts;
 

@@ -916,7 +916,7 @@ fn parse_kind(s: &str) -> rusqlite::Result<RecordType> {
     RecordType::parse(s).ok_or_else(|| bad_text(format!("unknown record kind {s:?}")))
 }
 
-fn parse_uuid(s: &str) -> rusqlite::Result<Uuid> {
+pub(crate) fn parse_uuid(s: &str) -> rusqlite::Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| bad_text(e.to_string()))
 }
 

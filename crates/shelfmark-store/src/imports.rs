@@ -1,0 +1,154 @@
+//! A batch of books brought to the desk from outside (a vendor's MARC records): sorted first,
+//! before anything is written, into the new, those the catalogue already has (same record, or
+//! same ISBN) and the rejected with their reasons, so the librarian sees what an import will
+//! do; then each new book saved as an offline create, shown at once and waiting in the outbox
+//! for the next sync (pushed with `If-None-Match: *`), so a batch can be loaded at a desk with
+//! no network.
+//!
+//! The records are read and mapped to books elsewhere (`shelfmark-marc` and
+//! `shelfmark_core::marc`); the cache only decides what is new and queues it.
+
+use std::collections::HashMap;
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use shelfmark_core::Book;
+use uuid::Uuid;
+
+use crate::outbox::parse_uuid;
+use crate::{Store, StoreError};
+
+/// One record of the file, as read: its book, or why it cannot be one.
+#[derive(Debug, Clone)]
+pub struct ImportCandidate {
+    /// Its number in the file, from 1.
+    pub position: usize,
+    /// Its 001, when it has one.
+    pub control_number: Option<String>,
+    pub book: Result<Book, String>,
+}
+
+/// What an import would do, before it does it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportPreview {
+    /// The books to create, in the file's order.
+    pub new: Vec<Book>,
+    /// Books the catalogue already has (left as they are).
+    pub known: Vec<KnownBook>,
+    pub rejected: Vec<RejectedRecord>,
+}
+
+/// A record whose book the catalogue already has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownBook {
+    pub position: usize,
+    pub title: String,
+    pub isbn: String,
+    /// The catalogue's book.
+    pub existing: Uuid,
+}
+
+/// A record that cannot become a book, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRecord {
+    pub position: usize,
+    pub control_number: Option<String>,
+    pub reason: String,
+}
+
+impl Store {
+    /// Sorts a file's records into new books, books the catalogue has (by the book's id, which
+    /// is derived from its record, or by its ISBN) and rejected records. A book the file holds
+    /// twice (same id or ISBN) is new once; the repeat is rejected, naming the first.
+    pub fn preview_import(
+        &self,
+        candidates: Vec<ImportCandidate>,
+    ) -> Result<ImportPreview, StoreError> {
+        let mut preview = ImportPreview::default();
+        let mut first_of: HashMap<String, usize> = HashMap::new();
+        for candidate in candidates {
+            let book = match candidate.book {
+                Ok(book) => book,
+                Err(reason) => {
+                    preview.rejected.push(RejectedRecord {
+                        position: candidate.position,
+                        control_number: candidate.control_number,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if let Some(existing) = self.catalogued(&book)? {
+                preview.known.push(KnownBook {
+                    position: candidate.position,
+                    title: book.title,
+                    isbn: book.isbn,
+                    existing,
+                });
+                continue;
+            }
+            let keys = [Some(book.id.to_string()), Some(book.isbn.clone())];
+            let repeat = keys
+                .iter()
+                .flatten()
+                .filter(|k| !k.is_empty())
+                .find_map(|k| first_of.get(k).copied());
+            if let Some(first) = repeat {
+                preview.rejected.push(RejectedRecord {
+                    position: candidate.position,
+                    control_number: candidate.control_number,
+                    reason: format!("the same book as record {first} of this file"),
+                });
+                continue;
+            }
+            for key in keys.into_iter().flatten().filter(|k| !k.is_empty()) {
+                first_of.insert(key, candidate.position);
+            }
+            preview.new.push(book);
+        }
+        Ok(preview)
+    }
+
+    /// The catalogue's book that is this one: the same id, else the same (non-empty) ISBN,
+    /// found through the search index, which holds every book the librarian sees.
+    fn catalogued(&self, book: &Book) -> Result<Option<Uuid>, StoreError> {
+        let by_id: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM records WHERE kind = 'book' AND id = ?1 AND NOT deleted",
+            )?
+            .query_row([book.id.to_string()], |r| r.get(0))
+            .optional()?;
+        let found = match by_id {
+            Some(id) => Some(id),
+            None if book.isbn.is_empty() => None,
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT r.id FROM books_fts f JOIN records r ON r.rowid = f.rowid
+                     WHERE f.books_fts MATCH ?1 AND r.kind = 'book' AND r.isbn = ?2
+                       AND NOT r.deleted LIMIT 1",
+                )?
+                .query_row(
+                    rusqlite::params![format!("isbn : \"{}\"", book.isbn), book.isbn],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        };
+        Ok(found.map(|id| parse_uuid(&id)).transpose()?)
+    }
+
+    /// Saves each new book of a preview as an offline create (the same save as the book
+    /// form's), calling `progress` with the number saved so far; answers how many.
+    pub fn queue_imports(
+        &mut self,
+        books: &[Book],
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, StoreError> {
+        for (done, book) in books.iter().enumerate() {
+            self.save(book)?;
+            progress(done + 1);
+        }
+        Ok(books.len())
+    }
+}
