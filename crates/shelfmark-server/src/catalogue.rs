@@ -24,7 +24,7 @@ use crate::store::{Actor, ImportOutcome, ListQuery, Store, StoreError};
 
 /// Books written per transaction: large enough that a commit's cost is spread thin, small
 /// enough that the server's other writers wait only briefly for their turn.
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
 
 /// What an import does with a book the catalogue already has (same record, or same ISBN) but
 /// with other content.

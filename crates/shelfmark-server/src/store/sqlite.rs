@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::{FromSql, ToSql, ToSqlOutput};
 use rusqlite::{Connection, OptionalExtension, Params, TransactionBehavior, params};
 use shelfmark_core::RecordType;
@@ -244,6 +245,11 @@ fn open_connection(path: &Path) -> Res<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    // Plans that do not depend on the values bound. Without it SQLite, weighing whether a
+    // partial index (`kind = 'hold' AND ...`) fits a query with `kind = ?1`, marks the
+    // statement to be re-prepared whenever ?1 is bound again: every point read and every
+    // write of `records` was parsed and planned anew at each execution.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 

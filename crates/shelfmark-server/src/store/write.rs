@@ -6,6 +6,8 @@
 //! Each runs inside the transaction its caller opened (`Store`'s methods, or a business
 //! operation of `super::ops`); what it answers says whether that transaction commits.
 
+use std::collections::HashSet;
+
 use shelfmark_core::wire::Dependents;
 use shelfmark_core::{Book, RecordType};
 use uuid::Uuid;
@@ -159,8 +161,19 @@ pub(crate) async fn import_books<C: Conn>(
 ) -> Res<(Vec<ImportOutcome>, bool)> {
     let mut outcomes = Vec::with_capacity(books.len());
     let mut wrote = false;
+    // Books found new, inserted together (one sequence range, the bulk insert) before any
+    // book that might be one of them is looked up.
+    let mut fresh: Vec<Write> = Vec::new();
+    let mut fresh_keys: HashSet<String> = HashSet::new();
     for mut book in books {
-        let mut current = c.get(RecordType::Book, book.id).await?.filter(Row::is_live);
+        let keys = [book.id.to_string(), book.isbn.clone()];
+        if keys.iter().any(|k| fresh_keys.contains(k)) {
+            wrote |= insert_fresh(c, actor, &mut fresh).await?;
+            fresh_keys.clear();
+        }
+        let stored = c.get(RecordType::Book, book.id).await?;
+        let tombstone = stored.as_ref().is_some_and(|row| !row.is_live());
+        let mut current = stored.filter(Row::is_live);
         if current.is_none() && !book.isbn.is_empty() {
             current = c.by_unique_key(RecordType::Book, &book.isbn).await?;
             if let Some(row) = &current {
@@ -168,6 +181,13 @@ pub(crate) async fn import_books<C: Conn>(
             }
         }
         let expect = match &current {
+            None if !tombstone => {
+                // Never seen, not even as a tombstone: the bulk insert's case.
+                fresh_keys.extend(keys.into_iter().filter(|k| !k.is_empty()));
+                fresh.push(Write::of::<Books>(book.id, &book)?);
+                outcomes.push(ImportOutcome::Created);
+                continue;
+            }
             None => Expect::Absent,
             Some(row) if same_book(row, &book) => {
                 outcomes.push(ImportOutcome::Unchanged);
@@ -197,7 +217,14 @@ pub(crate) async fn import_books<C: Conn>(
         });
         wrote = true;
     }
+    wrote |= insert_fresh(c, actor, &mut fresh).await?;
     Ok((outcomes, wrote))
+}
+
+/// Inserts the books gathered as new (their ids and ISBNs unused), emptying the list.
+async fn insert_fresh<C: Conn>(c: &mut C, actor: &Actor, fresh: &mut Vec<Write>) -> Res<bool> {
+    let writes = std::mem::take(fresh);
+    Ok(insert_many(c, actor, writes).await?.1)
 }
 
 /// Whether a stored book already says what `book` says.
