@@ -152,3 +152,87 @@ impl Store {
         Ok(books.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shelfmark_core::isbn;
+
+    use super::*;
+    use crate::EditOp;
+
+    fn book(n: u128, isbn: &str, title: &str) -> Book {
+        Book {
+            id: Uuid::from_u128(n),
+            isbn: isbn.to_owned(),
+            title: title.to_owned(),
+            authors: vec![],
+            publisher: String::new(),
+            year: None,
+            subjects: vec![],
+            summary: String::new(),
+            notes: String::new(),
+        }
+    }
+
+    fn candidate(position: usize, book: Result<Book, String>) -> ImportCandidate {
+        ImportCandidate {
+            position,
+            control_number: Some(format!("c{position}")),
+            book,
+        }
+    }
+
+    #[test]
+    fn a_preview_sorts_new_known_by_id_or_isbn_repeated_and_rejected_records() {
+        let mut store = Store::open_in_memory().expect("opens");
+        let catalogued = book(1, &isbn::from_body(1), "In the Catalogue");
+        store.save(&catalogued).expect("saved");
+        let preview = store
+            .preview_import(vec![
+                candidate(1, Ok(book(1, "", "Same Record"))),
+                candidate(2, Ok(book(2, &isbn::from_body(1), "Same ISBN"))),
+                candidate(3, Ok(book(3, &isbn::from_body(3), "New"))),
+                candidate(4, Ok(book(4, &isbn::from_body(3), "New Again"))),
+                candidate(5, Ok(book(5, "", "New Without ISBN"))),
+                candidate(6, Err("the record has no title".into())),
+            ])
+            .expect("previews");
+        let new: Vec<&str> = preview.new.iter().map(|b| b.title.as_str()).collect();
+        assert_eq!(new, ["New", "New Without ISBN"]);
+        let known: Vec<(usize, Uuid)> = preview
+            .known
+            .iter()
+            .map(|k| (k.position, k.existing))
+            .collect();
+        assert_eq!(known, [(1, catalogued.id), (2, catalogued.id)]);
+        let rejected: Vec<(usize, &str)> = preview
+            .rejected
+            .iter()
+            .map(|r| (r.position, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (4, "the same book as record 3 of this file"),
+                (6, "the record has no title")
+            ]
+        );
+    }
+
+    #[test]
+    fn queued_imports_are_offline_creates_reported_one_by_one() {
+        let mut store = Store::open_in_memory().expect("opens");
+        let books = [book(7, "", "One"), book(8, &isbn::from_body(8), "Two")];
+        let mut seen = Vec::new();
+        let queued = store
+            .queue_imports(&books, |n| seen.push(n))
+            .expect("queues");
+        assert_eq!((queued, seen), (2, vec![1, 2]));
+        let entries = store.outbox().expect("outbox");
+        assert!(
+            entries.iter().all(|e| e.op == EditOp::Create),
+            "{entries:?}"
+        );
+        assert_eq!(entries.len(), 2);
+    }
+}
