@@ -28,7 +28,7 @@ const BATCH: usize = 2_000;
 
 /// What an import does with a book the catalogue already has (same record, or same ISBN) but
 /// with other content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnDuplicate {
     Skip,
     Update,
@@ -75,6 +75,7 @@ pub enum CatalogueError {
 }
 
 /// One batch as the reading thread hands it over.
+#[derive(Default)]
 struct Batch {
     books: Vec<(usize, Option<String>, Book)>,
     rejected: Vec<Rejected>,
@@ -159,11 +160,7 @@ fn read_batches(
         Some(format) => shelfmark_marc::read(input, format),
         None => shelfmark_marc::read_detected(input).map_err(marc)?,
     };
-    let mut batch = Batch {
-        books: Vec::with_capacity(BATCH),
-        rejected: Vec::new(),
-        read: 0,
-    };
+    let mut batch = Batch::default();
     let mut failed = None;
     for entry in reader {
         let Entry {
@@ -191,19 +188,9 @@ fn read_batches(
                 reason,
             }),
         }
-        if batch.books.len() >= BATCH {
-            let full = std::mem::replace(
-                &mut batch,
-                Batch {
-                    books: Vec::with_capacity(BATCH),
-                    rejected: Vec::new(),
-                    read: 0,
-                },
-            );
-            if tx.blocking_send(full).is_err() {
-                // The importer stopped (its error is the one to report).
-                return Ok(());
-            }
+        // A closed channel: the importer stopped (its error is the one to report).
+        if batch.books.len() >= BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+            return Ok(());
         }
     }
     if batch.read > 0 {

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use shelfmark_core::wire::Role;
+use shelfmark_marc::Format;
+use shelfmark_server::catalogue::OnDuplicate;
 use shelfmark_server::config::{self, LogFormat, Settings, Values};
 use shelfmark_server::demo::{self, Seeded};
 use shelfmark_server::mail::{Retry, spawn_delivery_until};
@@ -95,12 +97,12 @@ enum ImportWhat {
     Marc {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// The files' format (default: told by their first bytes).
-        #[arg(long, value_enum)]
-        format: Option<FormatArg>,
+        /// The files' format, iso2709 or marcxml (default: told by their first bytes).
+        #[arg(long)]
+        format: Option<Format>,
         /// A book already in the catalogue (same record or same ISBN) with other content.
         #[arg(long, value_enum, default_value = "skip")]
-        on_duplicate: DuplicateArg,
+        on_duplicate: OnDuplicate,
         /// Print the summary as one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -111,32 +113,12 @@ enum ImportWhat {
 enum ExportWhat {
     /// Every book as a MARC 21 record, to FILE (or stdout with `-`).
     Marc {
-        #[arg(long, value_enum, default_value = "marcxml")]
-        format: FormatArg,
+        /// iso2709 or marcxml.
+        #[arg(long, default_value = "marcxml")]
+        format: Format,
         #[arg(long, value_name = "FILE", default_value = "-")]
         to: PathBuf,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Iso2709,
-    Marcxml,
-}
-
-impl From<FormatArg> for shelfmark_marc::Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Iso2709 => shelfmark_marc::Format::Iso2709,
-            FormatArg::Marcxml => shelfmark_marc::Format::MarcXml,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DuplicateArg {
-    Skip,
-    Update,
 }
 
 #[derive(Subcommand)]
@@ -314,18 +296,14 @@ const IMPORTER: &str = "marc-import";
 async fn import_marc(
     settings: &Settings,
     files: &[PathBuf],
-    format: Option<FormatArg>,
-    on_duplicate: DuplicateArg,
+    format: Option<Format>,
+    on_duplicate: OnDuplicate,
     json: bool,
 ) -> anyhow::Result<()> {
-    use shelfmark_server::catalogue::{self, OnDuplicate, Summary};
+    use shelfmark_server::catalogue::{self, Summary};
     let store = open_store(settings).await?;
     let actor = shelfmark_server::store::Actor {
         name: IMPORTER.into(),
-    };
-    let on_duplicate = match on_duplicate {
-        DuplicateArg::Skip => OnDuplicate::Skip,
-        DuplicateArg::Update => OnDuplicate::Update,
     };
     let report_path = catalogue::report_path(&files[0]);
     let mut report: Option<std::io::BufWriter<std::fs::File>> = None;
@@ -352,7 +330,6 @@ async fn import_marc(
                 report_error = Some(e);
             }
         };
-        let format = format.map(Into::into);
         let result = catalogue::import_file(
             &store,
             &actor,
@@ -396,22 +373,21 @@ async fn import_marc(
 
 async fn export_marc(
     settings: &Settings,
-    format: FormatArg,
+    format: Format,
     to: &std::path::Path,
 ) -> anyhow::Result<()> {
     use shelfmark_server::catalogue;
     let store = open_store(settings).await?;
     let written = if to == std::path::Path::new("-") {
         let out = std::io::BufWriter::new(std::io::stdout().lock());
-        catalogue::export(&store, format.into(), out, to).await?
+        catalogue::export(&store, format, out, to).await?
     } else {
         // Written beside the target and renamed into place, so a failed export leaves no
         // half-written file under the name asked for.
         let partial = to.with_extension("partial");
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
-        let written =
-            catalogue::export(&store, format.into(), std::io::BufWriter::new(file), to).await;
+        let written = catalogue::export(&store, format, std::io::BufWriter::new(file), to).await;
         match written {
             Ok(n) => {
                 std::fs::rename(&partial, to)?;

@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::Backend;
-use common::server::{Server, items, on_both_backends};
+use common::server::{Server, get_json, items, on_both_backends};
 use serde_json::Value;
 use shelfmark_core::Book;
 use shelfmark_core::marc::{ControlField, DataField, Record, to_book};
@@ -161,14 +161,7 @@ async fn an_import_writes_books_normally_and_a_second_run_changes_nothing(s: Ser
     // A normal write: the search index, the change feed and the history have it.
     let found = items(&s, "/v1/books?q=keeper").await;
     assert_eq!(found.len(), 1, "{found:?}");
-    let feed: Value = s
-        .req(reqwest::Method::GET, "/v1/changes?since=0")
-        .send()
-        .await
-        .expect("feed")
-        .json()
-        .await
-        .expect("json");
+    let (feed, _) = get_json(&s, "/v1/changes?since=0").await;
     let changed = feed["changes"].as_array().map_or(0, Vec::len);
     assert_eq!(changed, 3, "{feed}");
     let history: Value = s

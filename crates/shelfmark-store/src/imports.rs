@@ -112,29 +112,24 @@ impl Store {
     /// The catalogue's book that is this one: the same id, else the same (non-empty) ISBN,
     /// found through the search index, which holds every book the librarian sees.
     fn catalogued(&self, book: &Book) -> Result<Option<Uuid>, StoreError> {
-        let by_id: Option<String> = self
+        if self.get::<Book>(book.id)?.is_some() {
+            return Ok(Some(book.id));
+        }
+        if book.isbn.is_empty() {
+            return Ok(None);
+        }
+        let found: Option<String> = self
             .conn
             .prepare_cached(
-                "SELECT id FROM records WHERE kind = 'book' AND id = ?1 AND NOT deleted",
+                "SELECT r.id FROM books_fts f JOIN records r ON r.rowid = f.rowid
+                 WHERE f.books_fts MATCH ?1 AND r.kind = 'book' AND r.isbn = ?2
+                   AND NOT r.deleted LIMIT 1",
             )?
-            .query_row([book.id.to_string()], |r| r.get(0))
+            .query_row(
+                rusqlite::params![format!("isbn : \"{}\"", book.isbn), book.isbn],
+                |r| r.get(0),
+            )
             .optional()?;
-        let found = match by_id {
-            Some(id) => Some(id),
-            None if book.isbn.is_empty() => None,
-            None => self
-                .conn
-                .prepare_cached(
-                    "SELECT r.id FROM books_fts f JOIN records r ON r.rowid = f.rowid
-                     WHERE f.books_fts MATCH ?1 AND r.kind = 'book' AND r.isbn = ?2
-                       AND NOT r.deleted LIMIT 1",
-                )?
-                .query_row(
-                    rusqlite::params![format!("isbn : \"{}\"", book.isbn), book.isbn],
-                    |r| r.get(0),
-                )
-                .optional()?,
-        };
         Ok(found.map(|id| parse_uuid(&id)).transpose()?)
     }
 

@@ -301,16 +301,16 @@ impl SqliteStore {
     ///
     /// Inside [`SqliteStore::scoped`] it reads from the request's snapshot.
     pub(super) fn read_now<T>(&self, f: impl FnOnce(&mut SqliteConn<'_>) -> Res<T>) -> Res<T> {
-        let mut f = Some(f);
-        let in_snapshot = SNAPSHOT.try_with(|cell| {
-            let mut snapshot = cell.borrow_mut();
-            let ours = Arc::ptr_eq(&snapshot.inner, &self.inner);
-            ours.then(|| f.take().map(|f| snapshot.run(f))).flatten()
-        });
-        match (in_snapshot, f) {
-            (Ok(Some(result)), _) => result,
-            (_, Some(f)) => self.inner.with_reader(f),
-            (_, None) => Err(StoreError::Task("a read ran without its closure".into())),
+        let ours = SNAPSHOT
+            .try_with(|cell| {
+                cell.try_borrow()
+                    .is_ok_and(|s| Arc::ptr_eq(&s.inner, &self.inner))
+            })
+            .unwrap_or(false);
+        if ours {
+            SNAPSHOT.with(|cell| cell.borrow_mut().run(f))
+        } else {
+            self.inner.with_reader(f)
         }
     }
 
