@@ -7,11 +7,12 @@ want_test=false
 
 # Debian packages (TAURI-NOTES.md): WebKitGTK and friends to build and run the window,
 # Xvfb and WebKitWebDriver to drive it in tests, a private D-Bus session bus to watch the
-# notifications it asks the desktop to show.
+# notifications it asks the desktop to show, xdotool to answer the native file chooser (which
+# WebDriver does not reach).
 packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
   libxdo-dev build-essential pkg-config file curl ca-certificates)
 $want_test && packages+=(xvfb xauth webkit2gtk-driver imagemagick fonts-dejavu-core git
-  dbus-daemon dbus-bin)
+  dbus-daemon dbus-bin xdotool)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 # The UI's toolchain (Vite 6, Vitest 3) runs on Node.js 18 or later: Debian 12's 18.20 will do.
 if command -v node >/dev/null; then

@@ -42,6 +42,8 @@ const COMMANDS: &[&str] = &[
     "reassign_copy",
     "flag_purchase",
     "resolve_escalation",
+    "preview_marc_import",
+    "import_marc",
     "history",
     "book_contest",
     "catalogue_visible",

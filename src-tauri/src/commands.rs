@@ -91,7 +91,7 @@ pub(crate) async fn with_store<T: Send + 'static>(
 }
 
 /// Runs an edit on the cache, then tells the desk (counts, status bar, a push soon).
-async fn edit<T: Send + 'static>(
+pub(crate) async fn edit<T: Send + 'static>(
     desk: &Desk,
     f: impl FnOnce(&mut Store) -> std::result::Result<T, StoreError> + Send + 'static,
 ) -> Result<T> {

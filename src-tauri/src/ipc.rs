@@ -14,18 +14,19 @@ use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, CancelReason, Copy, Hold, HoldStatus, Patron, RecordType};
 use shelfmark_store::escalations::{EscalationDetail, EscalationSummary};
 use shelfmark_store::{
-    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, ContestLine, OutboxEntry,
-    PatronActivity, SaveMode, ScanResult, ShelfHold, StaffEdits,
+    BarcodeMatch, BookDetail, BookPage, BookQuery, CachedRecord, ContestLine, ImportPreview,
+    OutboxEntry, PatronActivity, SaveMode, ScanResult, ShelfHold, StaffEdits,
 };
 use tauri::State;
 use tauri::ipc::Channel;
 use uuid::Uuid;
 
 use crate::escalations::ActionOutcome;
+use crate::imports::ImportProgress;
 
 use crate::commands::Progress;
 use crate::probe::Probe;
-use crate::{commands, escalations, history, merge, probe};
+use crate::{commands, escalations, history, imports, merge, probe};
 use shelfmark_client::desk::Desk;
 use shelfmark_client::session::ServerSettings;
 
@@ -129,6 +130,8 @@ ipc! {
         escalations::reassign_copy [desk: State<'_, Desk>] (id: Uuid, etag: String, hold_id: Uuid, note: String) -> ActionOutcome;
         escalations::flag_purchase [desk: State<'_, Desk>] (id: Uuid, etag: String, quantity: u32, note: String) -> ActionOutcome;
         escalations::resolve_escalation [desk: State<'_, Desk>] (id: Uuid, etag: String, note: String) -> ActionOutcome;
+        imports::preview_marc_import [desk: State<'_, Desk>] (path: String) -> ImportPreview;
+        imports::import_marc [desk: State<'_, Desk>] (path: String, on_progress: Channel<ImportProgress>) -> ImportPreview;
         history::history [desk: State<'_, Desk>] (kind: RecordType, id: Uuid) -> Vec<HistoryEntry>;
         history::book_contest [desk: State<'_, Desk>] (id: Uuid) -> Vec<ContestLine>;
         probe::catalogue_visible [probe: State<'_, Probe>] () -> ();

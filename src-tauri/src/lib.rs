@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod escalations;
 mod history;
+mod imports;
 mod ipc;
 mod merge;
 mod probe;
@@ -77,6 +78,7 @@ pub fn run() -> anyhow::Result<()> {
     let config = config::Config::from_env()?;
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(probe::Probe::new(config.startup_probe))
         .manage(Progress::default())
         .invoke_handler(ipc::handler())

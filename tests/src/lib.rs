@@ -544,6 +544,47 @@ impl Xvfb {
     }
 }
 
+impl Xvfb {
+    /// Answers the native file chooser titled `title` on this display with `path`, as a
+    /// person at the keyboard would: the chooser's location field (Ctrl+L), the path, Enter.
+    /// WebDriver reaches only the web view, not the GTK dialog the dialog plugin opens, so
+    /// the keys are sent with xdotool (Debian package xdotool) to the dialog's window.
+    pub fn choose_file(&self, title: &str, path: &Path) -> anyhow::Result<()> {
+        let xdotool = |args: &[&str]| -> anyhow::Result<String> {
+            let out = Command::new("xdotool")
+                .args(args)
+                .env("DISPLAY", &self.display)
+                .output()
+                .context("cannot run xdotool (Debian package xdotool; `make test` installs it)")?;
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        };
+        let mut window = String::new();
+        wait_for(Duration::from_secs(20), "the file chooser", || {
+            window = xdotool(&["search", "--onlyvisible", "--name", title])
+                .unwrap_or_default()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned();
+            !window.is_empty()
+        })?;
+        // With no window manager the dialog gets the keyboard only when given it.
+        xdotool(&["windowfocus", &window])?;
+        std::thread::sleep(Duration::from_millis(300));
+        xdotool(&["key", "--clearmodifiers", "ctrl+l"])?;
+        std::thread::sleep(Duration::from_millis(300));
+        let path = path.to_str().context("the file's path is not UTF-8")?;
+        xdotool(&["type", "--delay", "10", path])?;
+        std::thread::sleep(Duration::from_millis(300));
+        xdotool(&["key", "Return"])?;
+        wait_for(Duration::from_secs(10), "the file chooser to close", || {
+            xdotool(&["search", "--onlyvisible", "--name", title])
+                .map(|w| w.is_empty())
+                .unwrap_or(false)
+        })
+    }
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         terminate(&mut self.child);
@@ -796,6 +837,8 @@ impl Desktop {
             .env_remove("SHELFMARK_PASSWORD")
             // Tests never touch a developer's real keyring.
             .env("SHELFMARK_CREDENTIAL_STORE", "file")
+            // GTK (the file chooser) keeps its settings in memory, not in a dconf it cannot reach.
+            .env("GSETTINGS_BACKEND", "memory")
             .envs(env.iter().copied())
             .env("SHELFMARK_DATA_DIR", data.path())
             .stdout(Stdio::null())

@@ -29,6 +29,7 @@ pub struct ImportCandidate {
 }
 
 /// What an import would do, before it does it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportPreview {
     /// The books to create, in the file's order.
@@ -39,6 +40,7 @@ pub struct ImportPreview {
 }
 
 /// A record whose book the catalogue already has.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KnownBook {
     pub position: usize,
@@ -49,6 +51,7 @@ pub struct KnownBook {
 }
 
 /// A record that cannot become a book, and why.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RejectedRecord {
     pub position: usize,

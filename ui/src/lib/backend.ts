@@ -5,6 +5,7 @@
 // side fails the type check here.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { open } from "@tauri-apps/plugin-dialog";
 import type { Commands, Events } from "./bindings/commands";
 import type { BarcodeMatch } from "./bindings/BarcodeMatch";
 import type { Book } from "./bindings/Book";
@@ -42,6 +43,8 @@ import type { PatronActivity } from "./bindings/PatronActivity";
 import type { ScanResult } from "./bindings/ScanResult";
 import type { ShelfHold } from "./bindings/ShelfHold";
 import type { ServerSettings } from "./bindings/ServerSettings";
+import type { ImportPreview } from "./bindings/ImportPreview";
+import type { ImportProgress } from "./bindings/ImportProgress";
 
 export type {
   BarcodeMatch,
@@ -64,6 +67,9 @@ export type {
   UserInfo,
 };
 export type { BookSummary } from "./bindings/BookSummary";
+export type { ImportPreview, ImportProgress };
+export type { KnownBook } from "./bindings/KnownBook";
+export type { RejectedRecord } from "./bindings/RejectedRecord";
 export type { ConflictSummary, MergeView, Settled, JsonValue };
 export type { Choice } from "./bindings/Choice";
 export type { ConflictView } from "./bindings/ConflictView";
@@ -147,6 +153,15 @@ export interface Backend {
   history(kind: RecordType, id: string): Promise<HistoryEntry[]>;
   /** Who got a book's copies and why: every decision the server made, in order (online). */
   bookContest(id: string): Promise<ContestLine[]>;
+  /** Asks for a MARC file (ISO 2709 or MARCXML) in the system's file chooser; null when the
+   * person cancels. */
+  chooseMarcFile(): Promise<string | null>;
+  /** What importing the MARC file at `path` would do (new, already in the catalogue,
+   * rejected and why); nothing is written. Rejects when the file cannot be read as MARC. */
+  previewMarcImport(path: string): Promise<ImportPreview>;
+  /** Queues each new book of the MARC file at `path` as an offline create (sent at the next
+   * sync), telling `onProgress` as it goes; resolves with what was done (`new`: queued). */
+  importMarc(path: string, onProgress: (progress: ImportProgress) => void): Promise<ImportPreview>;
   /** The catalogue's first rows are painted (the startup probe; a no-op unless
    * `SHELFMARK_STARTUP_PROBE` is set). */
   catalogueVisible(): Promise<void>;
@@ -209,6 +224,20 @@ export const tauriBackend: Backend = {
   resolveEscalation: (id, etag, note) => call("resolve_escalation", { id, etag, note }),
   history: (kind, id) => call("history", { kind, id }),
   bookContest: (id) => call("book_contest", { id }),
+  chooseMarcFile: async () => {
+    const path = await open({
+      title: "Import MARC records",
+      multiple: false,
+      directory: false,
+      filters: [
+        { name: "MARC records", extensions: ["mrc", "marc", "iso", "xml", "marcxml"] },
+        { name: "All files", extensions: ["*"] },
+      ],
+    });
+    return path;
+  },
+  previewMarcImport: (path) => call("preview_marc_import", { path }),
+  importMarc: (path, onProgress) => call("import_marc", { path, onProgress: new Channel<ImportProgress>(onProgress) }),
   catalogueVisible: () => call("catalogue_visible"),
   onSyncStatus: (handler) => on("sync-status", handler),
   onSyncEvent: async (handler) => {

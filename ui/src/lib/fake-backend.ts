@@ -3,7 +3,7 @@
 // the screens.
 import type { CachedRecord, CancelReason, ConflictSummary, HoldStatus, JsonValue, Loan, MergeView, Outcome, ScanResult, Settled, ShelfHold } from "./backend";
 import type { Backend, Book, BookSummary, Copy, Hold, HoldView, OutboxEntry, Patron, SaveMode, SyncEvent, SyncStatus } from "./backend";
-import type { ActionOutcome, ContestLine, EscalationDetail, EscalationSummary, HistoryEntry, ServerSettings, StaffEdits } from "./backend";
+import type { ActionOutcome, ContestLine, EscalationDetail, EscalationSummary, HistoryEntry, ImportPreview, ServerSettings, StaffEdits } from "./backend";
 
 export interface FakeBackend extends Backend {
   books: Book[];
@@ -55,6 +55,13 @@ export interface FakeBackend extends Backend {
   historyError: string | null;
   /** The histories asked for, as `kind:id`. */
   historyRequests: string[];
+  /** What the file chooser answers (null: the person cancels). */
+  chosenMarcFile: string | null;
+  /** What each MARC file holds, by path, as the cache would sort it; a string is the error
+   * reading it gives. */
+  marcFiles: Map<string, ImportPreview | string>;
+  /** The MARC files imported, in order. */
+  marcImports: string[];
   emitStatus(status: SyncStatus): void;
   emitEvent(event: SyncEvent): void;
 }
@@ -411,6 +418,28 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     },
     async catalogueVisible() {
       fake.visibleReports += 1;
+    },
+    chosenMarcFile: null,
+    marcFiles: new Map(),
+    marcImports: [],
+    async chooseMarcFile() {
+      return fake.chosenMarcFile;
+    },
+    async previewMarcImport(path) {
+      const file = fake.marcFiles.get(path);
+      if (file === undefined) throw { message: `${path}: No such file or directory (os error 2)`, fields: [] };
+      if (typeof file === "string") throw { message: file, fields: [] };
+      return file;
+    },
+    async importMarc(path, onProgress) {
+      const preview = await fake.previewMarcImport(path);
+      preview.new.forEach((book, i) => {
+        fake.books = [...fake.books, book];
+        pending.add(book.id);
+        onProgress({ queued: i + 1, total: preview.new.length });
+      });
+      fake.marcImports.push(path);
+      return preview;
     },
     async onSyncStatus(handler) {
       listeners.add(handler);

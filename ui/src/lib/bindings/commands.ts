@@ -16,6 +16,8 @@ import type { EscalationSummary } from "./EscalationSummary";
 import type { HistoryEntry } from "./HistoryEntry";
 import type { Hold } from "./Hold";
 import type { HoldStatus } from "./HoldStatus";
+import type { ImportPreview } from "./ImportPreview";
+import type { ImportProgress } from "./ImportProgress";
 import type { JsonValue } from "./serde_json/JsonValue";
 import type { MergeView } from "./MergeView";
 import type { OutboxEntry } from "./OutboxEntry";
@@ -71,6 +73,8 @@ export type Commands = {
   reassign_copy: { args: { id: string; etag: string; holdId: string; note: string }; result: ActionOutcome };
   flag_purchase: { args: { id: string; etag: string; quantity: number; note: string }; result: ActionOutcome };
   resolve_escalation: { args: { id: string; etag: string; note: string }; result: ActionOutcome };
+  preview_marc_import: { args: { path: string }; result: ImportPreview };
+  import_marc: { args: { path: string; onProgress: Channel<ImportProgress> }; result: ImportPreview };
   history: { args: { kind: RecordType; id: string }; result: Array<HistoryEntry> };
   book_contest: { args: { id: string }; result: Array<ContestLine> };
   catalogue_visible: { args: Record<string, never>; result: void };
