@@ -2,6 +2,7 @@
 //! Index Data's `yaz-marcdump -i marc -o line` (Debian's `yaz`) reading the same file.
 //!
 //!   cargo bench -p shelfmark-server --bench marc_import -- [--records 250000] [--rounds 3]
+//!       [--keep FOLDER]
 //!
 //! The file is generated here: ISO 2709, UTF-8, records of realistic size (about 900 bytes:
 //! an 001/003/005/008, an ISBN on 85% of them, a main entry and up to two added authors, a
@@ -10,7 +11,8 @@
 //! `shelfmark-server import marc FILE --json` into a fresh SQLite database (every record a
 //! normal write: revision, change feed, full-text index), each under `/usr/bin/time` for its
 //! wall time and peak memory. Reported: the medians, and the import's time as a multiple of
-//! yaz's.
+//! yaz's. With `--keep`, the file and the last round's database stay in FOLDER (to profile the
+//! import, or to try it by hand).
 //!
 //! Run as a test (`cargo test --benches`, clippy's `--all-targets`), it only says how to run it.
 
@@ -197,21 +199,23 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
+fn run(records: usize, rounds: usize, keep: Option<&Path>) -> anyhow::Result<()> {
     for tool in ["/usr/bin/time", "/usr/bin/yaz-marcdump"] {
         if !Path::new(tool).exists() {
             bail!("needs {tool} (Debian: apt-get install -y time yaz)");
         }
     }
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("catalogue.mrc");
+    let temp = tempfile::tempdir()?;
+    let dir = keep.unwrap_or(temp.path());
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("catalogue.mrc");
     let mut rng = Lcg(17);
     let out = std::io::BufWriter::new(std::fs::File::create(&file)?);
     shelfmark_marc::write_iso2709(out, (0..records).map(|n| record(n, &mut rng)))?;
     let size = std::fs::metadata(&file)?.len();
     eprintln!("{records} records, {:.1} MB", size as f64 / 1e6);
     let server = env!("CARGO_BIN_EXE_shelfmark-server");
-    let settings = dir.path().join("server.toml");
+    let settings = dir.join("server.toml");
     std::fs::write(&settings, "")?;
     let (mut yaz, mut ours, mut yaz_mem, mut our_mem) = (vec![], vec![], vec![], vec![]);
     for round in 1..=rounds {
@@ -223,7 +227,8 @@ fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
         )?;
         yaz.push(secs);
         yaz_mem.push(kb as f64);
-        let db = dir.path().join(format!("round{round}.db"));
+        let db = dir.join(format!("round{round}.db"));
+        std::fs::remove_file(&db).ok();
         let (secs, kb, stdout) = timed(
             under_time(server)
                 .arg("--config")
@@ -246,7 +251,11 @@ fn run(records: usize, rounds: usize) -> anyhow::Result<()> {
             yaz[round - 1],
             kb as f64 / 1024.0
         );
-        std::fs::remove_file(&db).ok();
+        if keep.is_none() || round < rounds {
+            for suffix in ["", "-wal", "-shm"] {
+                std::fs::remove_file(format!("{}{suffix}", db.display())).ok();
+            }
+        }
     }
     let (y, o) = (median(yaz), median(ours));
     println!(
@@ -277,5 +286,13 @@ fn main() -> anyhow::Result<()> {
             None => Ok(default),
         }
     };
-    run(value("--records", 250_000)?, value("--rounds", 3)?)
+    let keep = match args.iter().position(|a| a == "--keep") {
+        Some(i) => Some(std::path::PathBuf::from(args.get(i + 1).context("--keep")?)),
+        None => None,
+    };
+    run(
+        value("--records", 250_000)?,
+        value("--rounds", 3)?,
+        keep.as_deref(),
+    )
 }

@@ -20,11 +20,12 @@ use shelfmark_core::marc::{from_book, to_book};
 use shelfmark_core::{Book, RecordType};
 use shelfmark_marc::{Entry, Format, MarcError, XmlWriter};
 
-use crate::store::{Actor, ImportOutcome, ListQuery, Store, StoreError};
+use crate::records::Books;
+use crate::store::{Actor, ImportOutcome, ListQuery, Store, StoreError, Write as StoreWrite};
 
 /// Books written per transaction: large enough that a commit's cost is spread thin, small
 /// enough that the server's other writers wait only briefly for their turn.
-const BATCH: usize = 2_000;
+const BATCH: usize = 20_000;
 
 /// What an import does with a book the catalogue already has (same record, or same ISBN) but
 /// with other content.
@@ -74,18 +75,36 @@ pub enum CatalogueError {
     Store(#[from] StoreError),
 }
 
-/// One batch as the reading thread hands it over.
+/// One batch as the reading thread hands it over: each book as it will be written (its JSON,
+/// search text and columns made there, off the writer's path).
 #[derive(Default)]
 struct Batch {
-    books: Vec<(usize, Option<String>, Book)>,
+    books: Vec<(usize, Option<String>, StoreWrite)>,
     rejected: Vec<Rejected>,
     read: u64,
 }
 
 /// Imports one MARC file (its format detected when `format` is `None`) into the catalogue,
 /// adding to `summary` as it goes and giving each rejected record to `reject`. On an error
-/// the batches before it are committed and `summary` counts them.
+/// the batches before it are committed and `summary` counts them. The whole file is one bulk
+/// load ([`Store::begin_bulk`]).
 pub async fn import_file(
+    store: &Store,
+    actor: &Actor,
+    path: &Path,
+    format: Option<Format>,
+    on_duplicate: OnDuplicate,
+    summary: &mut Summary,
+    reject: &mut impl FnMut(Rejected),
+) -> Result<(), CatalogueError> {
+    store.begin_bulk().await?;
+    let loaded = load(store, actor, path, format, on_duplicate, summary, reject).await;
+    let ended = store.end_bulk().await;
+    loaded?;
+    Ok(ended?)
+}
+
+async fn load(
     store: &Store,
     actor: &Actor,
     path: &Path,
@@ -176,11 +195,10 @@ fn read_batches(
         };
         batch.read += 1;
         match record.and_then(|r| {
-            to_book(&r)
-                .map(|imported| imported.book)
-                .map_err(|e| e.to_string())
+            let book = to_book(&r).map_err(|e| e.to_string())?.book;
+            StoreWrite::of::<Books>(book.id, &book).map_err(|e| e.to_string())
         }) {
-            Ok(book) => batch.books.push((position, control_number, book)),
+            Ok(write) => batch.books.push((position, control_number, write)),
             Err(reason) => batch.rejected.push(Rejected {
                 file: file.to_owned(),
                 position,

@@ -115,6 +115,15 @@ pub(crate) trait Conn {
     async fn set_meta(&mut self, key: &str, value: &str) -> Res<()>;
     /// Runs a script of statements (a schema step).
     async fn batch(&mut self, sql: &str) -> Res<()>;
+    /// A bulk load (a MARC import) begins: until [`Conn::end_bulk`] the backend may favour
+    /// the load's throughput over the cost of each other write.
+    async fn begin_bulk(&mut self) -> Res<()> {
+        Ok(())
+    }
+    /// The bulk load is over: back to the usual settings, the indexes tidied up.
+    async fn end_bulk(&mut self) -> Res<()> {
+        Ok(())
+    }
 }
 
 /// The columns a write sets, in the order both backends bind them: `kind` 1, `id` 2, `seq` 3,

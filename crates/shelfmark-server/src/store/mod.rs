@@ -395,16 +395,28 @@ impl Store {
         })
     }
 
-    /// Writes a batch of imported books in one transaction ([`write::import_books`]): each
-    /// created, updated (when `update`), left as it is or refused, in order.
+    /// Writes a batch of imported books (each as [`Write::of`] made it) in one transaction
+    /// ([`write::import_books`]): each created, updated (when `update`), left as it is or
+    /// refused, in order.
     pub async fn import_books(
         &self,
         actor: &Actor,
-        books: Vec<shelfmark_core::Book>,
+        books: Vec<Write>,
         update: bool,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         let actor = actor.clone();
         write_tx!(self, |c| write::import_books(c, &actor, books, update))
+    }
+
+    /// A bulk load begins ([`Conn::begin_bulk`]); call [`Store::end_bulk`] when it is over,
+    /// failed or not.
+    pub async fn begin_bulk(&self) -> Result<(), StoreError> {
+        write_tx!(self, |c| committed(c.begin_bulk()))
+    }
+
+    /// The bulk load is over ([`Conn::end_bulk`]).
+    pub async fn end_bulk(&self) -> Result<(), StoreError> {
+        write_tx!(self, |c| committed(c.end_bulk()))
     }
 
     /// Inserts many new records in one transaction (demo data). Ids must be new.
@@ -700,6 +712,59 @@ mod tests {
             })
             .await;
         assert_eq!(seqs, (0, 1));
+    }
+
+    /// The search index's merging setting, read from the database file.
+    fn automerge(dir: &tempfile::TempDir) -> i64 {
+        let conn = rusqlite::Connection::open(dir.path().join("s.db")).expect("open");
+        conn.query_row(
+            "SELECT v FROM records_fts_config WHERE k = 'automerge'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the setting")
+    }
+
+    #[tokio::test]
+    async fn a_bulk_load_pauses_the_search_index_s_merging_until_its_end_or_the_next_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = sqlite(&dir).await;
+        let actor = Actor { name: "t".into() };
+        assert_eq!(automerge(&dir), 4, "merging as it goes by default");
+        store.begin_bulk().await.expect("begin");
+        assert_eq!(automerge(&dir), 0, "paused for the load");
+        for n in 1..=3 {
+            let outcomes = store
+                .import_books(&actor, vec![a_book(n)], false)
+                .await
+                .expect("import");
+            assert_eq!(outcomes, [ImportOutcome::Created]);
+        }
+        store.end_bulk().await.expect("end");
+        assert_eq!(automerge(&dir), 4, "merging again after the load");
+        let found = store
+            .list(
+                RecordType::Book,
+                ListQuery {
+                    words: vec!["book".into()],
+                    limit: 10,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+            .expect("search");
+        assert_eq!(
+            found.len(),
+            3,
+            "the loaded books are found, their segments merged"
+        );
+
+        // A load cut short never ends: opening the database turns merging back on.
+        store.begin_bulk().await.expect("begin");
+        drop(store);
+        assert_eq!(automerge(&dir), 0);
+        let _reopened = sqlite(&dir).await;
+        assert_eq!(automerge(&dir), 4);
     }
 
     #[test]

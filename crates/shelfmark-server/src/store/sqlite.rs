@@ -264,6 +264,7 @@ impl SqliteStore {
             let mut writer = open_connection(&path)?;
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
             now(write::migrate(&mut SqliteConn(&tx), MIGRATIONS))?;
+            tx.execute_batch(RESTORE_AUTOMERGE)?;
             tx.commit()?;
             Ok(Inner {
                 path,
@@ -790,4 +791,38 @@ impl Conn for SqliteConn<'_> {
     async fn batch(&mut self, sql: &str) -> Res<()> {
         Ok(self.0.execute_batch(sql)?)
     }
+
+    /// On the writer's connection, for the load: a page cache that holds the indexes' pages
+    /// between batches, a checkpoint every 64 MiB of log rather than every 4 MiB (each page
+    /// a load rewrites batch after batch is copied into the database once per checkpoint),
+    /// and no automatic merging of the full-text index's segments (each merge rewrites the
+    /// segments so far; the load's end merges them once).
+    async fn begin_bulk(&mut self) -> Res<()> {
+        Ok(self.0.execute_batch(&format!(
+            "PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES};
+             INSERT INTO records_fts (records_fts, rank) VALUES ('automerge', 0);"
+        ))?)
+    }
+
+    async fn end_bulk(&mut self) -> Res<()> {
+        Ok(self.0.execute_batch(&format!(
+            "INSERT INTO records_fts (records_fts) VALUES ('optimize');
+             {RESTORE_AUTOMERGE}
+             PRAGMA wal_autocheckpoint = {DEFAULT_CHECKPOINT_PAGES}; PRAGMA cache_size = -{DEFAULT_CACHE_KIB};"
+        ))?)
+    }
 }
+
+/// The writer's page cache during a bulk load (a MARC import), in KiB, and outside one
+/// (SQLite's default).
+const BULK_CACHE_KIB: u32 = 32 * 1024;
+const DEFAULT_CACHE_KIB: u32 = 2000;
+/// Pages of write-ahead log between checkpoints during a bulk load, and outside one
+/// (SQLite's default).
+const BULK_CHECKPOINT_PAGES: u32 = 16_384;
+const DEFAULT_CHECKPOINT_PAGES: u32 = 1000;
+/// The full-text index merges its segments as it goes (FTS5's default), as it must for a
+/// server's steady trickle of writes; a bulk load turns it off until its end, and opening the
+/// database turns it back on should a load have been cut short.
+const RESTORE_AUTOMERGE: &str =
+    "INSERT INTO records_fts (records_fts, rank) VALUES ('automerge', 4);";

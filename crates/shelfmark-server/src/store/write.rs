@@ -156,7 +156,7 @@ pub(crate) async fn insert_many<C: Conn>(
 pub(crate) async fn import_books<C: Conn>(
     c: &mut C,
     actor: &Actor,
-    books: Vec<Book>,
+    books: Vec<Write>,
     update: bool,
 ) -> Res<(Vec<ImportOutcome>, bool)> {
     let mut outcomes = Vec::with_capacity(books.len());
@@ -165,53 +165,55 @@ pub(crate) async fn import_books<C: Conn>(
     // book that might be one of them is looked up.
     let mut fresh: Vec<Write> = Vec::new();
     let mut fresh_keys: HashSet<String> = HashSet::new();
-    for mut book in books {
-        let keys = [book.id.to_string(), book.isbn.clone()];
-        if keys.iter().any(|k| fresh_keys.contains(k)) {
+    for mut w in books {
+        let isbn = w.index.unique_key.clone();
+        let keys = [Some(w.id.to_string()), isbn.clone()];
+        if keys.iter().flatten().any(|k| fresh_keys.contains(k)) {
             wrote |= insert_fresh(c, actor, &mut fresh).await?;
             fresh_keys.clear();
         }
-        let stored = c.get(RecordType::Book, book.id).await?;
+        let stored = c.get(RecordType::Book, w.id).await?;
         let tombstone = stored.as_ref().is_some_and(|row| !row.is_live());
         let mut current = stored.filter(Row::is_live);
-        if current.is_none() && !book.isbn.is_empty() {
-            current = c.by_unique_key(RecordType::Book, &book.isbn).await?;
+        if current.is_none()
+            && let Some(isbn) = &isbn
+        {
+            current = c.by_unique_key(RecordType::Book, isbn).await?;
             if let Some(row) = &current {
-                book.id = row.id;
+                w = with_id(&w, row.id)?;
             }
         }
         let expect = match &current {
             None if !tombstone => {
                 // Never seen, not even as a tombstone: the bulk insert's case.
-                fresh_keys.extend(keys.into_iter().filter(|k| !k.is_empty()));
-                fresh.push(Write::of::<Books>(book.id, &book)?);
+                fresh_keys.extend(keys.into_iter().flatten());
+                fresh.push(w);
                 outcomes.push(ImportOutcome::Created);
                 continue;
             }
             None => Expect::Absent,
-            Some(row) if same_book(row, &book) => {
+            Some(row) if same_book(row, &w) => {
                 outcomes.push(ImportOutcome::Unchanged);
                 continue;
             }
             Some(_) if !update => {
-                outcomes.push(ImportOutcome::Skipped(book.id));
+                outcomes.push(ImportOutcome::Skipped(w.id));
                 continue;
             }
             Some(row) => Expect::Version(row.version),
         };
-        let w = Write::of::<Books>(book.id, &book)?;
+        let id = w.id;
         outcomes.push(match put(c, actor, w, expect).await? {
             WriteOutcome::Created(_) => ImportOutcome::Created,
             WriteOutcome::Updated(_) => ImportOutcome::Updated,
             WriteOutcome::Duplicate(other) => ImportOutcome::Refused(format!(
                 "its ISBN {} belongs to another book ({other})",
-                book.isbn
+                isbn.unwrap_or_default()
             )),
             // Read above under the writers' lock: the record cannot have changed since.
             other => {
                 return Err(StoreError::Corrupt(format!(
-                    "book {} changed during its import: {other:?}",
-                    book.id
+                    "book {id} changed during its import: {other:?}"
                 )));
             }
         });
@@ -221,18 +223,37 @@ pub(crate) async fn import_books<C: Conn>(
     Ok((outcomes, wrote))
 }
 
-/// Inserts the books gathered as new (their ids and ISBNs unused), emptying the list.
+/// Inserts the books gathered as new (their ids and ISBNs unused), emptying the list. They go
+/// in id order: the ids are random (derived from the records), and inserting them sorted
+/// walks the primary-key indexes from one end to the other, each page visited once, instead
+/// of back and forth across them.
 async fn insert_fresh<C: Conn>(c: &mut C, actor: &Actor, fresh: &mut Vec<Write>) -> Res<bool> {
-    let writes = std::mem::take(fresh);
+    let mut writes = std::mem::take(fresh);
+    writes.sort_unstable_by_key(|w| w.id);
     Ok(insert_many(c, actor, writes).await?.1)
 }
 
-/// Whether a stored book already says what `book` says.
-fn same_book(row: &Row, book: &Book) -> bool {
-    row.data
-        .as_deref()
-        .and_then(|data| serde_json::from_str::<Book>(data).ok())
-        .is_some_and(|stored| stored == *book)
+/// The book written as `w`, under the catalogue's id for it (found by its ISBN).
+fn with_id(w: &Write, id: Uuid) -> Res<Write> {
+    let mut book = parse_book(&w.data)?;
+    book.id = id;
+    Write::of::<Books>(id, &book)
+}
+
+fn parse_book(data: &str) -> Res<Book> {
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("a book's JSON: {e}")))
+}
+
+/// Whether a stored book already says what `w` says (the same JSON, or the same book).
+fn same_book(row: &Row, w: &Write) -> bool {
+    let Some(data) = row.data.as_deref() else {
+        return false;
+    };
+    data == w.data
+        || matches!(
+            (parse_book(data), parse_book(&w.data)),
+            (Ok(stored), Ok(new)) if stored == new
+        )
 }
 
 /// Stores a session token, forgetting the expired ones on the way.
