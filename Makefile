@@ -2,7 +2,8 @@
 #   make run   build the UI and the app, start a demo server, open the desktop window
 #   make test  every check and test: fmt, clippy, svelte-check, Vitest, Rust, end-to-end
 # And for a library's server:
-#   make dist  the server's Debian package (release build) in target/debian/
+#   make dist  the Debian packages (release builds): the server's in target/debian/, the
+#              desktop app's in target/release/bundle/deb/
 .PHONY: run test setup dist
 run:
 	@bash scripts/run.sh

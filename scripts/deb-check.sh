@@ -21,17 +21,6 @@ state_dir=/var/lib/shelfmark
 # next run cleans up after it.
 marker=/var/tmp/shelfmark-deb-check.installed
 dropin_dir=/run/systemd/system/$pkg.service.d
-# apt-get's chatter (debconf's notes and the like) shown only when it fails.
-apt_get() {
-  local log
-  log="$(mktemp)"
-  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -y -qq "$@" >"$log" 2>&1; then
-    cat "$log" >&2
-    rm -f "$log"
-    die "apt-get $* failed"
-  fi
-  rm -f "$log"
-}
 installed() { dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed\|config-files"; }
 purge() {
   if installed; then apt_get purge "$pkg"; fi
@@ -54,7 +43,7 @@ elif installed || [ -e "$state_dir" ]; then
 would purge it: run the check on another machine"
 fi
 
-deb="$(bash scripts/dist.sh --check)"
+deb="$(bash scripts/dist.sh --check server)"
 
 if ! command -v systemd-analyze >/dev/null; then
   say "installing Debian packages: systemd (for systemd-analyze)"

@@ -9,3 +9,14 @@ export PATH="$TOOLS/bin:$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# apt-get's chatter (debconf's notes and the like) shown only when it fails.
+apt_get() {
+  local log
+  log="$(mktemp)"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -y -qq "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    die "apt-get $* failed"
+  fi
+  rm -f "$log"
+}

@@ -33,6 +33,7 @@ drift="$(git status --porcelain -- ui/src/lib/bindings)"
 [ -z "$drift" ] || die "ui/src/lib/bindings differs from what the Rust types generate (commit it):
 $drift"
 say "end-to-end tests (real server, real window under Xvfb, WebDriver)"
-cargo test --quiet -p shelfmark-tests --test e2e -- --ignored --test-threads=1
+cargo test --quiet -p shelfmark-tests --test e2e -- --ignored --test-threads=1 --skip installed::
+bash scripts/desktop-deb-check.sh
 bash scripts/deb-check.sh
 say "all tests passed in $((SECONDS - start)) s; screenshots in ${SHELFMARK_SCREENSHOT_DIR:-target/e2e-screenshots}"

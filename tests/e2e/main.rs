@@ -10,6 +10,7 @@ use shelfmark_tests::{DemoServer, Desktop, NotificationWatch, Xvfb};
 mod desk;
 mod escalations;
 mod history;
+mod installed;
 mod marc;
 
 /// The titles in the catalogue's rows, read in one go (the list re-renders as syncs land, so

@@ -794,7 +794,21 @@ impl Desktop {
         xvfb: &Xvfb,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Desktop> {
-        Self::launch_in(test, xvfb, env, tempfile::tempdir()?).await
+        let app = workspace_bin("shelfmark-desktop")?;
+        Self::launch_in(test, xvfb, &app, env, tempfile::tempdir()?, false).await
+    }
+
+    /// Starts the installed app `app` (say `/usr/bin/shelfmark-desktop`) as a new user's first
+    /// run would: no Shelfmark setting in its environment, and an empty home whose XDG folders
+    /// (data, config, state, cache) are under [`Desktop::home`]. No session bus either, so no
+    /// keyring: the token goes to the 0600 file, as on a desktop without a Secret Service.
+    pub async fn launch_installed(test: &str, xvfb: &Xvfb, app: &Path) -> anyhow::Result<Desktop> {
+        Self::launch_in(test, xvfb, app, &[], tempfile::tempdir()?, true).await
+    }
+
+    /// The home folder of an app started by [`Desktop::launch_installed`].
+    pub fn home(&self) -> &Path {
+        self._data.path()
     }
 
     /// Starts the app signed in to `server` as `user` on the data folder `data` (its cache and
@@ -811,16 +825,46 @@ impl Desktop {
             ("SHELFMARK_USERNAME", user),
             ("SHELFMARK_PASSWORD", DEMO_PASSWORD),
         ];
-        Self::launch_in(test, xvfb, &env, data).await
+        let app = workspace_bin("shelfmark-desktop")?;
+        Self::launch_in(test, xvfb, &app, &env, data, false).await
     }
 
     async fn launch_in(
         test: &str,
         xvfb: &Xvfb,
+        app: &Path,
         env: &[(&str, &str)],
         data: tempfile::TempDir,
+        first_run: bool,
     ) -> anyhow::Result<Desktop> {
-        let app = workspace_bin("shelfmark-desktop")?;
+        let home = data.path();
+        let own_env: Vec<(String, PathBuf)> = if first_run {
+            [
+                "XDG_DATA_HOME",
+                "XDG_CONFIG_HOME",
+                "XDG_STATE_HOME",
+                "XDG_CACHE_HOME",
+            ]
+            .iter()
+            .map(|v| (v.to_string(), home.join(v.to_lowercase())))
+            .chain([
+                ("HOME".to_string(), home.to_path_buf()),
+                (
+                    "DBUS_SESSION_BUS_ADDRESS".to_string(),
+                    PathBuf::from("unix:path=/nonexistent"),
+                ),
+            ])
+            .collect()
+        } else {
+            vec![
+                // Tests never touch a developer's real keyring.
+                (
+                    "SHELFMARK_CREDENTIAL_STORE".to_string(),
+                    PathBuf::from("file"),
+                ),
+                ("SHELFMARK_DATA_DIR".to_string(), home.to_path_buf()),
+            ]
+        };
         let port = free_port()?;
         let native_port = free_port()?;
         let mut driver = Command::new("tauri-driver")
@@ -835,12 +879,12 @@ impl Desktop {
             .env_remove("SHELFMARK_SERVER_URL")
             .env_remove("SHELFMARK_USERNAME")
             .env_remove("SHELFMARK_PASSWORD")
-            // Tests never touch a developer's real keyring.
-            .env("SHELFMARK_CREDENTIAL_STORE", "file")
+            .env_remove("SHELFMARK_DATA_DIR")
+            .env_remove("SHELFMARK_CREDENTIAL_STORE")
             // GTK (the file chooser) keeps its settings in memory, not in a dconf it cannot reach.
             .env("GSETTINGS_BACKEND", "memory")
+            .envs(own_env)
             .envs(env.iter().copied())
-            .env("SHELFMARK_DATA_DIR", data.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

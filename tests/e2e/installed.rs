@@ -1,0 +1,85 @@
+//! The installed desktop package, driven as a new user meets it: `SHELFMARK_INSTALLED_APP`
+//! names the installed binary (`scripts/desktop-deb-check.sh` installs the `.deb` with
+//! apt-get and runs this with `/usr/bin/shelfmark-desktop`). Skipped by the other end-to-end
+//! runs (`--skip installed::`), and failing, not passing, when started without the package.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fantoccini::Locator;
+use shelfmark_tests::{DemoServer, Desktop, Xvfb};
+
+use super::wait_text;
+
+fn installed_app() -> anyhow::Result<PathBuf> {
+    let app = std::env::var_os("SHELFMARK_INSTALLED_APP")
+        .map(PathBuf::from)
+        .context(
+            "SHELFMARK_INSTALLED_APP names no installed app (scripts/desktop-deb-check.sh sets it)",
+        )?;
+    anyhow::ensure!(app.is_file(), "{} is not installed", app.display());
+    Ok(app)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "drives the installed package: scripts/desktop-deb-check.sh (make test) runs it"]
+async fn the_installed_app_asks_for_its_server_on_first_run_then_opens_on_the_synced_catalogue()
+-> anyhow::Result<()> {
+    let app_path = installed_app()?;
+    let server = DemoServer::start()?;
+    let xvfb = Xvfb::start()?;
+    let app = Desktop::launch_installed("installed", &xvfb, &app_path).await?;
+    let result = async {
+        let form = app
+            .client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("[data-testid=sign-in-form]"))
+            .await?;
+        let address = form
+            .find(Locator::Css("[data-testid=sign-in-server]"))
+            .await?;
+        assert_eq!(
+            address.prop("value").await?.unwrap_or_default(),
+            "",
+            "a first run knows no server"
+        );
+        address.send_keys(&server.url).await?;
+        form.find(Locator::Css("[data-testid=sign-in-user]"))
+            .await?
+            .send_keys("librarian")
+            .await?;
+        form.find(Locator::Css("[data-testid=sign-in-password]"))
+            .await?
+            .send_keys(shelfmark_tests::DEMO_PASSWORD)
+            .await?;
+        app.screenshot("first-run-sign-in").await?;
+        form.find(Locator::Css("[data-testid=sign-in-submit]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(
+            &app,
+            "[data-testid=catalogue-count]",
+            "the synced catalogue",
+            |t| {
+                t.split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| n >= 2000)
+            },
+        )
+        .await?;
+        app.screenshot("catalogue").await?;
+        // The cache is in the XDG data folder, under the app's identifier.
+        let cache = app
+            .home()
+            .join("xdg_data_home/org.shelfmark.desktop/cache.db");
+        anyhow::ensure!(cache.is_file(), "no cache at {}", cache.display());
+        anyhow::Ok(())
+    }
+    .await;
+    app.close().await?;
+    result
+}
