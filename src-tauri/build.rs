@@ -46,6 +46,7 @@ const COMMANDS: &[&str] = &[
     "import_marc",
     "history",
     "book_contest",
+    "about_app",
     "catalogue_visible",
 ];
 

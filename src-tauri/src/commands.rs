@@ -372,3 +372,18 @@ pub(crate) async fn sync_now(desk: State<'_, Desk>) -> Result<()> {
     desk.sync_now();
     Ok(())
 }
+
+/// What the About box says: the version and where the log is (the server is the status
+/// bar's).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub(crate) struct AboutApp {
+    pub(crate) version: String,
+    /// The folder of the log files, for a support person; none when it could not be made.
+    pub(crate) log_folder: Option<String>,
+}
+
+#[tauri::command]
+pub(crate) async fn about_app(about: State<'_, AboutApp>) -> Result<AboutApp> {
+    Ok(about.inner().clone())
+}

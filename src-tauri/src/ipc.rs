@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::escalations::ActionOutcome;
 use crate::imports::ImportProgress;
 
-use crate::commands::Progress;
+use crate::commands::{AboutApp, Progress};
 use crate::probe::Probe;
 use crate::{commands, escalations, history, imports, merge, probe};
 use shelfmark_client::desk::Desk;
@@ -134,6 +134,7 @@ ipc! {
         imports::import_marc [desk: State<'_, Desk>] (path: String, on_progress: Channel<ImportProgress>) -> ImportPreview;
         history::history [desk: State<'_, Desk>] (kind: RecordType, id: Uuid) -> Vec<HistoryEntry>;
         history::book_contest [desk: State<'_, Desk>] (id: Uuid) -> Vec<ContestLine>;
+        commands::about_app [about: State<'_, AboutApp>] () -> AboutApp;
         probe::catalogue_visible [probe: State<'_, Probe>] () -> ();
     }
     events {

@@ -9,6 +9,7 @@ mod escalations;
 mod history;
 mod imports;
 mod ipc;
+mod log;
 mod merge;
 mod probe;
 mod webview;
@@ -68,19 +69,19 @@ fn show(app: &AppHandle, happened: Happened) {
 
 /// Starts the app and blocks until its window closes.
 pub fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,shelfmark=debug".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let log = log::start();
+    let about = commands::AboutApp {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        log_folder: log.folder.as_ref().map(|f| f.display().to_string()),
+    };
+    tracing::info!(version = %about.version, log = ?about.log_folder, "Shelfmark starts");
     let config = config::Config::from_env()?;
     tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
         .manage(probe::Probe::new(config.startup_probe))
         .manage(Progress::default())
+        .manage(about)
         .invoke_handler(ipc::handler())
         .setup(move |app| {
             webview::configure(app)?;
@@ -105,6 +106,7 @@ pub fn run() -> anyhow::Result<()> {
         })
         .run(tauri::generate_context!())
         .context("the window system failed")?;
+    drop(log);
     Ok(())
 }
 

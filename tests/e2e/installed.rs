@@ -77,6 +77,40 @@ async fn the_installed_app_asks_for_its_server_on_first_run_then_opens_on_the_sy
             .home()
             .join("xdg_data_home/org.shelfmark.desktop/cache.db");
         anyhow::ensure!(cache.is_file(), "no cache at {}", cache.display());
+
+        // The log: in the XDG state folder, named by the About box, with the sign-in and the
+        // sync in it and neither the password nor the session's token.
+        app.client
+            .find(Locator::Css("[data-testid=about]"))
+            .await?
+            .click()
+            .await?;
+        let folder = app.home().join("xdg_state_home/org.shelfmark.desktop");
+        let named = wait_text(&app, "[data-testid=about-log]", "the About box", |t| {
+            !t.is_empty()
+        })
+        .await?;
+        assert_eq!(PathBuf::from(&named), folder);
+        app.screenshot("about").await?;
+        let token_file = app.home().join("xdg_data_home/org.shelfmark.desktop/token");
+        let token: serde_json::Value = serde_json::from_slice(&std::fs::read(&token_file)?)?;
+        let token = token["token"]
+            .as_str()
+            .context("a token in the token file")?;
+        let log = super::eventually(Duration::from_secs(10), "the sync in the log", || async {
+            let mut text = String::new();
+            for entry in std::fs::read_dir(&folder)? {
+                text.push_str(&std::fs::read_to_string(entry?.path())?);
+            }
+            Ok(text.contains("synced").then_some(text))
+        })
+        .await?;
+        assert!(log.contains("Shelfmark starts"), "{log}");
+        assert!(
+            !log.contains(shelfmark_tests::DEMO_PASSWORD),
+            "the password is in the log"
+        );
+        assert!(!log.contains(token), "the token is in the log");
         anyhow::Ok(())
     }
     .await;

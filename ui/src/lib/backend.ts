@@ -44,6 +44,7 @@ import type { ScanResult } from "./bindings/ScanResult";
 import type { ShelfHold } from "./bindings/ShelfHold";
 import type { ServerSettings } from "./bindings/ServerSettings";
 import type { ImportPreview } from "./bindings/ImportPreview";
+import type { AboutApp } from "./bindings/AboutApp";
 import type { ImportProgress } from "./bindings/ImportProgress";
 
 export type {
@@ -67,7 +68,7 @@ export type {
   UserInfo,
 };
 export type { BookSummary } from "./bindings/BookSummary";
-export type { ImportPreview, ImportProgress };
+export type { AboutApp, ImportPreview, ImportProgress };
 export type { KnownBook } from "./bindings/KnownBook";
 export type { RejectedRecord } from "./bindings/RejectedRecord";
 export type { ConflictSummary, MergeView, Settled, JsonValue };
@@ -162,6 +163,8 @@ export interface Backend {
   /** Queues each new book of the MARC file at `path` as an offline create (sent at the next
    * sync), telling `onProgress` as it goes; resolves with what was done (`new`: queued). */
   importMarc(path: string, onProgress: (progress: ImportProgress) => void): Promise<ImportPreview>;
+  /** The app's version and the folder of its log files (for the About box). */
+  about(): Promise<AboutApp>;
   /** The catalogue's first rows are painted (the startup probe; a no-op unless
    * `SHELFMARK_STARTUP_PROBE` is set). */
   catalogueVisible(): Promise<void>;
@@ -238,6 +241,7 @@ export const tauriBackend: Backend = {
   },
   previewMarcImport: (path) => call("preview_marc_import", { path }),
   importMarc: (path, onProgress) => call("import_marc", { path, onProgress: new Channel<ImportProgress>(onProgress) }),
+  about: () => call("about_app"),
   catalogueVisible: () => call("catalogue_visible"),
   onSyncStatus: (handler) => on("sync-status", handler),
   onSyncEvent: async (handler) => {

@@ -419,6 +419,9 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     async catalogueVisible() {
       fake.visibleReports += 1;
     },
+    async about() {
+      return { version: "0.1.0", log_folder: "/home/desk/.local/state/org.shelfmark.desktop" };
+    },
     chosenMarcFile: null,
     marcFiles: new Map(),
     marcImports: [],
