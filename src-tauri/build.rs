@@ -34,6 +34,7 @@ const COMMANDS: &[&str] = &[
     "sync_status",
     "watch_sync",
     "sign_in",
+    "server_address",
     "server_settings",
     "sign_out",
     "sync_now",

@@ -8,6 +8,7 @@ use serde::Serialize;
 use shelfmark_client::desk::Desk;
 use shelfmark_client::session::ServerSettings;
 use shelfmark_client::{ClientError, SyncEvent};
+use shelfmark_core::address::ServerAddress;
 use shelfmark_core::sync_status::SyncStatus;
 use shelfmark_core::wire::UserInfo;
 use shelfmark_core::{Book, CancelReason, Copy, FieldError, Hold, HoldStatus, Patron};
@@ -386,4 +387,12 @@ pub(crate) struct AboutApp {
 #[tauri::command]
 pub(crate) async fn about_app(about: State<'_, AboutApp>) -> Result<AboutApp> {
     Ok(about.inner().clone())
+}
+
+/// What the sign-in screen's server field holds, read as the sign-in will read it (https when
+/// no scheme is typed; plain HTTP to another machine flagged), or nothing while it is not an
+/// address yet.
+#[tauri::command]
+pub(crate) async fn server_address(address: String) -> Result<Option<ServerAddress>> {
+    Ok(shelfmark_core::address::server_address(&address).ok())
 }

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use shelfmark_client::SyncEvent;
+use shelfmark_core::address::ServerAddress;
 use shelfmark_core::history::HistoryEntry;
 use shelfmark_core::merge::{ConflictSummary, MergeView, Settled};
 use shelfmark_core::sync_status::SyncStatus;
@@ -122,6 +123,7 @@ ipc! {
         commands::sync_status [desk: State<'_, Desk>] () -> SyncStatus;
         commands::watch_sync [progress: State<'_, Progress>] (on_event: Channel<SyncEvent>) -> ();
         commands::sign_in [desk: State<'_, Desk>] (server: String, ca_cert: Option<String>, username: String, password: String) -> UserInfo;
+        commands::server_address [] (address: String) -> Option<ServerAddress>;
         commands::server_settings [desk: State<'_, Desk>] () -> ServerSettings;
         commands::sign_out [desk: State<'_, Desk>] () -> Option<String>;
         commands::sync_now [desk: State<'_, Desk>] () -> ();

@@ -34,6 +34,11 @@ fn filter() -> EnvFilter {
 pub(crate) fn start() -> Log {
     let folder = dirs::state_dir().map(|d| d.join(IDENTIFIER));
     let file = folder.as_ref().and_then(|folder| {
+        // Made first: the writer's pruning of old files reads the folder before its first file.
+        if let Err(e) = std::fs::create_dir_all(folder) {
+            eprintln!("shelfmark: no log file in {}: {e}", folder.display());
+            return None;
+        }
         Builder::new()
             .rotation(Rotation::DAILY)
             .filename_prefix("shelfmark")

@@ -252,6 +252,20 @@ describe("the catalogue window", () => {
     expect(screen.getByTestId("status-failed").textContent?.trim()).toBe("2 failed");
   });
 
+  it("warns on the sign-in screen when plain http would carry the password to another computer", async () => {
+    const backend = fakeBackend([], { ...onlineStatus, connection: "signed_out", user: null, server: null });
+    render(App, { backend });
+    const form = await screen.findByTestId("sign-in-form");
+    const server = within(form).getByTestId("sign-in-server");
+    await fireEvent.input(server, { target: { value: "http://10.0.0.5:8080" } });
+    expect((await screen.findByTestId("sign-in-unencrypted")).textContent).toContain("unencrypted");
+    await fireEvent.input(server, { target: { value: "library.example.org" } });
+    await waitFor(() => expect(screen.queryByTestId("sign-in-unencrypted")).toBeNull());
+    await fireEvent.input(server, { target: { value: "http://127.0.0.1:8080" } });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(screen.queryByTestId("sign-in-unencrypted")).toBeNull();
+  });
+
   it("asks to sign in when nobody is, and says plainly when the password is wrong", async () => {
     const backend = fakeBackend([book("Kept", ["A"])], { ...onlineStatus, connection: "signed_out", user: null, server: null });
     render(App, { backend });

@@ -23,8 +23,17 @@ pub fn login(cache: &Cache, args: &LoginArgs) -> Result<(), CliError> {
     let password = password_from_env_or_prompt(&args.user)?.ok_or_else(|| {
         CliError::Usage("no password: set SHELFMARK_PASSWORD or run on a terminal".into())
     })?;
+    let address = shelfmark_core::address::server_address(&args.server)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    if address.unencrypted {
+        eprintln!(
+            "shelfmark: {} is plain HTTP to another machine: the password and every record \
+             cross the network unencrypted (use https:// unless this is a test server)",
+            address.url
+        );
+    }
     let session = Session {
-        server: args.server.trim_end_matches('/').to_owned(),
+        server: address.url.trim_end_matches('/').to_owned(),
         user: args.user.clone(),
         ca_cert: cache.ca_cert().map(std::path::Path::to_owned),
     };

@@ -185,10 +185,13 @@ impl Desk {
         user: &str,
         password: &str,
     ) -> Result<UserInfo, ClientError> {
-        let mut client = Client::trusting(server_url.trim(), ca_cert)?;
+        // Without a scheme, https (shelfmark_core::address).
+        let address = shelfmark_core::address::server_address(server_url)
+            .map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
+        let mut client = Client::trusting(&address.url, ca_cert)?;
         let info = client.sign_in(user.trim(), password).await?;
         let session = Session {
-            server_url: server_url.trim().to_owned(),
+            server_url: address.url,
             user: info.name.clone(),
             role: info.role,
             ca_cert: ca_cert.map(std::path::Path::to_owned),

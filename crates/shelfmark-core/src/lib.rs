@@ -7,6 +7,7 @@
 //! touches the outside world lives in another crate and calls in here, so that the rules can be
 //! tested exhaustively and shared by the server and the desktop app alike.
 
+pub mod address;
 pub mod arrivals;
 pub mod circulation;
 pub mod escalation_conflict;

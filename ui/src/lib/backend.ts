@@ -45,6 +45,7 @@ import type { ShelfHold } from "./bindings/ShelfHold";
 import type { ServerSettings } from "./bindings/ServerSettings";
 import type { ImportPreview } from "./bindings/ImportPreview";
 import type { AboutApp } from "./bindings/AboutApp";
+import type { ServerAddress } from "./bindings/ServerAddress";
 import type { ImportProgress } from "./bindings/ImportProgress";
 
 export type {
@@ -68,7 +69,7 @@ export type {
   UserInfo,
 };
 export type { BookSummary } from "./bindings/BookSummary";
-export type { AboutApp, ImportPreview, ImportProgress };
+export type { AboutApp, ImportPreview, ImportProgress, ServerAddress };
 export type { KnownBook } from "./bindings/KnownBook";
 export type { RejectedRecord } from "./bindings/RejectedRecord";
 export type { ConflictSummary, MergeView, Settled, JsonValue };
@@ -128,6 +129,9 @@ export interface Backend {
    * system's authorities when given; rejects with what to fix (the password, the address, the
    * server's certificate, a throttled name). */
   signIn(server: string, caCert: string | null, username: string, password: string): Promise<UserInfo>;
+  /** The server field read as the sign-in reads it (https when no scheme is typed; plain HTTP
+   * to another machine flagged `unencrypted`); null while it is not an address. */
+  serverAddress(address: string): Promise<ServerAddress | null>;
   /** The server and CA file the last sign-in took, for the sign-in screen to offer again. */
   serverSettings(): Promise<ServerSettings>;
   /** Ends the session on the server and forgets it here; resolves with what to tell the
@@ -211,6 +215,7 @@ export const tauriBackend: Backend = {
   moveHold: (id, status, reason) => call("move_hold", { id, status, reason }),
   patronActivity: (id) => call("patron_activity", { id }),
   signIn: (server, caCert, username, password) => call("sign_in", { server, caCert, username, password }),
+  serverAddress: (address) => call("server_address", { address }),
   serverSettings: () => call("server_settings"),
   signOut: () => call("sign_out"),
   conflictInbox: () => call("conflict_inbox"),

@@ -329,6 +329,14 @@ export function fakeBackend(books: Book[], status: SyncStatus, copies: Copy[] = 
     signIns: [],
     settings: { server_url: null, ca_cert: null },
     signOutNotice: null,
+    async serverAddress(address) {
+      // The Rust rule (shelfmark_core::address), as far as these tests need it.
+      const a = address.trim();
+      if (!a) return null;
+      const url = a.includes("://") ? a : `https://${a}`;
+      const unencrypted = /^http:\/\//i.test(url) && !/^http:\/\/(localhost|127\.|\[::1\])/i.test(url);
+      return { url, unencrypted };
+    },
     async serverSettings() {
       return fake.settings;
     },

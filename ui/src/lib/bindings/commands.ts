@@ -27,6 +27,7 @@ import type { PatronActivity } from "./PatronActivity";
 import type { RecordType } from "./RecordType";
 import type { SaveMode } from "./SaveMode";
 import type { ScanResult } from "./ScanResult";
+import type { ServerAddress } from "./ServerAddress";
 import type { ServerSettings } from "./ServerSettings";
 import type { Settled } from "./Settled";
 import type { ShelfHold } from "./ShelfHold";
@@ -66,6 +67,7 @@ export type Commands = {
   sync_status: { args: Record<string, never>; result: SyncStatus };
   watch_sync: { args: { onEvent: Channel<SyncEvent> }; result: void };
   sign_in: { args: { server: string; caCert: string | null; username: string; password: string }; result: UserInfo };
+  server_address: { args: { address: string }; result: ServerAddress | null };
   server_settings: { args: Record<string, never>; result: ServerSettings };
   sign_out: { args: Record<string, never>; result: string | null };
   sync_now: { args: Record<string, never>; result: void };
