@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use fantoccini::Locator;
 use shelfmark_tests::{DemoServer, Desktop, Xvfb};
 
-use super::wait_text;
+use super::{synced_catalogue, wait_text};
 
 fn installed_app() -> anyhow::Result<PathBuf> {
     let app = std::env::var_os("SHELFMARK_INSTALLED_APP")
@@ -59,18 +59,7 @@ async fn the_installed_app_asks_for_its_server_on_first_run_then_opens_on_the_sy
             .await?
             .click()
             .await?;
-        wait_text(
-            &app,
-            "[data-testid=catalogue-count]",
-            "the synced catalogue",
-            |t| {
-                t.split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n >= 2000)
-            },
-        )
-        .await?;
+        synced_catalogue(&app).await?;
         app.screenshot("catalogue").await?;
         // The cache is in the XDG data folder, under the app's identifier.
         let cache = app

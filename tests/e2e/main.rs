@@ -297,6 +297,24 @@ async fn open_first_book(app: &Desktop) -> anyhow::Result<String> {
     .await
 }
 
+/// Waits until the catalogue lists the demo library's books (2,000 and more): the first sync
+/// after a sign-in is in.
+async fn synced_catalogue(app: &Desktop) -> anyhow::Result<()> {
+    wait_text(
+        app,
+        "[data-testid=catalogue-count]",
+        "the synced catalogue",
+        |t| {
+            t.split(' ')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n >= 2000)
+        },
+    )
+    .await
+    .map(drop)
+}
+
 /// Text of the first element matching `css`, or None when there is none yet.
 async fn text_of(app: &Desktop, css: &str) -> anyhow::Result<Option<String>> {
     let text = app
@@ -367,18 +385,7 @@ async fn signing_in_from_the_window_refuses_a_wrong_password_then_syncs() -> any
             .await?
             .click()
             .await?;
-        wait_text(
-            &app,
-            "[data-testid=catalogue-count]",
-            "the synced catalogue",
-            |t| {
-                t.split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n >= 2000)
-            },
-        )
-        .await?;
+        synced_catalogue(&app).await?;
         let user = wait_text(&app, "[data-testid=signed-in-user]", "the user", |t| {
             !t.is_empty()
         })

@@ -54,14 +54,15 @@ pub fn server_address(typed: &str) -> Result<ServerAddress, AddressError> {
     })
 }
 
-/// This machine: `localhost`, 127.0.0.0/8, `::1`.
+/// This machine: `localhost`, 127.0.0.0/8, `::1` (`core::net` holds only the address types,
+/// no sockets).
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "localhost"
         || host.ends_with(".localhost")
         || host == "::1"
         || host
-            .parse::<std::net::Ipv4Addr>()
+            .parse::<core::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
 
