@@ -12,5 +12,7 @@ export default defineConfig(({ mode }) => ({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.ts"],
+    // jsdom's missing pieces (ResizeObserver, modal dialogs), set up once for every test file.
+    setupFiles: ["src/test-setup.ts"],
   },
 }));

@@ -5,15 +5,6 @@ import { book, fakeBackend, onlineStatus } from "./lib/fake-backend";
 
 afterEach(cleanup);
 
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 describe("the About box", () => {
   it("names the version, the server and the folder of the log files, what support asks for", async () => {
     const backend = fakeBackend([book("The Quiet Harbour", ["Mira"])], onlineStatus);

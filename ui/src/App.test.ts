@@ -7,18 +7,6 @@ import type { JsonValue } from "./lib/bindings/serde_json/JsonValue";
 
 afterEach(cleanup);
 
-// jsdom lays nothing out: no ResizeObserver (bind:clientHeight uses it), no sizes.
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-
-// jsdom has no <dialog> modal support: opening one marks it open.
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 describe("the catalogue window", () => {
   it("lists the cached books with authors, year and availability", async () => {
     const harbour = book("The Quiet Harbour", ["Mira Solberg", "Tom Hale"]);

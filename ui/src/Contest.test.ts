@@ -6,10 +6,6 @@ import type { ContestLine } from "./lib/backend";
 
 afterEach(cleanup);
 
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 const at = "2026-12-02T10:00:00.000Z";
 /** Ann won the only copy, Bob lost, Vera (premium) lost and was escalated, then the manager gave her Ann's copy. */
 const decided: ContestLine[] = [

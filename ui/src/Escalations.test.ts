@@ -6,15 +6,6 @@ import type { ActiveHold, EscalationDetail, Patron, SyncStatus } from "./lib/bac
 
 afterEach(cleanup);
 
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 const manager: SyncStatus = { ...onlineStatus, user: "manager", role: "manager" };
 
 function patron(id: string, name: string, premium: boolean, branch = "Central"): Patron {

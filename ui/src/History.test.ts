@@ -8,15 +8,6 @@ import { formatWhen } from "./lib/format";
 
 afterEach(cleanup);
 
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 /** A book's history as the Rust core hands it over: newest first. */
 const garden: HistoryEntry[] = [
   {

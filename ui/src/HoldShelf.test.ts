@@ -8,18 +8,6 @@ import type { Copy, Hold, Patron } from "./lib/backend";
 beforeEach(() => localStorage.clear());
 afterEach(cleanup);
 
-// jsdom lays nothing out: no ResizeObserver (bind:clientHeight uses it), no sizes.
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-
-// jsdom has no <dialog> modal support: opening one marks it open.
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 function patron(id: string, name: string, branch: string): Patron {
   return { id, name, email: `${id}@example.org`, premium: false, branch, card: `card-${id}`, notes: "" };
 }

@@ -6,15 +6,6 @@ import type { ImportPreview } from "./lib/backend";
 
 afterEach(cleanup);
 
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 const harbour = book("The Quiet Harbour", ["Mira Solberg"]);
 
 function vendorBatch(): ImportPreview {

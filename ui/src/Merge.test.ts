@@ -7,11 +7,6 @@ import type { ConflictSummary, ConflictView, MergeView, Settled } from "./lib/ba
 afterEach(() => {
   cleanup();
 });
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
 
 const summary: ConflictSummary = {
   seq: 9,

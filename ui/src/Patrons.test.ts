@@ -7,18 +7,6 @@ import type { Hold, Patron, SyncStatus } from "./lib/backend";
 
 afterEach(cleanup);
 
-// jsdom lays nothing out: no ResizeObserver (bind:clientHeight uses it), no sizes.
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-};
-
-// jsdom has no <dialog> modal support: opening one marks it open.
-HTMLDialogElement.prototype.showModal = function (this: HTMLDialogElement) {
-  this.setAttribute("open", "");
-};
-
 const manager: SyncStatus = { ...onlineStatus, user: "manager", role: "manager" };
 
 function patron(id: string, name: string, card: string, extra: Partial<Patron> = {}): Patron {
